@@ -1,0 +1,67 @@
+"""Quarter-hour budget: the power the car may draw so that the quarter stays under the limit.
+
+The quarter may hold (limit - margin) * 900 s of offtake. What is already drawn is spent; the
+house is assumed to keep its present load; a new setpoint takes effect only after the charger's
+response time, and stays in force at least until the next command slot. So the car gets what is
+left of the quarter, spread over the time after the response, and, when the command will still be
+in force at the next quarter's start, no more than the steady rate that fills a whole quarter
+(SmartEVSE's Flanders mode uses the same energy budget, without the delays).
+"""
+
+QUARTER_S = 900
+
+
+def ev_allowance_w(limit_w, margin_w, energy_j, remaining_s, house_w, ev_now_w, response_s, hold_s):
+    """Power (W) the car may draw once a setpoint sent now takes effect. May be negative.
+
+    limit_w: capacity limit; margin_w: kept free under it; energy_j: offtake drawn this quarter;
+    remaining_s: seconds left in the quarter; house_w: load without the car; ev_now_w: what the
+    car draws now (it keeps drawing that until the response); response_s: command to effect;
+    hold_s: how long a command stays in force before the next one can follow.
+    Returns (allowance_w, bound) with bound 'quarter' or 'steady' naming the binding constraint.
+    """
+    target_w = limit_w - margin_w
+    steady_w = target_w - house_w
+    after_s = remaining_s - response_s
+    if after_s <= 0:
+        return steady_w, "steady"
+    left_j = target_w * QUARTER_S - energy_j - (house_w + ev_now_w) * response_s
+    quarter_w = left_j / after_s - house_w
+    if remaining_s < response_s + hold_s and steady_w < quarter_w:
+        return steady_w, "steady"
+    return quarter_w, "quarter"
+
+
+def projected_average_w(energy_j, remaining_s, grid_w):
+    """Quarter average if the present grid power holds to the quarter's end."""
+    return (energy_j + max(0.0, grid_w) * remaining_s) / QUARTER_S
+
+
+def amps_for_power(power_w, voltage, phases):
+    """Whole amps per phase that draw at most power_w (floor, never rounded up)."""
+    per_amp_w = voltage * phases
+    return int(power_w // per_amp_w)
+
+
+def power_for_amps(amps, voltage, phases):
+    return amps * voltage * phases
+
+
+def house_load_w(grid_w, ev_w):
+    """Household load without the car. The grid sees both; never below zero."""
+    return max(0.0, grid_w - ev_w)
+
+
+def ev_power_estimate_w(setpoint_a, paused, voltage, phases, measured_w, measured_fresh, grid_w):
+    """What the car draws now: the charger's own sensor when fresh, else what the setpoint allows.
+
+    The Wallbox power sensor lags 90 s or more and stops refreshing while commands keep coming,
+    so it is believed only when the caller has judged it fresh (newer than the last command's
+    effect). The setpoint estimate is an upper bound: the car may take less than offered, and it
+    cannot take more than the grid delivers (there is no export while it charges from the grid).
+    """
+    if measured_fresh and measured_w is not None:
+        return max(0.0, measured_w)
+    if paused or setpoint_a is None:
+        return 0.0
+    return max(0.0, min(power_for_amps(setpoint_a, voltage, phases), grid_w))

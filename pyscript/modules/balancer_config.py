@@ -1,0 +1,177 @@
+"""Validate the app's configuration (pyscript: apps: wallbox_balancer:) into settings.
+
+Each problem becomes one plain sentence naming the key and the fix. Format, types and ranges are
+checked when the app loads; whether the named entities and services exist is checked separately
+(entities of cloud integrations can appear only after Home Assistant has started).
+"""
+
+import re
+
+APP = "wallbox_balancer"
+ENTITY_ID = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
+FAILSAFE_MODES = ("pause", "min_current")
+
+# key: (default, minimum, maximum, unit, integer?)
+NUMBERS = {
+    "target_peak": (2500, 1000, 50000, "W", False),
+    "margin": (150, 0, 5000, "W", False),
+    "voltage": (230, 100, 260, "V", False),
+    "phases": (1, 1, 3, "phases", True),
+    "min_current": (6, 1, 80, "A", True),
+    "max_current": (32, 1, 80, "A", True),
+    "min_command_interval": (60, 0, 3600, "s", False),
+    "stale_after": (60, 5, 3600, "s", False),
+    "charger_response": (30, 0, 600, "s", False),
+    "resume_after": (120, 0, 3600, "s", False),
+    "min_increase": (1, 1, 80, "A", True),
+}
+# key: allowed entity domains
+ENTITIES = {
+    "grid_power": ("sensor", "input_number"),
+    "grid_export_power": ("sensor", "input_number"),
+    "charger_power": ("sensor", "input_number"),
+    "current_number": ("number", "input_number"),
+    "pause_switch": ("switch", "input_boolean"),
+}
+KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
+    "current_service", "current_field", "current_service_data", "increase_interval", "failsafe",
+)
+
+
+def validate(raw):
+    """Return (settings, errors). settings is None when there is any error."""
+    errors = []
+    if not isinstance(raw, dict):
+        return None, ["%s: the app config must be a mapping of keys (see the README), got %s" % (APP, type(raw).__name__)]
+    settings = {}
+    for key in sorted(raw):
+        if key not in KNOWN_KEYS:
+            errors.append("%s: unknown key '%s': remove it or check its spelling (see the README)" % (APP, key))
+    for key in NUMBERS:
+        settings[key] = _number(raw, key, errors)
+    for key in ENTITIES:
+        settings[key] = _entity(raw, key, errors)
+    if settings["grid_power"] is None and "grid_power" not in raw:
+        errors.append("%s: 'grid_power' is required: the grid power sensor (W or kW), e.g. sensor.electricity_meter_power_consumption" % APP)
+    _actuator(raw, settings, errors)
+    _relations(raw, settings, errors)
+    if errors:
+        return None, errors
+    return settings, errors
+
+
+def missing_entities(settings, entity_exists):
+    """Errors for configured entities that Home Assistant does not have (yet)."""
+    errors = []
+    for key in ENTITIES:
+        entity_id = settings.get(key)
+        if entity_id and not entity_exists(entity_id):
+            errors.append("%s: '%s' names %s, which does not exist in Home Assistant: check the entity id under Settings > Entities" % (APP, key, entity_id))
+    return errors
+
+
+def missing_services(settings, service_exists):
+    """Errors for the services the configured actuator needs."""
+    errors = []
+    for domain, name, key in needed_services(settings):
+        if not service_exists(domain, name):
+            errors.append("%s: '%s' needs the service %s.%s, which is not registered: check the integration is loaded" % (APP, key, domain, name))
+    return errors
+
+
+def needed_services(settings):
+    """(domain, service, config key) for each service the app will call."""
+    needed = []
+    if settings.get("current_service"):
+        domain, name = settings["current_service"].split(".")
+        needed.append((domain, name, "current_service"))
+    if settings.get("current_number"):
+        needed.append((settings["current_number"].split(".")[0], "set_value", "current_number"))
+    if settings.get("pause_switch"):
+        domain = settings["pause_switch"].split(".")[0]
+        needed.append((domain, "turn_on", "pause_switch"))
+        needed.append((domain, "turn_off", "pause_switch"))
+    return needed
+
+
+def _number(raw, key, errors):
+    default, low, high, unit, integer = NUMBERS[key]
+    if key not in raw:
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        errors.append("%s: '%s' must be a number in %s, got %s" % (APP, key, unit, _show(value)))
+        return default
+    if integer and value != int(value):
+        errors.append("%s: '%s' must be a whole number of %s, got %s" % (APP, key, unit, value))
+        return default
+    if value < low or value > high:
+        errors.append("%s: '%s' must be between %s and %s %s, got %s" % (APP, key, low, high, unit, value))
+        return default
+    return int(value) if integer else float(value)
+
+
+def _entity(raw, key, errors):
+    if key not in raw or raw[key] is None:
+        return None
+    value = raw[key]
+    if not isinstance(value, str) or not ENTITY_ID.match(value):
+        errors.append("%s: '%s' must be an entity id like %s.name, got %s" % (APP, key, ENTITIES[key][0], _show(value)))
+        return None
+    domain = value.split(".")[0]
+    if domain not in ENTITIES[key]:
+        errors.append("%s: '%s' must be a %s entity, got %s" % (APP, key, " or ".join(ENTITIES[key]), value))
+        return None
+    return value
+
+
+def _actuator(raw, settings, errors):
+    service = raw.get("current_service")
+    settings["current_service"] = None
+    if service is not None:
+        if not isinstance(service, str) or not ENTITY_ID.match(service):
+            errors.append("%s: 'current_service' must be a service like wallbox.set_max_charging_current, got %s" % (APP, _show(service)))
+        else:
+            settings["current_service"] = service
+    has_number = "current_number" in raw
+    if has_number == ("current_service" in raw):
+        errors.append("%s: give exactly one of 'current_number' (e.g. number.wallbox_<name>_maximum_charging_current) or 'current_service'" % APP)
+    field = raw.get("current_field", "charging_current")
+    if not isinstance(field, str) or not field:
+        errors.append("%s: 'current_field' must be the name of the service field that carries the amps, got %s" % (APP, _show(field)))
+        field = "charging_current"
+    settings["current_field"] = field
+    data = raw.get("current_service_data", {})
+    if not isinstance(data, dict):
+        errors.append("%s: 'current_service_data' must be a mapping of fixed service fields, e.g. {entity_id: switch.wallbox}, got %s" % (APP, _show(data)))
+        data = {}
+    elif field in data:
+        errors.append("%s: 'current_service_data' must not contain '%s': the app fills it with the amps" % (APP, field))
+    settings["current_service_data"] = data
+
+
+def _relations(raw, settings, errors):
+    if settings["min_current"] > settings["max_current"]:
+        errors.append("%s: 'min_current' (%s A) must not be above 'max_current' (%s A)" % (APP, settings["min_current"], settings["max_current"]))
+    if settings["margin"] >= settings["target_peak"]:
+        errors.append("%s: 'margin' (%s W) must be below 'target_peak' (%s W)" % (APP, settings["margin"], settings["target_peak"]))
+    interval = raw.get("increase_interval", settings["min_command_interval"])
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < settings["min_command_interval"] or interval > 3600:
+        errors.append("%s: 'increase_interval' must be a number of s from 'min_command_interval' (%s) to 3600, got %s" % (APP, settings["min_command_interval"], _show(interval)))
+        interval = settings["min_command_interval"]
+    settings["increase_interval"] = float(interval)
+    settings["has_pause_switch"] = settings["pause_switch"] is not None
+    default_failsafe = "pause" if settings["has_pause_switch"] else "min_current"
+    failsafe = raw.get("failsafe", default_failsafe)
+    if failsafe not in FAILSAFE_MODES:
+        errors.append("%s: 'failsafe' must be 'pause' or 'min_current', got %s" % (APP, _show(failsafe)))
+        failsafe = default_failsafe
+    elif failsafe == "pause" and not settings["has_pause_switch"]:
+        errors.append("%s: 'failsafe: pause' needs a 'pause_switch'; set one or use 'failsafe: min_current'" % APP)
+    settings["failsafe"] = failsafe
+
+
+def _show(value):
+    if isinstance(value, str):
+        return "'%s'" % value
+    return str(value)

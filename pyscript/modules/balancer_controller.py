@@ -1,0 +1,133 @@
+"""The balancer's decision loop: readings and now in, one decision out. No Home Assistant here.
+
+Like evcc's loadpoint, this knows nothing of how the charger is reached; the pyscript app reads the
+sensors, calls step(), carries out decision["write"] and publishes the figures.
+"""
+
+import balancer_budget
+import balancer_metering
+import balancer_plan
+import balancer_time
+from balancer_commands import CommandGate
+
+FAILSAFE_PAUSE = "pause"
+FAILSAFE_MIN_CURRENT = "min_current"
+
+
+class Controller:
+    """Quarter meter, monthly peak, pause plan and command gate for one charger."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.meter = balancer_metering.QuarterMeter()
+        self.peak = balancer_metering.MonthlyPeak()
+        self.plan = balancer_plan.ChargePlan(settings["resume_after"])
+        self.gate = CommandGate(
+            settings["min_command_interval"], settings["increase_interval"], settings["min_increase"]
+        )
+        self.failsafe_since = None
+        self.last_change_at = None  # when the charger was last told to change (current/pause/resume)
+
+    def step(self, now, reading):
+        """One control step.
+
+        reading: grid_w (offtake W, negative = export; None when unusable), grid_age_s (seconds
+        since the grid sensor last reported), charger_w / charger_age_s (the charger's own power
+        sensor, None when not configured or unusable), charger_a (current the charger holds, None
+        if unknown), charger_paused (True/False from the pause switch, None when there is no
+        usable switch), target_peak_w, max_a, min_a (runtime values).
+        Returns a dict; see _decision().
+        """
+        s = self.settings
+        closed = self.meter.advance(now, reading["grid_w"])
+        raised = []
+        for quarter in closed:
+            if self.peak.observe(quarter[0], quarter[1]):
+                raised.append(quarter)
+        month_reset = self.peak.roll_to(now)
+        limit_w = balancer_metering.capacity_limit_w(self.peak.peak_w, reading["target_peak_w"])
+
+        grid_ok = reading["grid_w"] is not None and reading["grid_age_s"] <= s["stale_after"]
+        paused_now = reading["charger_paused"] is True or self.plan.paused
+        grid_w = self.meter.last_power_w or 0.0
+        ev_w = balancer_budget.ev_power_estimate_w(
+            reading["charger_a"], paused_now, s["voltage"], s["phases"],
+            reading["charger_w"], self._charger_fresh(now, reading), grid_w,
+        )
+        house_w = balancer_budget.house_load_w(grid_w, ev_w)
+        remaining_s = self.meter.remaining_s(now)
+        allowance_w, bound = balancer_budget.ev_allowance_w(
+            limit_w, s["margin"], self.meter.energy_j, remaining_s, house_w, ev_w,
+            s["charger_response"], s["min_command_interval"],
+        )
+        # The plan may pause whenever a switch is configured; while the switch is unavailable (no
+        # car connected) the gate holds the minimum current instead, so a plug-in starts low.
+        can_pause = s["has_pause_switch"]
+        if grid_ok:
+            self.failsafe_since = None
+            want_paused, want_a, short = self.plan.decide(
+                now, allowance_w, s["voltage"], s["phases"], reading["min_a"], reading["max_a"], can_pause,
+            )
+            reason = self._reason(want_paused, want_a, short, house_w, limit_w, bound, remaining_s, reading["max_a"])
+        else:
+            if self.failsafe_since is None:
+                self.failsafe_since = now
+            want_paused, want_a, short = self._failsafe(reading, can_pause)
+            reason = "fail-safe: no fresh grid reading"
+        write = self.gate.next_write(now, want_paused, want_a, reading["charger_a"], reading["charger_paused"])
+        return {
+            "closed": closed,
+            "peak_raised": raised,
+            "month_reset": month_reset,
+            "limit_w": limit_w,
+            "house_w": house_w,
+            "ev_w": ev_w,
+            "allowance_w": allowance_w,
+            "remaining_s": remaining_s,
+            "want_paused": want_paused,
+            "want_a": want_a,
+            "short_of_minimum": short,
+            "failsafe": not grid_ok,
+            "reason": reason,
+            "write": write,
+        }
+
+    def command_sent(self, now):
+        """The app attempted decision['write'] now (it used the slot, whatever the outcome)."""
+        self.gate.sent(now)
+        self.last_change_at = now
+
+    def _charger_fresh(self, now, reading):
+        """The charger's power sensor is believed only if recent and newer than the last change's effect."""
+        age = reading["charger_age_s"]
+        if reading["charger_w"] is None or age is None or age > self.settings["stale_after"] * 3:
+            return False
+        if self.last_change_at is None:
+            return True
+        reported_after_change_s = (now - self.last_change_at).total_seconds() - age
+        return reported_after_change_s >= self.settings["charger_response"]
+
+    def _failsafe(self, reading, can_pause):
+        self.plan.resume_ok_since = None
+        if self.settings["failsafe"] == FAILSAFE_PAUSE and can_pause:
+            self.plan.force_pause()
+            return True, reading["min_a"], False
+        return False, reading["min_a"], False
+
+    def _reason(self, want_paused, want_a, short, house_w, limit_w, bound, remaining_s, max_a):
+        figures = "%.1f kW house load, %.1f kW limit, %.1f kWh left this quarter" % (
+            house_w / 1000.0, limit_w / 1000.0, self._left_kwh(limit_w),
+        )
+        if short:
+            return "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
+        if want_paused:
+            return "paused: budget below the minimum current (%s)" % figures
+        if want_a >= max_a:
+            return "full speed: %d A (%s)" % (want_a, figures)
+        if bound == "steady" and remaining_s < 120:
+            return "quarter ending: %d A at the steady rate (%s)" % (want_a, figures)
+        return "limited: %d A (%s)" % (want_a, figures)
+
+    def _left_kwh(self, limit_w):
+        target_j = (limit_w - self.settings["margin"]) * balancer_time.QUARTER_S
+        return max(0.0, target_j - self.meter.energy_j) / 3600000.0

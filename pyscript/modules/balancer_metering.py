@@ -1,0 +1,166 @@
+"""Quarter-hour offtake energy and this month's peak, from grid power readings.
+
+The grid operator bills the average offtake of each clock-aligned quarter-hour; export counts as
+zero. A reading holds until the next one (a P1 meter reports the power it sees now), so energy is
+the step integral of the readings. Quarters are closed when time passes their end; the closed
+quarter's average is offered to MonthlyPeak, which keeps the highest average of the calendar month.
+"""
+
+from datetime import timedelta
+
+import balancer_time
+
+QUARTER_S = balancer_time.QUARTER_S
+# A gap longer than this between two integrations (Home Assistant down, clock jumped forward) is
+# not filled with the last power: nobody knows what was drawn then.
+MAX_HOLD_S = 300
+
+
+class QuarterMeter:
+    """Offtake energy of the running quarter-hour.
+
+    quarter_start: UTC start of the running quarter (None before the first reading)
+    energy_j: offtake energy drawn in it so far, J (W*s)
+    covered_s: seconds of the quarter that readings cover (the rest is unknown)
+    """
+
+    def __init__(self):
+        self.quarter_start = None
+        self.energy_j = 0.0
+        self.covered_s = 0.0
+        self.last_time = None
+        self.last_power_w = None
+
+    def restore(self, quarter_start, energy_j, covered_s, saved_at):
+        """Take back a quarter persisted before a restart; the caller checks it is this quarter."""
+        self.quarter_start = quarter_start
+        self.energy_j = float(energy_j)
+        self.covered_s = float(covered_s)
+        self.last_time = saved_at
+        self.last_power_w = None
+
+    def advance(self, now, power_w):
+        """Integrate up to now with the power held since the last call, then hold power_w.
+
+        power_w is the fresh grid offtake (W, negative = export) or None when no usable reading
+        exists; then the last power keeps holding (a steady meter sends no update) until the
+        caller's fail-safe takes over. Returns the list of quarters closed on the way, each
+        (quarter_start, average_w, covered_s).
+        """
+        closed = []
+        if self.quarter_start is None:
+            self._open(balancer_time.quarter_start(now), now, power_w)
+            return closed
+        if now < self.last_time:
+            # The clock went backwards (NTP): drop the interval, keep the energy already counted.
+            self.last_time = now
+            self._hold(power_w)
+            return closed
+        gap_s = (now - self.last_time).total_seconds()
+        held_w = self.last_power_w if gap_s <= MAX_HOLD_S else None
+        cursor = self.last_time
+        while now >= self.quarter_end():
+            end = self.quarter_end()
+            self._integrate(cursor, end, held_w)
+            closed.append((self.quarter_start, self.average_w(), self.covered_s))
+            self.quarter_start = end
+            self.energy_j = 0.0
+            self.covered_s = 0.0
+            cursor = end
+        self._integrate(cursor, now, held_w)
+        self.last_time = now
+        self._hold(power_w)
+        return closed
+
+    def quarter_end(self):
+        return self.quarter_start + timedelta(seconds=QUARTER_S)
+
+    def elapsed_s(self, now):
+        return min(QUARTER_S, max(0.0, (now - self.quarter_start).total_seconds()))
+
+    def remaining_s(self, now):
+        return QUARTER_S - self.elapsed_s(now)
+
+    def average_w(self):
+        """Quarter average as billed: energy over the full 900 s."""
+        return self.energy_j / QUARTER_S
+
+    def running_average_w(self, now):
+        """Average power over the part of the quarter that has passed."""
+        elapsed = self.elapsed_s(now)
+        if elapsed <= 0:
+            return self.last_power_w or 0.0
+        return self.energy_j / elapsed
+
+    def _open(self, start, now, power_w):
+        """First reading ever: the part of the quarter before it is filled with this reading."""
+        self.quarter_start = start
+        self.energy_j = 0.0
+        self.covered_s = 0.0
+        self.last_time = now
+        self._hold(power_w)
+        if self.last_power_w is not None:
+            before_s = (now - start).total_seconds()
+            self.energy_j = self.last_power_w * before_s
+            self.covered_s = before_s
+
+    def _hold(self, power_w):
+        if power_w is not None:
+            self.last_power_w = max(0.0, power_w)  # export is not offtake
+
+    def _integrate(self, start, end, power_w):
+        seconds = (end - start).total_seconds()
+        if power_w is None or seconds <= 0:
+            return
+        self.energy_j += power_w * seconds
+        self.covered_s += seconds
+
+
+class MonthlyPeak:
+    """Highest closed quarter-hour average of the calendar month (local time)."""
+
+    def __init__(self):
+        self.month = None
+        self.peak_w = 0.0
+        self.peak_quarter = None
+
+    def restore(self, month, peak_w, peak_quarter, now):
+        """Take a persisted peak back only if it belongs to the current month. Returns True if kept."""
+        if month != balancer_time.month_key(now):
+            return False
+        self.month = month
+        self.peak_w = max(0.0, float(peak_w))
+        self.peak_quarter = peak_quarter
+        return True
+
+    def roll_to(self, now):
+        """Start a new month when now lies in a later month than the peak. Returns True on reset."""
+        month = balancer_time.month_key(now)
+        if month == self.month:
+            return False
+        self.month = month
+        self.peak_w = 0.0
+        self.peak_quarter = None
+        return True
+
+    def observe(self, quarter_start, average_w):
+        """Offer a closed quarter. Returns True when it raised this month's peak.
+
+        A quarter belongs to the month it starts in; one from a month already left behind (closed
+        just after midnight on the 1st, after roll_to) is ignored.
+        """
+        month = balancer_time.month_key(quarter_start)
+        if self.month is not None and month < self.month:
+            return False
+        if month != self.month:
+            self.roll_to(quarter_start)
+        if average_w <= self.peak_w:
+            return False
+        self.peak_w = average_w
+        self.peak_quarter = quarter_start
+        return True
+
+
+def capacity_limit_w(peak_w, target_peak_w):
+    """The quarter average the car may fill up to: what is already paid for, or the target."""
+    return max(peak_w, target_peak_w)

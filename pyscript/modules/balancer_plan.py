@@ -1,0 +1,57 @@
+"""From the car's power allowance to the charger's wanted state: amps, or paused.
+
+Below the charger's minimum current the only way to keep the limit is to pause. Pausing is done at
+once (every second at the minimum current spends budget that is not there); resuming waits until
+the allowance has held at least one amp above the minimum for resume_after_s, so the charger does
+not flap between start and stop (relays and cars suffer from it: OpenEVSE issues #684 and #711).
+"""
+
+import balancer_budget
+
+
+class ChargePlan:
+    """Remembers whether the car should be paused and since when resuming has been possible."""
+
+    def __init__(self, resume_after_s):
+        self.resume_after_s = resume_after_s
+        self.paused = False
+        self.resume_ok_since = None
+
+    def decide(self, now, allowance_w, voltage, phases, min_a, max_a, can_pause):
+        """Return (paused, amps, short_of_minimum).
+
+        amps is the current to hold (min_a while paused, so a car plugged in again starts low).
+        short_of_minimum is True when the allowance is below min_a and pausing is not possible:
+        the charger holds min_a and the limit may be exceeded.
+        """
+        amps = balancer_budget.amps_for_power(allowance_w, voltage, phases)
+        if amps >= min_a:
+            return self._charge(now, min(amps, max_a), min_a, can_pause)
+        self.resume_ok_since = None
+        if can_pause:
+            self.paused = True
+            return True, min_a, False
+        self.paused = False
+        return False, min_a, True
+
+    def _charge(self, now, amps, min_a, can_pause):
+        if not self.paused or not can_pause:
+            self.paused = False
+            return False, amps, False
+        if amps < min_a + 1:
+            self.resume_ok_since = None
+            return True, min_a, False
+        if self.resume_ok_since is None:
+            self.resume_ok_since = now
+        if (now - self.resume_ok_since).total_seconds() < self.resume_after_s:
+            return True, min_a, False
+        self.paused = False
+        self.resume_ok_since = None
+        # Resume at the minimum; the next slot raises it. A resume that started at a high
+        # current could not be corrected for a whole command interval.
+        return False, min_a, False
+
+    def force_pause(self):
+        """Fail-safe or user mode: pause now, and restart the resume wait afterwards."""
+        self.paused = True
+        self.resume_ok_since = None

@@ -1,0 +1,73 @@
+"""Belgian local time, clock-aligned quarter-hours and calendar months.
+
+Fluvius bills clock-aligned quarter-hours of local time (Europe/Brussels) and calendar months of
+local time. zoneinfo is not on pyscript's default import allow-list, so the EU summer-time rule
+(in force since 1996) is written out here: UTC+1, and UTC+2 from the last Sunday of March 01:00 UTC
+to the last Sunday of October 01:00 UTC. Both offsets are whole hours, so a quarter-hour boundary
+in UTC is a quarter-hour boundary in local time; only months need the offset.
+
+Every function takes and returns timezone-aware datetimes; the caller supplies "now".
+"""
+
+from datetime import datetime, timedelta, timezone
+
+QUARTER_S = 900
+WINTER_OFFSET = timedelta(hours=1)
+SUMMER_OFFSET = timedelta(hours=2)
+
+
+def _last_sunday_0100_utc(year, month):
+    """01:00 UTC on the last Sunday of a 31-day month (March and October)."""
+    last_day = datetime(year, month, 31, 1, 0, tzinfo=timezone.utc)
+    return last_day - timedelta(days=(last_day.weekday() + 1) % 7)
+
+
+def utc_offset(utc_dt):
+    """Europe/Brussels offset from UTC at the instant utc_dt."""
+    year = utc_dt.astimezone(timezone.utc).year
+    summer_start = _last_sunday_0100_utc(year, 3)
+    summer_end = _last_sunday_0100_utc(year, 10)
+    if summer_start <= utc_dt < summer_end:
+        return SUMMER_OFFSET
+    return WINTER_OFFSET
+
+
+def to_local(utc_dt):
+    """The same instant as an aware datetime in Belgian local time."""
+    return utc_dt.astimezone(timezone(utc_offset(utc_dt)))
+
+
+def quarter_start(dt):
+    """Start (UTC) of the clock-aligned quarter-hour that holds dt."""
+    utc = dt.astimezone(timezone.utc)
+    floored = utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+    return floored
+
+
+def quarter_end(dt):
+    """End (UTC, exclusive) of the quarter-hour that holds dt."""
+    return quarter_start(dt) + timedelta(seconds=QUARTER_S)
+
+
+def month_key(dt):
+    """Calendar month of dt in local time, as 'YYYY-MM' (the billing month)."""
+    local = to_local(dt)
+    return "%04d-%02d" % (local.year, local.month)
+
+
+def iso_local(dt):
+    """Local time as ISO 8601 with offset, seconds precision (for state attributes and logs)."""
+    return to_local(dt).replace(microsecond=0).isoformat()
+
+
+def parse_iso(text):
+    """Aware datetime from an ISO 8601 string, or None when it is missing or malformed."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed

@@ -1,0 +1,40 @@
+"""Turn a Home Assistant power state into watts, or say why it cannot be used.
+
+Sensors report W or kW in `unit_of_measurement` (DSMR: kW, HomeWizard: W, Wallbox charging power:
+kW). A missing unit is read as W: that is what most templates and power sensors publish.
+"""
+
+import math
+
+UNIT_SCALE = {"w": 1.0, "kw": 1000.0, "mw": 1000000.0}
+NO_READING_STATES = ("unavailable", "unknown", "none", "")
+
+
+def power_w(state_value, unit):
+    """Return (watts, problem). watts is None when the state gives no usable power.
+
+    problem is a short plain-language reason for the log ('unavailable', 'not a number: abc',
+    'unit kWh is not a power unit'), or None when the reading is good.
+    """
+    if state_value is None:
+        return None, "missing"
+    text = str(state_value).strip()
+    if text.lower() in NO_READING_STATES:
+        return None, text.lower() or "empty"
+    scale = unit_scale(unit)
+    if scale is None:
+        return None, "unit %s is not a power unit (use W or kW)" % unit
+    try:
+        value = float(text)
+    except ValueError:
+        return None, "not a number: %s" % text
+    if math.isnan(value) or math.isinf(value):
+        return None, "not a number: %s" % text
+    return value * scale, None
+
+
+def unit_scale(unit):
+    """Watts per unit for W/kW/MW (any case), 1.0 when no unit is given, None otherwise."""
+    if unit is None or str(unit).strip() == "":
+        return 1.0
+    return UNIT_SCALE.get(str(unit).strip().lower())
