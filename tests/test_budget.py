@@ -1,0 +1,58 @@
+"""The quarter-hour budget and the car's power estimate."""
+
+import pytest
+
+from balancer_budget import (
+    amps_for_power,
+    ev_allowance_w,
+    ev_power_estimate_w,
+    house_load_w,
+    projected_average_w,
+)
+
+
+def test_fresh_quarter_allows_the_steady_rate():
+    allowance, bound = ev_allowance_w(4000, 150, 0, 900, 1000, 0, 0, 60)
+    assert allowance == pytest.approx(2850) and bound == "quarter"
+
+
+def test_energy_already_drawn_is_spent():
+    # 450 s at 6000 W used 2.7 MJ of 3.465 MJ; 450 s left with a 1000 W house
+    allowance, _ = ev_allowance_w(4000, 150, 6000 * 450, 450, 1000, 0, 0, 60)
+    assert allowance == pytest.approx((3850 * 900 - 6000 * 450) / 450 - 1000)
+
+
+def test_a_light_first_half_lets_the_car_catch_up():
+    allowance, bound = ev_allowance_w(4000, 150, 500 * 450, 450, 500, 0, 0, 60)
+    assert allowance > 3850 - 500 and bound == "quarter"
+
+
+def test_the_response_time_counts_at_the_cars_present_power():
+    quick, _ = ev_allowance_w(4000, 150, 0, 600, 1000, 7000, 0, 60)
+    slow, _ = ev_allowance_w(4000, 150, 0, 600, 1000, 7000, 30, 60)
+    assert slow < quick
+
+
+def test_near_the_end_the_command_also_serves_the_next_quarter():
+    allowance, bound = ev_allowance_w(4000, 150, 500 * 840, 60, 500, 0, 20, 60)
+    assert bound == "steady" and allowance == pytest.approx(3850 - 500)
+
+
+def test_projection_and_amps():
+    assert projected_average_w(1800 * 450, 450, 2000) == pytest.approx(1900)
+    assert amps_for_power(2299, 230, 1) == 9
+    assert amps_for_power(11040, 230, 3) == 16
+    assert amps_for_power(-100, 230, 1) < 0
+
+
+def test_house_load_never_negative():
+    assert house_load_w(3000, 3680) == 0
+    assert house_load_w(5000, 3680) == 1320
+
+
+def test_car_estimate():
+    assert ev_power_estimate_w(16, False, 230, 1, None, False, 9000) == 3680
+    assert ev_power_estimate_w(16, False, 230, 1, None, False, 1000) == 1000  # no more than the grid gives
+    assert ev_power_estimate_w(16, True, 230, 1, None, False, 9000) == 0
+    assert ev_power_estimate_w(16, False, 230, 1, 2100, True, 9000) == 2100
+    assert ev_power_estimate_w(16, False, 230, 1, 2100, False, 9000) == 3680

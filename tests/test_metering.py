@@ -1,0 +1,96 @@
+"""Quarter-hour energy integration and the monthly peak."""
+
+from datetime import datetime, timedelta, timezone
+
+from balancer_metering import MAX_HOLD_S, MonthlyPeak, QuarterMeter, capacity_limit_w
+
+T0 = datetime(2025, 1, 15, 11, 0, tzinfo=timezone.utc)  # 12:00 local, a quarter start
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_a_reading_holds_until_the_next():
+    meter = QuarterMeter()
+    meter.advance(at(0), 2000)
+    meter.advance(at(300), 5000)
+    meter.advance(at(600), 1000)
+    closed = meter.advance(at(900), 1000)
+    assert closed == [(at(0), (2000 * 300 + 5000 * 300 + 1000 * 300) / 900, 900.0)]
+    assert meter.quarter_start == at(900) and meter.energy_j == 0
+
+
+def test_export_counts_as_zero():
+    meter = QuarterMeter()
+    meter.advance(at(0), -3000)
+    meter.advance(at(300), 2000)
+    meter.advance(at(600), 2000)
+    closed = meter.advance(at(900), 0)
+    assert closed[0][1] == 2000 * 600 / 900
+
+
+def test_energy_is_split_at_quarter_boundaries():
+    meter = QuarterMeter()
+    for seconds in (0, 290, 580, 870):
+        meter.advance(at(seconds), 1800)
+    closed = meter.advance(at(1000), 1800)  # the first update after the boundary
+    assert closed == [(at(0), 1800.0, 900.0)]
+    assert meter.energy_j == 1800 * 100
+
+
+def test_a_late_first_reading_fills_the_quarter_so_far():
+    meter = QuarterMeter()
+    meter.advance(at(600), 3000)
+    assert meter.energy_j == 3000 * 600
+    assert meter.covered_s == 600
+
+
+def test_a_gap_longer_than_the_hold_is_left_uncounted():
+    meter = QuarterMeter()
+    meter.advance(at(0), 3000)
+    closed = meter.advance(at(2 * 900 + 60), 1000)
+    assert [q[1] for q in closed] == [0.0, 0.0]
+    assert MAX_HOLD_S < 900
+
+
+def test_clock_going_backwards_keeps_the_energy_counted():
+    meter = QuarterMeter()
+    meter.advance(at(0), 1000)
+    meter.advance(at(100), 1000)
+    meter.advance(at(40), 1000)
+    meter.advance(at(100), 1000)
+    assert meter.energy_j == 1000 * 160
+
+
+def test_monthly_peak_keeps_the_highest_quarter_and_its_start():
+    peak = MonthlyPeak()
+    assert peak.observe(at(0), 3000)
+    assert not peak.observe(at(900), 2000)
+    assert peak.observe(at(1800), 4500)
+    assert (peak.peak_w, peak.peak_quarter, peak.month) == (4500, at(1800), "2025-01")
+
+
+def test_monthly_peak_resets_at_local_midnight_of_the_first():
+    peak = MonthlyPeak()
+    last_quarter_of_january = datetime(2025, 1, 31, 22, 45, tzinfo=timezone.utc)  # 23:45 local
+    peak.observe(last_quarter_of_january, 5000)
+    assert not peak.roll_to(datetime(2025, 1, 31, 22, 59, 59, tzinfo=timezone.utc))
+    assert peak.roll_to(datetime(2025, 1, 31, 23, 0, 5, tzinfo=timezone.utc))
+    assert peak.peak_w == 0 and peak.month == "2025-02"
+    # January's last quarter closing late must not take February back to January
+    assert not peak.observe(last_quarter_of_january, 6000)
+    assert peak.month == "2025-02"
+
+
+def test_restore_keeps_only_this_months_peak():
+    peak = MonthlyPeak()
+    assert not peak.restore("2024-12", 7000, None, at(0))
+    assert peak.peak_w == 0
+    assert peak.restore("2025-01", 5200, at(-900), at(0))
+    assert peak.peak_w == 5200
+
+
+def test_capacity_limit_is_the_higher_of_peak_and_target():
+    assert capacity_limit_w(3000, 4000) == 4000
+    assert capacity_limit_w(5200, 4000) == 5200
