@@ -106,7 +106,10 @@ def _number(raw, key, errors):
         errors.append("%s: '%s' must be a whole number of %s, got %s" % (APP, key, unit, value))
         return default
     if value < low or value > high:
-        errors.append("%s: '%s' must be between %s and %s %s, got %s" % (APP, key, low, high, unit, value))
+        hint = ""
+        if unit == "W" and low <= value * 1000 <= high:
+            hint = " (the unit is W: %s kW is %d)" % (value, value * 1000)
+        errors.append("%s: '%s' must be between %s and %s %s, got %s%s" % (APP, key, low, high, unit, value, hint))
         return default
     return int(value) if integer else float(value)
 

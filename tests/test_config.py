@@ -1,0 +1,88 @@
+"""Configuration validation: every problem is one plain line naming the key."""
+
+import pytest
+
+from balancer_config import missing_entities, missing_services, validate
+
+BASE = {"grid_power": "sensor.grid", "current_number": "number.wallbox_x_maximum_charging_current"}
+
+
+def errors_for(**changes):
+    raw = dict(BASE)
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    settings, errors = validate(raw)
+    assert (settings is None) == bool(errors)
+    return errors
+
+
+def test_defaults():
+    settings, errors = validate(dict(BASE))
+    assert errors == []
+    assert settings["target_peak"] == 2500 and settings["margin"] == 150
+    assert (settings["min_current"], settings["max_current"], settings["voltage"], settings["phases"]) == (6, 32, 230, 1)
+    assert settings["min_command_interval"] == 60 and settings["stale_after"] == 60
+    assert settings["failsafe"] == "min_current"  # no pause switch
+    assert validate(dict(BASE, pause_switch="switch.wb_pause_resume"))[0]["failsafe"] == "pause"
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"grid_power": None}, "'grid_power' is required"),
+        ({"grid_power": "sensor.Grid Power"}, "'grid_power' must be an entity id"),
+        ({"grid_power": "switch.grid"}, "'grid_power' must be a sensor or input_number entity"),
+        ({"current_number": None}, "give exactly one of 'current_number'"),
+        ({"current_service": "wallbox.set_max_charging_current"}, "give exactly one of 'current_number'"),
+        ({"max_current": "32A"}, "'max_current' must be a number in A, got '32A'"),
+        ({"max_current": 16.5}, "'max_current' must be a whole number of A"),
+        ({"min_current": 20, "max_current": 16}, "'min_current' (20 A) must not be above 'max_current' (16 A)"),
+        ({"target_peak": 4}, "'target_peak' must be between 1000 and 50000 W, got 4 (the unit is W: 4 kW is 4000)"),
+        ({"target_peak": True}, "'target_peak' must be a number in W"),
+        ({"margin": 3000, "target_peak": 2500}, "'margin' (3000.0 W) must be below 'target_peak'"),
+        ({"phases": 4}, "'phases' must be between 1 and 3"),
+        ({"voltage": 400}, "'voltage' must be between 100 and 260 V"),
+        ({"stale_after": 0}, "'stale_after' must be between 5 and 3600 s"),
+        ({"pause_switch": "light.x"}, "'pause_switch' must be a switch or input_boolean entity"),
+        ({"failsafe": "pause"}, "'failsafe: pause' needs a 'pause_switch'"),
+        ({"failsafe": "stop"}, "'failsafe' must be 'pause' or 'min_current'"),
+        ({"increase_interval": 10}, "'increase_interval' must be a number of s from 'min_command_interval'"),
+        ({"current_service_data": "entity_id"}, "'current_service_data' must be a mapping"),
+        ({"grid_pwr": "sensor.x"}, "unknown key 'grid_pwr'"),
+    ],
+)
+def test_each_problem_is_one_line_naming_the_key(changes, expected):
+    errors = errors_for(**changes)
+    assert len(errors) == 1, errors
+    assert expected in errors[0]
+    assert errors[0].startswith("wallbox_balancer: ")
+
+
+def test_not_a_mapping():
+    settings, errors = validate(["grid_power"])
+    assert settings is None and "must be a mapping" in errors[0]
+
+
+def test_service_actuator_form():
+    raw = {
+        "grid_power": "sensor.grid",
+        "current_service": "wallbox.set_max_charging_current",
+        "current_service_data": {"entity_id": "switch.wallbox_laden"},
+    }
+    settings, errors = validate(raw)
+    assert errors == []
+    assert settings["current_field"] == "charging_current"
+    assert "must not contain 'amps'" in validate(dict(raw, current_field="amps", current_service_data={"amps": 1}))[1][0]
+
+
+def test_missing_entities_and_services_are_named():
+    settings, _ = validate(dict(BASE, pause_switch="switch.wb_pause_resume"))
+    errors = missing_entities(settings, lambda entity_id: entity_id == "sensor.grid")
+    assert len(errors) == 2 and "'current_number' names number.wallbox_x_maximum_charging_current" in errors[0]
+    services = missing_services(settings, lambda domain, name: domain == "number")
+    assert [e.split("service ")[1].split(",")[0] for e in services] == ["switch.turn_on", "switch.turn_off"]
+    settings, _ = validate({"grid_power": "sensor.grid", "current_service": "wallbox.set_max_charging_current"})
+    assert "wallbox.set_max_charging_current" in missing_services(settings, lambda d, n: False)[0]
