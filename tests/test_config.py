@@ -26,6 +26,8 @@ def test_defaults():
     assert (settings["min_current"], settings["max_current"], settings["voltage"], settings["phases"]) == (6, 32, 230, 1)
     assert settings["min_command_interval"] == 60 and settings["stale_after"] == 60
     assert settings["failsafe"] == "min_current"  # no pause switch
+    assert settings["on_stop"] == "leave"
+    assert validate(dict(BASE, on_stop=10))[0]["on_stop"] == 10
     assert validate(dict(BASE, pause_switch="switch.wb_pause_resume"))[0]["failsafe"] == "pause"
 
 
@@ -52,6 +54,8 @@ def test_defaults():
         ({"increase_interval": 10}, "'increase_interval' must be a number of s from 'min_command_interval'"),
         ({"current_service_data": "entity_id"}, "'current_service_data' must be a mapping"),
         ({"grid_pwr": "sensor.x"}, "unknown key 'grid_pwr'"),
+        ({"on_stop": 40}, "'on_stop' must be 'leave' or a whole current from 'min_current' to 'max_current' (6-32 A), got 40"),
+        ({"on_stop": "off"}, "'on_stop' must be 'leave'"),
     ],
 )
 def test_each_problem_is_one_line_naming_the_key(changes, expected):

@@ -34,8 +34,9 @@ ENTITIES = {
     "pause_switch": ("switch", "input_boolean"),
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
-    "current_service", "current_field", "current_service_data", "increase_interval", "failsafe",
+    "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
 )
+ON_STOP_LEAVE = "leave"
 
 
 def validate(raw):
@@ -172,6 +173,18 @@ def _relations(raw, settings, errors):
     elif failsafe == "pause" and not settings["has_pause_switch"]:
         errors.append("%s: 'failsafe: pause' needs a 'pause_switch'; set one or use 'failsafe: min_current'" % APP)
     settings["failsafe"] = failsafe
+    settings["on_stop"] = _on_stop(raw, settings, errors)
+
+
+def _on_stop(raw, settings, errors):
+    """What the charger is left with when the balancer stops: 'leave', or a current in A."""
+    value = raw.get("on_stop", ON_STOP_LEAVE)
+    if value == ON_STOP_LEAVE:
+        return ON_STOP_LEAVE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not settings["min_current"] <= value <= settings["max_current"]:
+        errors.append("%s: 'on_stop' must be 'leave' or a whole current from 'min_current' to 'max_current' (%s-%s A), got %s" % (APP, settings["min_current"], settings["max_current"], _show(value)))
+        return ON_STOP_LEAVE
+    return int(value)
 
 
 def _show(value):

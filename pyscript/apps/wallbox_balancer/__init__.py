@@ -220,6 +220,9 @@ def send(write, now):
 
 def set_current(amps):
     entity_id = SETTINGS["current_number"]
+    if entity_id and state.get(entity_id) in ("unavailable", "unknown"):
+        # Home Assistant skips calls to an unavailable entity without a word: say it here.
+        raise ValueError("%s is %s" % (entity_id, state.get(entity_id)))
     if entity_id:
         service.call(entity_id.split(".")[0], "set_value", blocking=True, entity_id=entity_id, value=amps)
         return
@@ -303,6 +306,17 @@ if CONTROLLER is not None:
         """Runs once Home Assistant has started, and after every reload."""
         log.info("%s: started: grid %s, target peak %.0f W, %d-%d A", APP, SETTINGS["grid_power"], SETTINGS["target_peak"], SETTINGS["min_current"], SETTINGS["max_current"])
         run_step()
+
+    @time_trigger("shutdown")
+    def wallbox_balancer_stop():
+        """Reload, removal or Home Assistant stopping: leave the charger as configured (on_stop)."""
+        if SETTINGS["on_stop"] == balancer_config.ON_STOP_LEAVE or not RUNTIME["ready"]:
+            log.info("%s: stopping; the charger keeps its present setting", APP)
+            return
+        now = utc_now()
+        log.info("%s: stopping; setting the charger to %d A (on_stop)", APP, SETTINGS["on_stop"])
+        send((CURRENT, SETTINGS["on_stop"]), now)
+        publish_setpoint(None, "stopped: on_stop %d A" % SETTINGS["on_stop"])
 
     @time_trigger(TICK)
     def wallbox_balancer_tick():
