@@ -7,6 +7,8 @@ checked when the app loads; whether the named entities and services exist is che
 
 import re
 
+from balancer_runtime import TUNABLE
+
 APP = "wallbox_balancer"
 ENTITY_ID = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
 FAILSAFE_MODES = ("pause", "min_current")
@@ -32,9 +34,12 @@ ENTITIES = {
     "charger_power": ("sensor", "input_number"),
     "current_number": ("number", "input_number"),
     "pause_switch": ("switch", "input_boolean"),
+    "average_demand": ("sensor", "input_number"),
+    "monthly_peak_meter": ("sensor", "input_number"),
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
+    "notify",
 )
 ON_STOP_LEAVE = "leave"
 
@@ -64,7 +69,8 @@ def validate(raw):
 def missing_entities(settings, entity_exists):
     """Errors for configured entities that Home Assistant does not have (yet)."""
     errors = []
-    for key in ENTITIES:
+    keys = list(ENTITIES) + list(tunable_entities(settings))
+    for key in keys:
         entity_id = settings.get(key)
         if entity_id and not entity_exists(entity_id):
             errors.append("%s: '%s' names %s, which does not exist in Home Assistant: check the entity id under Settings > Entities" % (APP, key, entity_id))
@@ -95,11 +101,19 @@ def needed_services(settings):
     return needed
 
 
+TUNABLE_DOMAINS = ("input_number", "number")
+
+
 def _number(raw, key, errors):
     default, low, high, unit, integer = NUMBERS[key]
     if key not in raw:
         return default
     value = raw[key]
+    if key in TUNABLE and isinstance(value, str) and ENTITY_ID.match(value):
+        if value.split(".")[0] not in TUNABLE_DOMAINS:
+            errors.append("%s: '%s' must be a number in %s or an input_number entity, got %s" % (APP, key, unit, value))
+            return default
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         errors.append("%s: '%s' must be a number in %s, got %s" % (APP, key, unit, _show(value)))
         return default
@@ -154,10 +168,28 @@ def _actuator(raw, settings, errors):
     settings["current_service_data"] = data
 
 
+def tunable_entities(settings):
+    """{key: entity_id} for the tunable settings given as entities."""
+    found = {}
+    for key in TUNABLE:
+        if isinstance(settings.get(key), str):
+            found[key] = settings[key]
+    return found
+
+
+def fixed(settings, key):
+    """A tunable setting's number, or its default (the fallback) when it names an entity."""
+    value = settings[key]
+    if isinstance(value, str):
+        return NUMBERS[key][0]
+    return value
+
+
 def _relations(raw, settings, errors):
-    if settings["min_current"] > settings["max_current"]:
+    both_numbers = not isinstance(settings["min_current"], str) and not isinstance(settings["max_current"], str)
+    if both_numbers and settings["min_current"] > settings["max_current"]:
         errors.append("%s: 'min_current' (%s A) must not be above 'max_current' (%s A)" % (APP, settings["min_current"], settings["max_current"]))
-    if settings["margin"] >= settings["target_peak"]:
+    if not isinstance(settings["target_peak"], str) and settings["margin"] >= settings["target_peak"]:
         errors.append("%s: 'margin' (%s W) must be below 'target_peak' (%s W)" % (APP, settings["margin"], settings["target_peak"]))
     interval = raw.get("increase_interval", settings["min_command_interval"])
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < settings["min_command_interval"] or interval > 3600:
@@ -174,6 +206,11 @@ def _relations(raw, settings, errors):
         errors.append("%s: 'failsafe: pause' needs a 'pause_switch'; set one or use 'failsafe: min_current'" % APP)
     settings["failsafe"] = failsafe
     settings["on_stop"] = _on_stop(raw, settings, errors)
+    notify = raw.get("notify", True)
+    if not isinstance(notify, bool):
+        errors.append("%s: 'notify' must be true or false, got %s" % (APP, _show(notify)))
+        notify = True
+    settings["notify"] = notify
 
 
 def _on_stop(raw, settings, errors):
@@ -181,8 +218,11 @@ def _on_stop(raw, settings, errors):
     value = raw.get("on_stop", ON_STOP_LEAVE)
     if value == ON_STOP_LEAVE:
         return ON_STOP_LEAVE
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not settings["min_current"] <= value <= settings["max_current"]:
-        errors.append("%s: 'on_stop' must be 'leave' or a whole current from 'min_current' to 'max_current' (%s-%s A), got %s" % (APP, settings["min_current"], settings["max_current"], _show(value)))
+    low, high = fixed(settings, "min_current"), NUMBERS["max_current"][2]
+    if not isinstance(settings["max_current"], str):
+        high = settings["max_current"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not low <= value <= high:
+        errors.append("%s: 'on_stop' must be 'leave' or a whole current from 'min_current' to 'max_current' (%s-%s A), got %s" % (APP, low, high, _show(value)))
         return ON_STOP_LEAVE
     return int(value)
 

@@ -12,6 +12,11 @@ from balancer_commands import CommandGate
 
 FAILSAFE_PAUSE = "pause"
 FAILSAFE_MIN_CURRENT = "min_current"
+MODE_AUTO = "auto"
+MODE_PAUSED = "paused"
+MODE_FAST = "fast"
+MODE_OFF = "off"
+MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
 
 
 class Controller:
@@ -35,8 +40,10 @@ class Controller:
         since the grid sensor last reported), charger_w / charger_age_s (the charger's own power
         sensor, None when not configured or unusable), charger_a (current the charger holds, None
         if unknown), charger_paused (True/False from the pause switch, None when there is no
-        usable switch), target_peak_w, max_a, min_a (runtime values).
-        Returns a dict; see _decision().
+        usable switch), target_peak_w, max_a, min_a (runtime values), mode (one of MODES),
+        meter_energy_j (the meter's own energy of this quarter, None when not fresh or not
+        configured), meter_peak_w (the meter's month peak when it belongs to this month, else None).
+        Returns a dict of figures, the wanted state, and "write": the one write to send now or None.
         """
         s = self.settings
         closed = self.meter.advance(now, reading["grid_w"])
@@ -45,7 +52,10 @@ class Controller:
             if self.peak.observe(quarter[0], quarter[1]):
                 raised.append(quarter)
         month_reset = self.peak.roll_to(now)
-        limit_w = balancer_metering.capacity_limit_w(self.peak.peak_w, reading["target_peak_w"])
+        peak_w = max(self.peak.peak_w, reading["meter_peak_w"] or 0.0)
+        limit_w = balancer_metering.capacity_limit_w(peak_w, reading["target_peak_w"])
+        # What Fluvius bills is the meter's figure: when it says more was drawn, believe it.
+        energy_j = max(self.meter.energy_j, reading["meter_energy_j"] or 0.0)
 
         grid_ok = reading["grid_w"] is not None and reading["grid_age_s"] <= s["stale_after"]
         paused_now = reading["charger_paused"] is True or self.plan.paused
@@ -57,29 +67,46 @@ class Controller:
         house_w = balancer_budget.house_load_w(grid_w, ev_w)
         remaining_s = self.meter.remaining_s(now)
         allowance_w, bound = balancer_budget.ev_allowance_w(
-            limit_w, s["margin"], self.meter.energy_j, remaining_s, house_w, ev_w,
+            limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w,
             s["charger_response"], s["min_command_interval"],
         )
         # The plan may pause whenever a switch is configured; while the switch is unavailable (no
         # car connected) the gate holds the minimum current instead, so a plug-in starts low.
         can_pause = s["has_pause_switch"]
-        if grid_ok:
+        mode = reading["mode"]
+        if mode == MODE_FAST:
+            want_paused, want_a, short = False, reading["max_a"], False
+            self.plan.paused = False
+            reason = "fast: %d A, the limit is ignored (mode fast)" % want_a
+        elif mode == MODE_PAUSED:
+            self.plan.force_pause()
+            want_paused, want_a, short = can_pause, reading["min_a"], not can_pause
+            reason = "paused by the user (mode paused)"
+            if not can_pause:
+                reason = "mode paused without a pause_switch: holding %d A" % want_a
+        elif grid_ok:
             self.failsafe_since = None
             want_paused, want_a, short = self.plan.decide(
                 now, allowance_w, s["voltage"], s["phases"], reading["min_a"], reading["max_a"], can_pause,
             )
-            reason = self._reason(want_paused, want_a, short, house_w, limit_w, bound, remaining_s, reading["max_a"])
+            reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, reading["max_a"])
         else:
             if self.failsafe_since is None:
                 self.failsafe_since = now
             want_paused, want_a, short = self._failsafe(reading, can_pause)
             reason = "fail-safe: no fresh grid reading"
-        write = self.gate.next_write(now, want_paused, want_a, reading["charger_a"], reading["charger_paused"])
+        write = None
+        if mode == MODE_OFF:
+            reason = "off: the balancer leaves the charger alone (mode off)"
+        else:
+            write = self.gate.next_write(now, want_paused, want_a, reading["charger_a"], reading["charger_paused"])
         return {
             "closed": closed,
             "peak_raised": raised,
             "month_reset": month_reset,
             "limit_w": limit_w,
+            "peak_w": peak_w,
+            "energy_j": energy_j,
             "house_w": house_w,
             "ev_w": ev_w,
             "allowance_w": allowance_w,
@@ -114,9 +141,9 @@ class Controller:
             return True, reading["min_a"], False
         return False, reading["min_a"], False
 
-    def _reason(self, want_paused, want_a, short, house_w, limit_w, bound, remaining_s, max_a):
-        figures = "%.1f kW house load, %.1f kW limit, %.1f kWh left this quarter" % (
-            house_w / 1000.0, limit_w / 1000.0, self._left_kwh(limit_w),
+    def _reason(self, want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a):
+        figures = "%.1f kW house load, %.1f kW limit, %.2f kWh left this quarter" % (
+            house_w / 1000.0, limit_w / 1000.0, self._left_kwh(limit_w, energy_j),
         )
         if short:
             return "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
@@ -128,6 +155,6 @@ class Controller:
             return "quarter ending: %d A at the steady rate (%s)" % (want_a, figures)
         return "limited: %d A (%s)" % (want_a, figures)
 
-    def _left_kwh(self, limit_w):
+    def _left_kwh(self, limit_w, energy_j):
         target_j = (limit_w - self.settings["margin"]) * balancer_time.QUARTER_S
-        return max(0.0, target_j - self.meter.energy_j) / 3600000.0
+        return max(0.0, target_j - energy_j) / 3600000.0

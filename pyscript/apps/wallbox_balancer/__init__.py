@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 import balancer_config
 import balancer_controller
+import balancer_registers
+import balancer_runtime
 import balancer_time
 import balancer_units
 from balancer_commands import CURRENT, PAUSE, RESUME
@@ -19,9 +21,14 @@ PEAK_VAR = "pyscript.wallbox_balancer_monthly_peak"
 LIMIT_VAR = "pyscript.wallbox_balancer_capacity_limit"
 QUARTER_VAR = "pyscript.wallbox_balancer_quarter_average"
 SETPOINT_VAR = "pyscript.wallbox_balancer_setpoint"
+MODE_VAR = "pyscript.wallbox_balancer_mode"
+NOTIFICATION_ID = "wallbox_balancer_peak"
 TICK = "period(midnight, 5s)"  # closes quarters and counts a steady load (which fires no trigger)
 MIN_STEP_S = 1.0  # a sensor that bursts every 100 ms is sampled at most once a second
 ENTITY_RECHECK_S = 60.0
+QUARTER_RESTORE_MAX_AGE_S = 300
+# Unusable tunable entity before any good value: the safest setting.
+TUNABLE_FALLBACK = {"target_peak": 2500, "max_current": 6, "min_current": 6}
 
 # A reload kills a step of the previous context still waiting on a charger command.
 task.unique(STEP_TASK)
@@ -48,12 +55,15 @@ def load_settings():
 
 SETTINGS = load_settings()
 CONTROLLER = balancer_controller.Controller(SETTINGS) if SETTINGS else None
+METER_PEAK_GUARD = balancer_registers.MeterPeakGuard()
 RUNTIME = {
     "last_step": None,
     "ready": False,  # every configured entity and service exists
     "last_check": None,
     "grid_problem": None,
     "command_problem": None,
+    "tunable_problems": {},
+    "tuned": {},  # last good value of each tunable read from an entity
     "service_amps": None,  # current_service form: the last current the service accepted
     "last_command": None,
     "last_result": None,
@@ -64,23 +74,23 @@ RUNTIME = {
 # ---- reading Home Assistant -------------------------------------------------------------
 
 def read_power(entity_id, now):
-    """(watts, age_s, problem) of a power sensor; watts None when unusable."""
+    """(watts, age_s, problem, value) of a power sensor; watts None when unusable."""
     try:
         value = state.get(entity_id)
     except NameError:
-        return None, None, "missing"
+        return None, None, "missing", None
     attributes = state.getattr(entity_id) or {}
     watts, problem = balancer_units.power_w(value, attributes.get("unit_of_measurement"))
     age_s = (now - value.last_reported).total_seconds()
-    return watts, age_s, problem
+    return watts, age_s, problem, value
 
 
 def read_grid(now):
     """Net grid power (W, export negative), its age, and a problem text when unusable."""
-    grid_w, age_s, problem = read_power(SETTINGS["grid_power"], now)
+    grid_w, age_s, problem, _ = read_power(SETTINGS["grid_power"], now)
     export_entity = SETTINGS["grid_export_power"]
     if grid_w is not None and export_entity:
-        export_w, export_age_s, export_problem = read_power(export_entity, now)
+        export_w, export_age_s, export_problem, _ = read_power(export_entity, now)
         if export_w is None:
             return None, age_s, "export sensor " + export_problem
         grid_w = grid_w - export_w
@@ -115,12 +125,58 @@ def read_charger_paused():
     return None
 
 
+def read_tunable(key):
+    """A setting that may name an input_number: its value now (safe when the entity is not)."""
+    setting = SETTINGS[key]
+    if not isinstance(setting, str):
+        return setting
+    try:
+        text = str(state.get(setting))
+    except NameError:
+        text = "missing"
+    low, high = balancer_config.NUMBERS[key][1], balancer_config.NUMBERS[key][2]
+    value, problem = balancer_runtime.tunable_value(key, text, RUNTIME["tuned"].get(key), TUNABLE_FALLBACK[key], low, high)
+    if problem is None:
+        RUNTIME["tuned"][key] = value
+    if problem != RUNTIME["tunable_problems"].get(key):
+        if problem:
+            log.warning("%s: %s (from %s)", APP, problem, setting)
+        else:
+            log.info("%s: %s from %s is usable again: %s", APP, key, setting, value)
+        RUNTIME["tunable_problems"][key] = problem
+    return value
+
+
+def read_meter_registers(now):
+    """(meter energy of this quarter in J or None, trusted meter month peak in W or None, raw figures)."""
+    energy_j, peak_w, average_w, meter_peak_w = None, None, None, None
+    if SETTINGS["average_demand"]:
+        average_w, age_s, problem, value = read_power(SETTINGS["average_demand"], now)
+        if value is not None:
+            energy_j = balancer_registers.meter_quarter_energy_j(
+                average_w, value.last_reported, balancer_time.quarter_start(now), age_s, SETTINGS["stale_after"])
+    if SETTINGS["monthly_peak_meter"]:
+        meter_peak_w, age_s, problem, value = read_power(SETTINGS["monthly_peak_meter"], now)
+        if value is not None:
+            peak_w = METER_PEAK_GUARD.trusted_peak_w(now, meter_peak_w, value.last_changed)
+    return energy_j, peak_w, average_w, meter_peak_w
+
+
+def read_mode():
+    mode = str(state.get(MODE_VAR))
+    if mode not in balancer_controller.MODES:
+        return balancer_controller.MODE_AUTO
+    return mode
+
+
 def read_all(now):
     grid_w, grid_age_s, grid_problem = read_grid(now)
     charger_w, charger_age_s = None, None
     if SETTINGS["charger_power"]:
-        charger_w, charger_age_s, charger_problem = read_power(SETTINGS["charger_power"], now)
+        charger_w, charger_age_s, charger_problem, _ = read_power(SETTINGS["charger_power"], now)
     note_grid_problem(grid_problem, grid_age_s)
+    min_a, max_a = balancer_runtime.current_range(read_tunable("min_current"), read_tunable("max_current"))
+    meter_energy_j, meter_peak_w, meter_average_w, meter_peak_raw_w = read_meter_registers(now)
     return {
         "grid_w": grid_w,
         "grid_age_s": grid_age_s if grid_age_s is not None else 1e9,
@@ -128,16 +184,21 @@ def read_all(now):
         "charger_age_s": charger_age_s,
         "charger_a": read_charger_amps(),
         "charger_paused": read_charger_paused(),
-        "target_peak_w": SETTINGS["target_peak"],
-        "min_a": SETTINGS["min_current"],
-        "max_a": SETTINGS["max_current"],
+        "target_peak_w": read_tunable("target_peak"),
+        "min_a": min_a,
+        "max_a": max_a,
+        "mode": read_mode(),
+        "meter_energy_j": meter_energy_j,
+        "meter_peak_w": meter_peak_w,
+        "meter_average_w": meter_average_w,
+        "meter_peak_raw_w": meter_peak_raw_w,
     }
 
 
 def note_grid_problem(problem, age_s):
     """One WARNING when the grid reading becomes unusable or stale, one INFO when it is back."""
     if problem is None and age_s is not None and age_s > SETTINGS["stale_after"]:
-        problem = "no update for %d s" % age_s
+        problem = "silent for %d s" % age_s
     if problem and not RUNTIME["grid_problem"]:
         log.warning("%s: grid power %s is %s: fail-safe (%s) until it reports again", APP, SETTINGS["grid_power"], problem, SETTINGS["failsafe"])
     elif RUNTIME["grid_problem"] and not problem:
@@ -170,13 +231,26 @@ def control_step(now):
     if not check_ready(now):
         publish_setpoint(None, "waiting: a configured entity or service is missing (see the log)")
         return
-    decision = CONTROLLER.step(now, read_all(now))
+    reading = read_all(now)
+    decision = CONTROLLER.step(now, reading)
     for quarter in decision["peak_raised"]:
-        log.info("%s: new monthly peak %.0f W in the quarter from %s", APP, quarter[1], balancer_time.iso_local(quarter[0]))
+        announce_peak(quarter, reading)
     warn_short_of_minimum(decision, now)
     if decision["write"] is not None:
         send(decision["write"], now)
-    publish(decision, now)
+    publish(decision, reading, now)
+
+
+def announce_peak(quarter, reading):
+    """Log every new monthly peak; notify when it is above the target (the bill goes up)."""
+    start, average_w = quarter[0], quarter[1]
+    when = balancer_time.iso_local(start)
+    log.info("%s: new monthly peak %.0f W in the quarter from %s", APP, average_w, when)
+    if not SETTINGS["notify"] or average_w <= reading["target_peak_w"]:
+        return
+    message = "This month's peak rose to %.2f kW in the quarter from %s (target %.2f kW; the house drew %.2f kW at the end of it)." % (
+        average_w / 1000.0, when, reading["target_peak_w"] / 1000.0, CONTROLLER.meter.last_power_w / 1000.0 if CONTROLLER.meter.last_power_w else 0.0)
+    service.call("persistent_notification", "create", title="Capacity peak raised", message=message, notification_id=NOTIFICATION_ID)
 
 
 def warn_short_of_minimum(decision, now):
@@ -187,7 +261,7 @@ def warn_short_of_minimum(decision, now):
     if RUNTIME["short_warned_quarter"] == quarter:
         return
     RUNTIME["short_warned_quarter"] = quarter
-    log.warning("%s: the budget is below %d A and there is no pause_switch: holding %d A, the %.0f W limit may be exceeded this quarter", APP, SETTINGS["min_current"], SETTINGS["min_current"], decision["limit_w"])
+    log.warning("%s: the budget is below %d A and the charger cannot be paused: holding %d A, the %.0f W limit may be exceeded this quarter", APP, decision["want_a"], decision["want_a"], decision["limit_w"])
 
 
 def send(write, now):
@@ -195,20 +269,17 @@ def send(write, now):
     kind, amps = write
     CONTROLLER.command_sent(now)
     RUNTIME["last_command"] = now
+    text = kind if amps is None else "current %d A" % amps
     try:
         if kind == CURRENT:
             set_current(amps)
-            text = "current %d A" % amps
-        elif kind == PAUSE:
-            service.call(SETTINGS["pause_switch"].split(".")[0], "turn_off", blocking=True, entity_id=SETTINGS["pause_switch"])
-            text = "pause"
         else:
-            service.call(SETTINGS["pause_switch"].split(".")[0], "turn_on", blocking=True, entity_id=SETTINGS["pause_switch"])
-            text = "resume"
+            switch = SETTINGS["pause_switch"]
+            service.call(switch.split(".")[0], "turn_off" if kind == PAUSE else "turn_on", blocking=True, entity_id=switch)
     except Exception as error:
-        RUNTIME["last_result"] = "failed: %s" % error
+        RUNTIME["last_result"] = "failed: %s: %s" % (text, error)
         if not RUNTIME["command_problem"]:
-            log.warning("%s: charger command %s %s failed: %s; retrying at the next slot", APP, kind, amps if amps is not None else "", error)
+            log.warning("%s: charger command (%s) failed: %s; retrying at the next slot", APP, text, error)
         RUNTIME["command_problem"] = str(error)
         return
     if RUNTIME["command_problem"]:
@@ -220,10 +291,11 @@ def send(write, now):
 
 def set_current(amps):
     entity_id = SETTINGS["current_number"]
-    if entity_id and state.get(entity_id) in ("unavailable", "unknown"):
-        # Home Assistant skips calls to an unavailable entity without a word: say it here.
-        raise ValueError("%s is %s" % (entity_id, state.get(entity_id)))
     if entity_id:
+        held = str(state.get(entity_id))
+        if held in ("unavailable", "unknown"):
+            # Home Assistant skips calls to an unavailable entity without a word: say it here.
+            raise ValueError("%s is %s" % (entity_id, held))
         service.call(entity_id.split(".")[0], "set_value", blocking=True, entity_id=entity_id, value=amps)
         return
     domain, name = SETTINGS["current_service"].split(".")
@@ -235,27 +307,37 @@ def set_current(amps):
 
 # ---- publishing --------------------------------------------------------------------------
 
-def publish(decision, now):
+def publish(decision, reading, now):
     meter = CONTROLLER.meter
     peak = CONTROLLER.peak
-    state.set(PEAK_VAR, round(peak.peak_w), new_attributes={
+    peak_attributes = {
         "month": peak.month,
         "quarter_start": balancer_time.iso_local(peak.peak_quarter) if peak.peak_quarter else None,
+        "own_peak": round(peak.peak_w),
         "unit_of_measurement": "W", "device_class": "power", "friendly_name": "Wallbox balancer monthly peak",
-    })
+    }
+    if reading["meter_peak_raw_w"] is not None:
+        peak_attributes["meter_peak"] = round(reading["meter_peak_raw_w"])
+        peak_attributes["meter_difference"] = round(peak.peak_w - reading["meter_peak_raw_w"])
+    state.set(PEAK_VAR, round(decision["peak_w"]), new_attributes=peak_attributes)
     state.set(LIMIT_VAR, round(decision["limit_w"]), new_attributes={
-        "target_peak": SETTINGS["target_peak"], "margin": SETTINGS["margin"],
+        "target_peak": reading["target_peak_w"], "margin": SETTINGS["margin"],
         "unit_of_measurement": "W", "device_class": "power", "friendly_name": "Wallbox balancer capacity limit",
     })
-    state.set(QUARTER_VAR, round(meter.running_average_w(now)), new_attributes={
-        "projected": round((meter.energy_j + (meter.last_power_w or 0.0) * decision["remaining_s"]) / balancer_time.QUARTER_S),
-        "energy_wh": round(meter.energy_j / 3600.0, 1),
+    quarter_attributes = {
+        "projected": round((decision["energy_j"] + (meter.last_power_w or 0.0) * decision["remaining_s"]) / balancer_time.QUARTER_S),
+        "energy_wh": round(meter.energy_j / 3600.0, 2),
         "quarter_start": meter.quarter_start.isoformat(),
         "covered_s": round(meter.covered_s),
         "updated": now.isoformat(),
         "house_load": round(decision["house_w"]),
         "unit_of_measurement": "W", "device_class": "power", "friendly_name": "Wallbox balancer quarter average",
-    })
+    }
+    if reading["meter_average_w"] is not None:
+        # The meter's 1.4.0 climbs from 0 to the quarter's average: compare it with energy / 900 s.
+        quarter_attributes["meter_average"] = round(reading["meter_average_w"])
+        quarter_attributes["meter_difference"] = round(meter.average_w() - reading["meter_average_w"])
+    state.set(QUARTER_VAR, round(meter.running_average_w(now)), new_attributes=quarter_attributes)
     publish_setpoint(decision, decision["reason"])
 
 
@@ -264,39 +346,63 @@ def publish_setpoint(decision, reason):
     state.set(SETPOINT_VAR, decision["want_a"] if decision else "unknown", new_attributes={
         "reason": reason,
         "paused": decision["want_paused"] if decision else None,
+        "mode": read_mode(),
         "last_command": last.isoformat() if last else None,
         "last_result": RUNTIME["last_result"],
         "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
     })
 
 
+def publish_mode(mode):
+    state.set(MODE_VAR, mode, new_attributes={
+        "options": list(balancer_controller.MODES),
+        "friendly_name": "Wallbox balancer mode",
+    })
+
+
 # ---- persistence -------------------------------------------------------------------------
 
 def restore(now):
-    """Take back this month's peak and this quarter's energy from before a restart or reload."""
+    """Take back this month's peak, this quarter's energy and the mode from before a restart or reload."""
     state.persist(PEAK_VAR, default_value=0, default_attributes={"month": None, "quarter_start": None})
     state.persist(QUARTER_VAR, default_value=0, default_attributes={"quarter_start": None, "energy_wh": 0, "covered_s": 0, "updated": None})
     state.persist(SETPOINT_VAR, default_value="unknown", default_attributes={"last_command": None})
+    state.persist(MODE_VAR, default_value=balancer_controller.MODE_AUTO)
+    publish_mode(read_mode())
     peak_attrs = state.getattr(PEAK_VAR) or {}
     try:
-        peak_w = float(state.get(PEAK_VAR))
-    except ValueError:
+        peak_w = float(peak_attrs.get("own_peak", state.get(PEAK_VAR)))
+    except (TypeError, ValueError):
         peak_w = 0.0
     quarter_start = balancer_time.parse_iso(peak_attrs.get("quarter_start"))
     if CONTROLLER.peak.restore(peak_attrs.get("month"), peak_w, quarter_start, now):
         log.info("%s: restored this month's peak %.0f W", APP, peak_w)
-    quarter_attrs = state.getattr(QUARTER_VAR) or {}
-    saved_quarter = balancer_time.parse_iso(quarter_attrs.get("quarter_start"))
-    saved_at = balancer_time.parse_iso(quarter_attrs.get("updated"))
-    if saved_quarter == balancer_time.quarter_start(now) and saved_at is not None and 0 <= (now - saved_at).total_seconds() <= 300:
-        CONTROLLER.meter.restore(saved_quarter, float(quarter_attrs.get("energy_wh") or 0) * 3600.0, float(quarter_attrs.get("covered_s") or 0), saved_at)
+    restore_quarter(now)
     last_command = balancer_time.parse_iso((state.getattr(SETPOINT_VAR) or {}).get("last_command"))
     if last_command is not None and last_command <= now:
         CONTROLLER.gate.sent(last_command)
         RUNTIME["last_command"] = last_command
 
 
-# ---- triggers ----------------------------------------------------------------------------
+def restore_quarter(now):
+    """The running quarter's energy counts again only if it is this quarter and recent."""
+    attrs = state.getattr(QUARTER_VAR) or {}
+    saved_quarter = balancer_time.parse_iso(attrs.get("quarter_start"))
+    saved_at = balancer_time.parse_iso(attrs.get("updated"))
+    if saved_quarter != balancer_time.quarter_start(now) or saved_at is None:
+        return
+    if not 0 <= (now - saved_at).total_seconds() <= QUARTER_RESTORE_MAX_AGE_S:
+        return
+    try:
+        energy_j = float(attrs.get("energy_wh") or 0) * 3600.0
+        covered_s = float(attrs.get("covered_s") or 0)
+    except (TypeError, ValueError):
+        return
+    CONTROLLER.meter.restore(saved_quarter, energy_j, covered_s, saved_at)
+    log.info("%s: restored this quarter's %.0f Wh drawn so far", APP, energy_j / 3600.0)
+
+
+# ---- triggers and the service ---------------------------------------------------------------
 
 if CONTROLLER is not None:
     restore(utc_now())
@@ -304,18 +410,17 @@ if CONTROLLER is not None:
     @time_trigger("startup")
     def wallbox_balancer_startup():
         """Runs once Home Assistant has started, and after every reload."""
-        log.info("%s: started: grid %s, target peak %.0f W, %d-%d A", APP, SETTINGS["grid_power"], SETTINGS["target_peak"], SETTINGS["min_current"], SETTINGS["max_current"])
+        log.info("%s: started: grid %s, target peak %s W, %s-%s A", APP, SETTINGS["grid_power"], SETTINGS["target_peak"], SETTINGS["min_current"], SETTINGS["max_current"])
         run_step()
 
     @time_trigger("shutdown")
     def wallbox_balancer_stop():
         """Reload, removal or Home Assistant stopping: leave the charger as configured (on_stop)."""
-        if SETTINGS["on_stop"] == balancer_config.ON_STOP_LEAVE or not RUNTIME["ready"]:
+        if SETTINGS["on_stop"] == balancer_config.ON_STOP_LEAVE or not RUNTIME["ready"] or read_mode() == balancer_controller.MODE_OFF:
             log.info("%s: stopping; the charger keeps its present setting", APP)
             return
-        now = utc_now()
         log.info("%s: stopping; setting the charger to %d A (on_stop)", APP, SETTINGS["on_stop"])
-        send((CURRENT, SETTINGS["on_stop"]), now)
+        send((CURRENT, SETTINGS["on_stop"]), utc_now())
         publish_setpoint(None, "stopped: on_stop %d A" % SETTINGS["on_stop"])
 
     @time_trigger(TICK)
@@ -328,6 +433,29 @@ if CONTROLLER is not None:
         last = RUNTIME["last_step"]
         if last is not None and 0 <= (now - last).total_seconds() < MIN_STEP_S:
             return
+        run_step()
+
+    @service
+    def wallbox_balancer_set_mode(mode=None):
+        """yaml
+name: Set wallbox balancer mode
+description: auto (balance), paused (no charging), fast (max current, the limit is ignored), off (leave the charger alone).
+fields:
+  mode:
+    description: auto, paused, fast or off
+    example: auto
+    required: true
+    selector:
+      select:
+        options: [auto, paused, fast, "off"]
+"""
+        if mode is False:
+            mode = balancer_controller.MODE_OFF  # YAML reads an unquoted off as false
+        if mode not in balancer_controller.MODES:
+            log.error("%s: set_mode: mode must be one of %s, got %s", APP, ", ".join(balancer_controller.MODES), mode)
+            return
+        log.info("%s: mode %s", APP, mode)
+        publish_mode(mode)
         run_step()
 
     def run_step():
