@@ -250,7 +250,11 @@ def announce_peak(quarter, reading):
         return
     message = "This month's peak rose to %.2f kW in the quarter from %s (target %.2f kW; the house drew %.2f kW at the end of it)." % (
         average_w / 1000.0, when, reading["target_peak_w"] / 1000.0, CONTROLLER.meter.last_power_w / 1000.0 if CONTROLLER.meter.last_power_w else 0.0)
-    service.call("persistent_notification", "create", title="Capacity peak raised", message=message, notification_id=NOTIFICATION_ID)
+    try:
+        service.call("persistent_notification", "create", title="Capacity peak raised", message=message, notification_id=NOTIFICATION_ID)
+    except Exception as error:
+        # A notification must never stop the control step.
+        log.warning("%s: could not create the peak notification: %s", APP, error)
 
 
 def warn_short_of_minimum(decision, now):
