@@ -17,6 +17,7 @@ MODE_PAUSED = "paused"
 MODE_FAST = "fast"
 MODE_OFF = "off"
 MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
+INCREASE_HYSTERESIS_A = 0.5
 
 
 class Controller:
@@ -89,6 +90,7 @@ class Controller:
             want_paused, want_a, short = self.plan.decide(
                 now, allowance_w, s["voltage"], s["phases"], reading["min_a"], reading["max_a"], can_pause,
             )
+            want_a = self._damp_increase(want_a, want_paused, allowance_w, reading["charger_a"])
             reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, reading["max_a"])
         else:
             if self.failsafe_since is None:
@@ -118,6 +120,18 @@ class Controller:
             "reason": reason,
             "write": write,
         }
+
+    def _damp_increase(self, want_a, want_paused, allowance_w, charger_a):
+        """Raise the current only when the budget holds half an amp more than the new setpoint.
+
+        Near the steady rate the allowance wobbles around an amp boundary; without this the
+        charger would get 12, 13, 12, 13 A, a write every slot for nothing.
+        """
+        if want_paused or charger_a is None or want_a <= charger_a:
+            return want_a
+        s = self.settings
+        damped_a = balancer_budget.amps_for_power(allowance_w - INCREASE_HYSTERESIS_A * s["voltage"] * s["phases"], s["voltage"], s["phases"])
+        return max(charger_a, min(want_a, damped_a))
 
     def command_sent(self, now):
         """The app attempted decision['write'] now (it used the slot, whatever the outcome)."""
