@@ -5,6 +5,8 @@ An entity that is unavailable or out of range must not give a dangerous value: t
 holds, and before there is one the safe fallback (the billed minimum peak, the lowest current).
 """
 
+import math
+
 TUNABLE = ("target_peak", "max_current", "min_current")
 
 
@@ -27,9 +29,9 @@ def tunable_value(key, text, last_good, fallback, low, high):
 
 
 def current_range(min_a, max_a):
-    """Whole amps; a minimum above the maximum gives way to the maximum (never more than max)."""
-    max_a = int(max_a)
-    min_a = int(min_a)
+    """Whole amps inside [min_a, max_a]; a minimum above the maximum gives way to the maximum."""
+    max_a = int(math.floor(max_a))
+    min_a = int(math.ceil(min_a))
     if min_a > max_a:
         min_a = max_a
     return min_a, max_a

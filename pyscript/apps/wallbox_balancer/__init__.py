@@ -125,6 +125,20 @@ def read_charger_paused():
     return None
 
 
+def clamp_to_number_range(min_a, max_a):
+    """Keep the current inside the number entity's own min/max, so the charger never rejects it."""
+    entity_id = SETTINGS["current_number"]
+    if not entity_id:
+        return min_a, max_a
+    attributes = state.getattr(entity_id) or {}
+    try:
+        entity_min = float(attributes.get("min", min_a))
+        entity_max = float(attributes.get("max", max_a))
+    except (TypeError, ValueError):
+        return min_a, max_a
+    return balancer_runtime.current_range(max(min_a, entity_min), min(max_a, entity_max))
+
+
 def read_tunable(key):
     """A setting that may name an input_number: its value now (safe when the entity is not)."""
     setting = SETTINGS[key]
@@ -176,6 +190,7 @@ def read_all(now):
         charger_w, charger_age_s, charger_problem, _ = read_power(SETTINGS["charger_power"], now)
     note_grid_problem(grid_problem, grid_age_s)
     min_a, max_a = balancer_runtime.current_range(read_tunable("min_current"), read_tunable("max_current"))
+    min_a, max_a = clamp_to_number_range(min_a, max_a)
     meter_energy_j, meter_peak_w, meter_average_w, meter_peak_raw_w = read_meter_registers(now)
     return {
         "grid_w": grid_w,

@@ -1,0 +1,352 @@
+"""Faults, restarts, time edges and bad input (issue 4), through the real app file and the stubs.
+
+Each test is named after a row of the README's fault table.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from freezegun import freeze_time
+
+import stubs
+from home import CONFIG, GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Home
+
+
+@pytest.fixture
+def frozen():
+    with freeze_time("2025-01-15 17:00:00") as frozen_time:  # 18:00 Brussels, the car is home
+        yield frozen_time
+
+
+def kinds(home):
+    return [w[1] for w in home.write_log]
+
+
+# -- 1. grid sensor faults -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["unavailable", "unknown", "abc"])
+def test_grid_unusable_gives_failsafe_pause_one_warning_and_one_info(frozen, bad):
+    home = Home(frozen, house_w=1000, amps=16)
+    home.run(120)
+    home.meter_on = False
+    home.publish_grid(bad)
+    home.run(5)
+    assert "fail-safe" in home.attrs(SETPOINT)["reason"]
+    home.run(70)
+    assert home.state(SWITCH) == "off"  # paused within a command slot
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and bad in warnings[0]
+    home.meter_on = True
+    home.run(400)
+    infos = [m for lvl, _, m in home.env.logs if lvl == "INFO" and "reports again" in m]
+    assert len(infos) == 1
+    assert home.state(SWITCH) == "on"  # normal control resumed
+    assert len(home.env.errors("WARNING")) == 1
+
+
+def test_grid_missing_entity_gives_failsafe(frozen):
+    home = Home(frozen, house_w=1000, amps=16)
+    home.run(60)
+    home.meter_on = False
+    home.env.remove_state(GRID)
+    home.run(70)
+    assert "fail-safe" in home.attrs(SETPOINT)["reason"] and home.state(SWITCH) == "off"
+    assert len(home.env.errors("WARNING")) == 1
+
+
+def test_grid_silent_longer_than_stale_after_gives_failsafe(frozen):
+    home = Home(frozen, house_w=1000, amps=16)
+    home.run(60)
+    home.meter_on = False  # no update at all, not even last_reported
+    home.run(55)
+    assert "fail-safe" not in home.attrs(SETPOINT)["reason"]
+    home.run(10)
+    assert "fail-safe" in home.attrs(SETPOINT)["reason"]
+    assert "silent for" in home.env.errors("WARNING")[0]
+
+
+def test_failsafe_min_current_without_pause_switch(frozen):
+    config = dict(CONFIG)
+    del config["pause_switch"]
+    home = Home(frozen, config=config, house_w=1000, amps=20)
+    home.run(120)
+    home.meter_on = False
+    home.publish_grid("unavailable")
+    home.run(70)
+    assert home.amps() == 6 and "fail-safe" in home.attrs(SETPOINT)["reason"]
+
+
+def test_a_steady_meter_is_still_counted(frozen):
+    home = Home(frozen, house_w=2000, switch="unavailable")  # car paused; the grid value never changes
+    home.run(900)
+    state_changes_only = [m for m in home.env.logs if "reports again" in m[2]]
+    assert state_changes_only == []
+    assert float(home.state(PEAK)) == pytest.approx(2000, abs=15)
+
+
+def test_stale_charger_sensor_falls_back_to_the_estimate(frozen):
+    config = dict(CONFIG, charger_power="sensor.wallbox_pulsar_charging_power")
+    home = Home(frozen, config=config, house_w=1000, amps=16, start=False)
+    home.env.set_state("sensor.wallbox_pulsar_charging_power", "0.0", unit_of_measurement="kW")
+    home.env.load_app()
+    home.env.start()
+    home.run(600)  # the sensor says 0 kW for ten minutes (it stopped refreshing)
+    quarter = datetime(2025, 1, 15, 17, 0, tzinfo=timezone.utc)
+    assert home.averages()[quarter] <= 4000
+    home.env.assert_no_errors()
+
+
+# -- 2. charger command faults --------------------------------------------------------------------
+
+class Cloud:
+    """The Wallbox cloud: one write a minute, 429 (HomeAssistantError) within it; can be broken."""
+
+    def __init__(self, interval=60):
+        self.interval = interval
+        self.last_ok = None
+        self.broken = False
+        self.rejected = 0
+
+    def handler(self, env):
+        def number(entity_id, value):
+            now = env.now()
+            if self.broken or (self.last_ok is not None and (now - self.last_ok).total_seconds() < self.interval):
+                self.rejected += 1
+                raise stubs.HomeAssistantError("Error communicating with Wallbox API, too many requests")
+            self.last_ok = now
+        return number
+
+
+def test_429_is_caught_reported_and_retried_at_the_next_slot_only(frozen):
+    cloud = Cloud()
+    home = Home(frozen, house_w=1000, amps=6, start=False)
+    home.number_handler = cloud.handler(home.env)
+    home.env.load_app()
+    home.env.start()
+    cloud.broken = True
+    home.house_w = 3000  # the app wants to lower the current, the cloud refuses
+    home.run(200)
+    attempts = [w for w in home.write_log if w[1] == "current"]
+    assert 3 <= len(attempts) <= 4  # one per minute, no storm
+    assert home.attrs(SETPOINT)["last_result"].startswith("failed: current")
+    assert "too many requests" in home.attrs(SETPOINT)["last_result"]
+    assert len(home.env.errors("WARNING")) == 1  # said once, not per attempt
+    cloud.broken = False
+    home.run(70)
+    assert home.attrs(SETPOINT)["last_result"].startswith("ok: current")
+    assert any("charger commands work again" in m for _, _, m in home.env.logs)
+
+
+def test_a_write_the_charger_ignores_is_sent_again_after_a_slot(frozen):
+    home = Home(frozen, house_w=1000, amps=6, number_handler=lambda entity_id, value: False)  # accepted, no effect
+    home.run(150)
+    assert home.amps() == 6
+    assert len(home.current_writes()) == 3  # read back 6 A each time: retried once per minute
+
+
+def test_unavailable_number_is_not_written_and_said_once(frozen):
+    home = Home(frozen, house_w=1000, amps=6, start=False)
+    home.env.set_state(NUMBER, "unavailable", min=6, max=32)
+    home.env.load_app()
+    home.env.start()
+    home.run(200)
+    assert home.write_log == []
+    assert "is unavailable" in home.attrs(SETPOINT)["last_result"]
+    assert len(home.env.errors("WARNING")) == 1
+
+
+def test_value_outside_the_numbers_range_is_never_sent(frozen):
+    home = Home(frozen, house_w=0, amps=6)
+    home.env.set_state(NUMBER, "6.0", min=6, max=16, step=1)  # a 16 A charger, config says 32
+    home.run(300)
+    assert max(home.current_writes()) == 16
+    home.env.assert_no_errors()
+
+
+def test_blocking_failure_of_the_pause_switch_is_caught(frozen):
+    def refuse(service, entity_id):
+        raise stubs.HomeAssistantError("too_many_requests")
+
+    home = Home(frozen, house_w=1000, amps=16, switch_handler=refuse)
+    home.run(30)
+    home.house_w = 3950
+    home.run(200)
+    assert "failed: pause" in home.attrs(SETPOINT)["last_result"]
+    assert home.state(SWITCH) == "on"
+
+
+# -- 3. restart and reload ---------------------------------------------------------------------------
+
+def test_restart_mid_quarter_keeps_the_quarters_energy(frozen):
+    home = Home(frozen, house_w=3000, switch="unavailable")
+    home.run(420)
+    energy_before = home.attrs(QUARTER)["energy_wh"]
+    home.env.restart()
+    home.env.set_state(NUMBER, "6.0", min=6, max=32, step=1)
+    home.env.set_state(SWITCH, "unavailable")
+    home.publish_grid()
+    home.run(5)
+    assert home.attrs(QUARTER)["energy_wh"] >= energy_before
+    assert any("restored this quarter's" in m for _, _, m in home.env.logs)
+
+
+def test_restart_after_a_long_outage_does_not_restore_an_old_quarter(frozen):
+    home = Home(frozen, house_w=3000, switch="unavailable")
+    home.run(420)
+    frozen.tick(timedelta(minutes=20))  # Home Assistant was down; nothing ran meanwhile
+    home.env.restart(start=False)
+    home.env.set_state(NUMBER, "6.0", min=6, max=32, step=1)
+    home.env.set_state(SWITCH, "unavailable")
+    home.publish_grid()
+    home.env.start()
+    home.run(5)
+    assert not any("restored this quarter's" in m for _, _, m in home.env.logs)
+
+
+def test_any_number_of_reloads_leaves_one_controller(frozen):
+    home = Home(frozen, house_w=1000, amps=16)
+    home.run(30)
+    for margin in (160, 170, 180, 190, 200):
+        home.env.reload(dict(CONFIG, margin=margin))
+    assert len([t for t in home.env.trigger_functions() if t[2] == "wallbox_balancer_tick"]) == 1
+    home.house_w = 3000
+    home.run(600)
+    assert home.min_write_spacing_s() >= 60
+    assert home.attrs(LIMIT)["margin"] == 200  # the new config took effect
+    home.env.assert_no_errors()
+
+
+def test_reload_keeps_the_command_slot(frozen):
+    home = Home(frozen, house_w=1000, amps=6)
+    home.run(3)
+    assert len(home.write_log) == 1
+    home.env.reload()
+    home.house_w = 3000
+    home.run(30)
+    assert len(home.write_log) == 1  # the new context knows a write went out seconds ago
+
+
+# -- 4. month rollover and DST --------------------------------------------------------------------------
+
+def test_month_rollover_while_home_assistant_was_down(frozen):
+    frozen.move_to("2025-01-31 22:00:00")  # 23:00 local
+    home = Home(frozen, house_w=5000, switch="unavailable")
+    home.run(1800)
+    assert float(home.state(PEAK)) > 4900 and home.attrs(PEAK)["month"] == "2025-01"
+    home.env.restart(start=False)
+    frozen.move_to("2025-01-31 23:40:00")  # 00:40 on 1 February
+    home.env.set_state(NUMBER, "6.0", min=6, max=32, step=1)
+    home.env.set_state(SWITCH, "unavailable")
+    home.house_w = 1000
+    home.publish_grid()
+    home.env.start()
+    home.run(5)
+    assert home.state(PEAK) == "0" and home.attrs(PEAK)["month"] == "2025-02"
+    assert home.state(LIMIT) == "4000"
+
+
+@pytest.mark.parametrize("start", ["2025-03-30 00:30:00", "2025-10-26 00:30:00"])
+def test_dst_days_keep_quarters_clock_aligned(frozen, start):
+    frozen.move_to(start)
+    home = Home(frozen, house_w=1500, switch="unavailable")
+    home.run(3600)
+    quarter_start = home.attrs(QUARTER)["quarter_start"]
+    assert quarter_start.endswith(("00:00+00:00", "15:00+00:00", "30:00+00:00", "45:00+00:00"))
+    assert float(home.state(PEAK)) == pytest.approx(1500, abs=15)
+    assert home.attrs(PEAK)["quarter_start"][-6:] in ("+01:00", "+02:00")
+
+
+# -- 5. clock jumps and bursts -----------------------------------------------------------------------------
+
+def test_clock_jumping_back_does_not_count_twice_or_crash(frozen):
+    home = Home(frozen, house_w=2000, switch="unavailable")
+    home.run(300)
+    frozen.tick(timedelta(seconds=-60))
+    home.run(660)
+    assert float(home.state(PEAK)) <= 2000 + 1
+    home.env.assert_no_errors()
+
+
+def test_clock_jumping_forward_fabricates_no_energy(frozen):
+    home = Home(frozen, house_w=2000, switch="unavailable")
+    home.run(100)
+    frozen.tick(timedelta(hours=1))
+    home.run(1800)
+    assert float(home.state(PEAK)) <= 2000 + 1
+    # the last reading looked an hour old: one fail-safe warning until the next report, no error
+    assert len(home.env.errors("WARNING")) == 1 and home.env.errors("ERROR") == []
+    assert "fail-safe" not in home.attrs(SETPOINT)["reason"]
+
+
+def test_bursts_every_100_ms_send_no_extra_commands(frozen):
+    home = Home(frozen, house_w=1000, amps=16)
+    home.run(30)
+    steps_before = len([c for c in home.env.calls])
+    for i in range(600):  # one minute of 10 Hz updates with a changing value
+        frozen.tick(timedelta(milliseconds=100))
+        home.env.set_state(GRID, str(3000 + (i % 7)), unit_of_measurement="W")
+        home.env.run_time_triggers()
+    assert home.min_write_spacing_s() is None or home.min_write_spacing_s() >= 60
+    assert len(home.env.calls) - steps_before <= 2
+
+
+# -- 6. units -----------------------------------------------------------------------------------------------
+
+def test_unit_changes_at_runtime(frozen):
+    home = Home(frozen, house_w=1500, switch="unavailable", unit="W")
+    home.run(300)
+    home.unit = "kW"
+    home.run(600)
+    assert float(home.state(PEAK)) == pytest.approx(1500, abs=15)
+
+
+def test_negative_grid_and_an_export_sensor(frozen):
+    config = dict(CONFIG, grid_export_power="sensor.electricity_meter_power_production")
+    home = Home(frozen, config=config, house_w=0, switch="unavailable", start=False)
+    home.env.set_state(GRID, "0.0", unit_of_measurement="kW")
+    home.env.set_state("sensor.electricity_meter_power_production", "2.5", unit_of_measurement="kW")
+    home.meter_on = False
+    home.env.load_app()
+    home.env.start()
+    for _ in range(180):
+        frozen.tick(timedelta(seconds=5))
+        home.env.set_state(GRID, "0.0", unit_of_measurement="kW")
+        home.env.set_state("sensor.electricity_meter_power_production", "2.5", unit_of_measurement="kW")
+        home.env.run_time_triggers()
+    assert home.state(PEAK) == "0"  # export is not offtake
+    home.env.assert_no_errors()
+
+
+# -- 7. config -----------------------------------------------------------------------------------------------
+
+def test_broken_config_on_reload_stops_commands_and_a_fix_restarts_them(frozen):
+    home = Home(frozen, house_w=1000, amps=6)
+    home.run(30)
+    writes = len(home.write_log)
+    home.env.reload(dict(CONFIG, max_current="lots"))
+    home.house_w = 200
+    home.run(300)
+    assert len(home.write_log) == writes
+    assert any("'max_current' must be a number" in e for e in home.env.errors("ERROR"))
+    home.env.reload(dict(CONFIG, max_current=20))
+    home.run(300)
+    assert len(home.write_log) > writes and max(home.current_writes()) <= 20
+
+
+# -- 8. stopping ------------------------------------------------------------------------------------------------
+
+def test_on_stop_sets_the_configured_current(frozen):
+    home = Home(frozen, config=dict(CONFIG, on_stop=10), house_w=500, amps=6)
+    home.run(120)
+    assert home.amps() > 10
+    home.env.reload(dict(CONFIG, max_current="broken"))  # the old context stops
+    assert home.amps() == 10
+    assert home.current_writes()[-1] == 10
+
+
+def test_on_stop_leave_sends_nothing(frozen):
+    home = Home(frozen, house_w=500, amps=6)
+    home.run(120)
+    writes = len(home.write_log)
+    home.env.restart(start=False)
+    assert len(home.write_log) == writes
