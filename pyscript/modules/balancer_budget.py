@@ -32,6 +32,22 @@ def ev_allowance_w(limit_w, margin_w, energy_j, remaining_s, house_w, ev_now_w, 
     return quarter_w, "quarter"
 
 
+def minimum_affordable(limit_w, margin_w, energy_j, remaining_s, house_w, ev_now_w, response_s, wait_s, min_w):
+    """Can the car hold the minimum power a while longer and still pause in time?
+
+    The car keeps drawing ev_now_w until a command takes effect (response_s), the minimum power
+    min_w until a pause could be sent and take effect (wait_s from now), and nothing after that.
+    If the quarter stays within limit - margin even so, a pause now is not needed yet: a short
+    spike of the house (a kettle, a hob cycling) then costs no pause/resume cycle.
+    """
+    if remaining_s <= 0:
+        return True
+    left_j = (limit_w - margin_w) * QUARTER_S - energy_j - house_w * remaining_s
+    first_s = min(response_s, remaining_s)
+    held_s = max(0.0, min(wait_s, remaining_s) - first_s)
+    return left_j - ev_now_w * first_s - min_w * held_s >= 0
+
+
 def projected_average_w(energy_j, remaining_s, grid_w):
     """Quarter average if the present grid power holds to the quarter's end."""
     return (energy_j + max(0.0, grid_w) * remaining_s) / QUARTER_S

@@ -18,6 +18,7 @@ MODE_FAST = "fast"
 MODE_OFF = "off"
 MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
 INCREASE_HYSTERESIS_A = 0.5
+STEP_S = 5.0  # the app's tick: the longest a decision waits for the next look
 
 
 class Controller:
@@ -87,8 +88,15 @@ class Controller:
                 reason = "mode paused without a pause_switch: holding %d A" % want_a
         elif grid_ok:
             self.failsafe_since = None
+            # A pause could take effect after the next free slot, the response, and one more step.
+            wait_s = self.gate.seconds_until_free(now) + s["charger_response"] + 6 * STEP_S
+            affordable = balancer_budget.minimum_affordable(
+                limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w, s["charger_response"], wait_s,
+                balancer_budget.power_for_amps(reading["min_a"], s["voltage"], s["phases"]),
+            )
             want_paused, want_a, short = self.plan.decide(
                 now, allowance_w, s["voltage"], s["phases"], reading["min_a"], reading["max_a"], can_pause,
+                affordable,
             )
             want_a = self._damp_increase(want_a, want_paused, allowance_w, reading["charger_a"])
             reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, reading["max_a"])
@@ -156,7 +164,7 @@ class Controller:
         return False, reading["min_a"], False
 
     def _reason(self, want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a):
-        figures = "%.1f kW house load, %.1f kW limit, %.2f kWh left this quarter" % (
+        figures = "%.1f kW house load, %.1f kW limit, %.1f kWh left this quarter" % (
             house_w / 1000.0, limit_w / 1000.0, self._left_kwh(limit_w, energy_j),
         )
         if short:

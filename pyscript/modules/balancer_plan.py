@@ -1,9 +1,11 @@
 """From the car's power allowance to the charger's wanted state: amps, or paused.
 
-Below the charger's minimum current the only way to keep the limit is to pause. Pausing is done at
-once (every second at the minimum current spends budget that is not there); resuming waits until
-the allowance has held at least one amp above the minimum for resume_after_s, so the charger does
-not flap between start and stop (relays and cars suffer from it: OpenEVSE issues #684 and #711).
+Below the charger's minimum current the only way to keep the limit is to pause. A pause is costly
+(two cloud writes, a relay cycle), so it is made only when the quarter's energy budget needs it:
+while the quarter can afford the minimum current until a pause could still take effect, the
+charger holds the minimum (the caller says so with minimum_affordable). Resuming waits until the
+allowance has held at least one amp above the minimum for resume_after_s, so the charger does not
+flap between start and stop (relays and cars suffer from it: OpenEVSE issues #684 and #711).
 """
 
 import balancer_budget
@@ -17,7 +19,7 @@ class ChargePlan:
         self.paused = False
         self.resume_ok_since = None
 
-    def decide(self, now, allowance_w, voltage, phases, min_a, max_a, can_pause):
+    def decide(self, now, allowance_w, voltage, phases, min_a, max_a, can_pause, minimum_affordable=False):
         """Return (paused, amps, short_of_minimum).
 
         amps is the current to hold (min_a while paused, so a car plugged in again starts low).
@@ -28,6 +30,8 @@ class ChargePlan:
         if amps >= min_a:
             return self._charge(now, min(amps, max_a), min_a, can_pause)
         self.resume_ok_since = None
+        if minimum_affordable and not self.paused:
+            return False, min_a, False
         if can_pause:
             self.paused = True
             return True, min_a, False

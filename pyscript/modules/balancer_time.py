@@ -22,11 +22,20 @@ def _last_sunday_0100_utc(year, month):
     return last_day - timedelta(days=(last_day.weekday() + 1) % 7)
 
 
+_SUMMER_BY_YEAR = {}  # year -> (summer start, summer end) in UTC; computed once per year
+
+
+def _summer_time(year):
+    bounds = _SUMMER_BY_YEAR.get(year)
+    if bounds is None:
+        bounds = (_last_sunday_0100_utc(year, 3), _last_sunday_0100_utc(year, 10))
+        _SUMMER_BY_YEAR[year] = bounds
+    return bounds
+
+
 def utc_offset(utc_dt):
     """Europe/Brussels offset from UTC at the instant utc_dt."""
-    year = utc_dt.astimezone(timezone.utc).year
-    summer_start = _last_sunday_0100_utc(year, 3)
-    summer_end = _last_sunday_0100_utc(year, 10)
+    summer_start, summer_end = _summer_time(utc_dt.astimezone(timezone.utc).year)
     if summer_start <= utc_dt < summer_end:
         return SUMMER_OFFSET
     return WINTER_OFFSET

@@ -27,6 +27,12 @@ TICK = "period(midnight, 5s)"  # closes quarters and counts a steady load (which
 MIN_STEP_S = 1.0  # a sensor that bursts every 100 ms is sampled at most once a second
 ENTITY_RECHECK_S = 60.0
 QUARTER_RESTORE_MAX_AGE_S = 300
+# The running quarter is published (and so saved for a restart) at most this often: every state
+# write is also a recorder write in Home Assistant.
+QUARTER_PUBLISH_S = 30
+# The Wallbox pause switch shows a pause/resume only after the next poll (90 s, or a refresh that
+# can read the charger before it reacted): a write that succeeded is believed this long.
+SWITCH_BELIEF_S = 180
 # Unusable tunable entity before any good value: the safest setting.
 TUNABLE_FALLBACK = {"target_peak": 2500, "max_current": 6, "min_current": 6}
 
@@ -68,6 +74,9 @@ RUNTIME = {
     "last_command": None,
     "last_result": None,
     "short_warned_quarter": None,
+    "published": {},  # state variable -> (value, attributes) last written
+    "quarter_published_at": None,
+    "switch_sent": None,  # (time, paused) of the last pause/resume the charger accepted
 }
 
 
@@ -119,10 +128,15 @@ def read_charger_paused():
     except NameError:
         return None
     if value == "on":
-        return False
-    if value == "off":
-        return True
-    return None
+        shown = False
+    elif value == "off":
+        shown = True
+    else:
+        return None
+    sent = RUNTIME["switch_sent"]
+    if sent is not None and sent[1] != shown and 0 <= (utc_now() - sent[0]).total_seconds() < SWITCH_BELIEF_S:
+        return sent[1]
+    return shown
 
 
 def clamp_to_number_range(min_a, max_a):
@@ -301,6 +315,8 @@ def send(write, now):
             log.warning("%s: charger command (%s) failed: %s; retrying at the next slot", APP, text, error)
         RUNTIME["command_problem"] = str(error)
         return
+    if kind != CURRENT:
+        RUNTIME["switch_sent"] = (now, kind == PAUSE)
     if RUNTIME["command_problem"]:
         log.info("%s: charger commands work again", APP)
     RUNTIME["command_problem"] = None
@@ -326,6 +342,14 @@ def set_current(amps):
 
 # ---- publishing --------------------------------------------------------------------------
 
+def set_if_changed(name, value, attributes):
+    """Write a state variable only when its value or attributes changed."""
+    if RUNTIME["published"].get(name) == (value, attributes):
+        return
+    RUNTIME["published"][name] = (value, attributes)
+    state.set(name, value, new_attributes=attributes)
+
+
 def publish(decision, reading, now):
     meter = CONTROLLER.meter
     peak = CONTROLLER.peak
@@ -338,11 +362,23 @@ def publish(decision, reading, now):
     if reading["meter_peak_raw_w"] is not None:
         peak_attributes["meter_peak"] = round(reading["meter_peak_raw_w"])
         peak_attributes["meter_difference"] = round(peak.peak_w - reading["meter_peak_raw_w"])
-    state.set(PEAK_VAR, round(decision["peak_w"]), new_attributes=peak_attributes)
-    state.set(LIMIT_VAR, round(decision["limit_w"]), new_attributes={
+    set_if_changed(PEAK_VAR, round(decision["peak_w"]), peak_attributes)
+    set_if_changed(LIMIT_VAR, round(decision["limit_w"]), {
         "target_peak": reading["target_peak_w"], "margin": SETTINGS["margin"],
         "unit_of_measurement": "W", "device_class": "power", "friendly_name": "Wallbox balancer capacity limit",
     })
+    publish_quarter(decision, reading, now)
+    publish_setpoint(decision, decision["reason"])
+
+
+def publish_quarter(decision, reading, now):
+    """The running quarter, every QUARTER_PUBLISH_S and whenever a new quarter starts."""
+    meter = CONTROLLER.meter
+    last = RUNTIME["quarter_published_at"]
+    new_quarter = last is None or balancer_time.quarter_start(last) != meter.quarter_start
+    if not new_quarter and 0 <= (now - last).total_seconds() < QUARTER_PUBLISH_S:
+        return
+    RUNTIME["quarter_published_at"] = now
     quarter_attributes = {
         "projected": round((decision["energy_j"] + (meter.last_power_w or 0.0) * decision["remaining_s"]) / balancer_time.QUARTER_S),
         "energy_wh": round(meter.energy_j / 3600.0, 2),
@@ -356,13 +392,12 @@ def publish(decision, reading, now):
         # The meter's 1.4.0 climbs from 0 to the quarter's average: compare it with energy / 900 s.
         quarter_attributes["meter_average"] = round(reading["meter_average_w"])
         quarter_attributes["meter_difference"] = round(meter.average_w() - reading["meter_average_w"])
-    state.set(QUARTER_VAR, round(meter.running_average_w(now)), new_attributes=quarter_attributes)
-    publish_setpoint(decision, decision["reason"])
+    set_if_changed(QUARTER_VAR, round(meter.running_average_w(now)), quarter_attributes)
 
 
 def publish_setpoint(decision, reason):
     last = RUNTIME["last_command"]
-    state.set(SETPOINT_VAR, decision["want_a"] if decision else "unknown", new_attributes={
+    set_if_changed(SETPOINT_VAR, decision["want_a"] if decision else "unknown", {
         "reason": reason,
         "paused": decision["want_paused"] if decision else None,
         "mode": read_mode(),
@@ -373,7 +408,7 @@ def publish_setpoint(decision, reason):
 
 
 def publish_mode(mode):
-    state.set(MODE_VAR, mode, new_attributes={
+    set_if_changed(MODE_VAR, mode, {
         "options": list(balancer_controller.MODES),
         "friendly_name": "Wallbox balancer mode",
     })
