@@ -1,0 +1,188 @@
+"""Quarter-hour accounting, the control-quality metrics and the causal oracle.
+
+Quarters are clock-aligned: quarter k covers epoch [900 k, 900 k + 900). Brussels' UTC offsets are
+whole hours, so these are also the local :00/:15/:30/:45 quarters, across DST. Months are LOCAL
+calendar months (Europe/Brussels): a quarter belongs to the month of its local start.
+
+Definitions (limits and peaks per local calendar month; a trace spanning several months reports
+the peaks of the month with the largest EV-caused increase, and the worst quarters of all months):
+* limit_q (controller) = max(target_peak, highest quarter average WITH the EV of the completed
+  quarters of this month so far): the capacity limit known at the quarter's start.
+* own-fault excess: over the quarters where the house alone stayed within limit_q, the worst
+  (house + EV average - limit_q), floored at 0 (W).
+* exposure: over the quarters where the house alone broke limit_q, the EV's contribution to the
+  quarter average (EV energy / 900 s): worst quarter and sum (W).
+* EV-caused peak increase = peak with EV - max(target_peak, peak of the house alone) (W, may be < 0
+  when the target itself is not reached).
+* causal oracle: per quarter, EV energy = clamp(L_q * 900 s - house energy, 0, max EV power *
+  plugged seconds), L_q = max(target_peak, house-alone peak of the completed quarters this month).
+  Nobody can charge more without raising the peak above what the house alone forces.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tools.plant import QUARTER, TZ, RunResult
+
+
+def quarter_energy(times, values, end, q0: int, nq: int) -> list[float]:
+    """Energy (J) of a step function (values[i] W on [times[i], times[i+1]) and the last until
+    `end`) in each quarter q0 .. q0+nq-1 (quarter k = epoch [900k, 900k+900))."""
+    out = [0.0] * nq
+    n = len(times)
+    lo, hi = q0 * QUARTER, (q0 + nq) * QUARTER
+    for i in range(n):
+        a = times[i]
+        b = times[i + 1] if i + 1 < n else end
+        v = values[i]
+        if b <= lo or a >= hi or v == 0:
+            continue
+        if a < lo:
+            a = lo
+        if b > hi:
+            b = hi
+        k = int(a // QUARTER)
+        while a < b:
+            qe = (k + 1) * QUARTER
+            seg = (b if b < qe else qe) - a
+            out[k - q0] += v * seg
+            a += seg
+            k += 1
+    return out
+
+
+def plugged_seconds(intervals, q0: int, nq: int) -> list[float]:
+    ts, vs = [], []
+    for a, b in intervals:
+        ts += [a, b]
+        vs += [1.0, 0.0]
+    return quarter_energy(ts, vs, ts[-1] if ts else 0.0, q0, nq) if ts else [0.0] * nq
+
+
+def quarter_months(q0: int, nq: int) -> list[tuple[int, int]]:
+    out = []
+    cache: dict[int, tuple[int, int]] = {}
+    for k in range(q0, q0 + nq):
+        hour = k // 4   # months change on whole local hours; cache per UTC hour
+        if hour not in cache:
+            d = datetime.fromtimestamp(hour * 3600.0, TZ)
+            cache[hour] = (d.year, d.month)
+        out.append(cache[hour])
+    return out
+
+
+def running_limits(avgs: list[float], months, target: float) -> list[float]:
+    """Limit known at each quarter's start: max(target, peak of completed quarters this month)."""
+    out = []
+    peak, month = 0.0, None
+    for a, m in zip(avgs, months):
+        if m != month:
+            peak, month = 0.0, m
+        out.append(max(target, peak))
+        peak = max(peak, a)
+    return out
+
+
+@dataclass
+class Quarters:
+    """Per-quarter series of one replay (W averages, J energies)."""
+    q0: int
+    months: list
+    house_j: list[float]
+    ev_j: list[float]
+    plugged_s: list[float]
+
+    @property
+    def house_w(self):
+        return [e / QUARTER for e in self.house_j]
+
+    @property
+    def total_w(self):
+        return [(h + e) / QUARTER for h, e in zip(self.house_j, self.ev_j)]
+
+
+def quarters_of(run: RunResult) -> Quarters:
+    q0 = int(run.start // QUARTER)
+    nq = int(run.end // QUARTER) - q0
+    house = quarter_energy(run.trace.times, run.trace.power_w, run.trace.end, q0, nq)
+    ev = quarter_energy(run.ev_times, run.ev_w, run.end, q0, nq)
+    return Quarters(q0, quarter_months(q0, nq), house, ev, plugged_seconds(run.plugged, q0, nq))
+
+
+def oracle_ev_j(house_j, plugged_s, months, target: float, max_ev_w: float) -> list[float]:
+    limits = running_limits([e / QUARTER for e in house_j], months, target)
+    return [min(max(lim * QUARTER - h, 0.0), max_ev_w * s)
+            for lim, h, s in zip(limits, house_j, plugged_s)]
+
+
+def _monthly_max(values, months):
+    out: dict = {}
+    for v, m in zip(values, months):
+        out[m] = max(out.get(m, 0.0), v)
+    return out
+
+
+@dataclass
+class Metrics:
+    controller: str
+    trace: str
+    peak_house_w: float
+    peak_ev_w: float
+    ev_increase_w: float
+    own_fault_w: float
+    exposure_max_w: float
+    exposure_sum_w: float
+    ev_kwh: float
+    oracle_kwh: float
+    writes: int
+    writes_per_h: float
+    rejected_429: int
+    pauses: int
+    pauses_per_day: float
+    hours: float
+    wall_s: float
+
+    @property
+    def oracle_ratio(self) -> float:
+        return self.ev_kwh / self.oracle_kwh if self.oracle_kwh > 0 else float("nan")
+
+
+def _quality(house_w, ev_j, months, target):
+    """(peak house, peak with EV, EV-caused increase) of the month with the largest increase, then
+    (own-fault worst, exposure worst, exposure sum) over all quarters."""
+    total_w = [h + e / QUARTER for h, e in zip(house_w, ev_j)]
+    limits = running_limits(total_w, months, target)
+    own = [t - lim for h, t, lim in zip(house_w, total_w, limits) if h <= lim]
+    exposed = [e / QUARTER for h, e, lim in zip(house_w, ev_j, limits) if h > lim]
+    ph, pe = _monthly_max(house_w, months), _monthly_max(total_w, months)
+    worst = max(ph, key=lambda m: pe[m] - max(target, ph[m]))
+    return (ph[worst], pe[worst], pe[worst] - max(target, ph[worst]),
+            max([0.0] + own), max([0.0] + exposed), sum(exposed))
+
+
+def evaluate(run: RunResult, q: Quarters | None = None) -> Metrics:
+    q = q or quarters_of(run)
+    target = run.params.target_peak
+    oracle = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, run.params.max_ev_w)
+    hours = (run.end - run.start) / 3600.0
+    sent = [w for w in run.writes if w[3] in ("ok", "429")]
+    pauses = sum(1 for w in run.writes if w[1] == "pause" and w[3] == "ok")
+    return Metrics(run.controller, run.trace.name,
+                   *_quality(q.house_w, q.ev_j, q.months, target),
+                   ev_kwh=sum(q.ev_j) / 3.6e6, oracle_kwh=sum(oracle) / 3.6e6,
+                   writes=len(sent), writes_per_h=len(sent) / hours,
+                   rejected_429=sum(1 for w in sent if w[3] == "429"),
+                   pauses=pauses, pauses_per_day=pauses / (hours / 24.0), hours=hours,
+                   wall_s=run.wall_s)
+
+
+def oracle_metrics(run: RunResult, q: Quarters | None = None) -> Metrics:
+    """The oracle as a table row (its EV energy placed in each quarter; no commands)."""
+    q = q or quarters_of(run)
+    target = run.params.target_peak
+    ev = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, run.params.max_ev_w)
+    kwh = sum(ev) / 3.6e6
+    return Metrics("oracle", run.trace.name, *_quality(q.house_w, ev, q.months, target),
+                   ev_kwh=kwh, oracle_kwh=kwh, writes=0, writes_per_h=0.0, rejected_429=0,
+                   pauses=0, pauses_per_day=0.0, hours=(run.end - run.start) / 3600.0, wall_s=0.0)

@@ -1,0 +1,138 @@
+"""One day of a replay as a PNG: house load, EV power, quarter averages and the capacity limit."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tools.metrics import QUARTER, quarters_of, running_limits  # noqa: E402
+from tools.plant import TZ, RunResult  # noqa: E402
+
+HOUSE_C, EV_C, AVG_C, LIMIT_C, PLUG_C = "#9e9e9e", "#1f9d55", "#1a1a1a", "#d62728", "#e8f1fb"
+HOUSE_OVER_C = "#ff9f1c"
+
+
+def day_bounds(day: str) -> tuple[float, float]:
+    d0 = datetime.fromisoformat(day).replace(tzinfo=TZ)
+    d1 = (d0 + timedelta(days=1)).replace(tzinfo=TZ)  # local midnight (23 or 25 h on DST days)
+    d1 = datetime(d1.year, d1.month, d1.day, tzinfo=TZ)
+    return d0.timestamp(), d1.timestamp()
+
+
+def _steps(times, values, end, a, b):
+    """(t list, v list) of a step function restricted to [a, b), starting at a."""
+    out_t, out_v = [a], [0.0]
+    for i, t in enumerate(times):
+        t_next = times[i + 1] if i + 1 < len(times) else end
+        if t_next <= a or t >= b:
+            continue
+        if t <= a:
+            out_v[0] = values[i]
+        else:
+            out_t.append(t)
+            out_v.append(values[i])
+    return out_t, out_v
+
+
+def _merge(ha, hv, ea, ev):
+    """Two step functions on the same day -> common breakpoints, house and EV values."""
+    ts = sorted(set(ha) | set(ea))
+    h, e, i, j = [], [], 0, 0
+    for t in ts:
+        while i + 1 < len(ha) and ha[i + 1] <= t:
+            i += 1
+        while j + 1 < len(ea) and ea[j + 1] <= t:
+            j += 1
+        h.append(hv[i])
+        e.append(ev[j])
+    return ts, h, e
+
+
+def _dt(ts):
+    return [datetime.fromtimestamp(t, TZ) for t in ts]
+
+
+def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = None) -> str:
+    """Draw `day` (local YYYY-MM-DD) of each run (one panel each, shared axes) into `path`."""
+    a, b = day_bounds(day)
+    fig, axes = plt.subplots(len(runs), 1, figsize=(13, 3.6 * len(runs) + 0.9), sharex=True,
+                             sharey=True, squeeze=False)
+    ymax = 0.0
+    for ax, run in zip(axes[:, 0], runs):
+        q = quarters_of(run)
+        ha, hv = _steps(run.trace.times, run.trace.power_w, run.trace.end, a, b)
+        ea, ev = _steps(run.ev_times, run.ev_w, run.end, a, b)
+        ts, house, ev_w = _merge(ha, hv, ea, ev)
+        ts.append(b)
+        house.append(house[-1])
+        ev_w.append(ev_w[-1])
+        x = _dt(ts)
+        hk = [v / 1000 for v in house]
+        tk = [(h + e) / 1000 for h, e in zip(house, ev_w)]
+        for pa, pb in run.plugged:
+            if pb > a and pa < b:
+                ax.axvspan(_dt([max(pa, a)])[0], _dt([min(pb, b)])[0], color=PLUG_C, lw=0,
+                           zorder=0, label="car plugged in")
+        ax.fill_between(x, 0, hk, step="post", color=HOUSE_C, alpha=0.55, lw=0,
+                        label="house load", zorder=1)
+        ax.fill_between(x, hk, tk, step="post", color=EV_C, alpha=0.75, lw=0,
+                        label="EV charging (on top of the house)", zorder=2)
+        # quarter series of this day
+        total = q.total_w
+        limits = running_limits(total, q.months, run.params.target_peak)
+        k0, k1 = int(a // QUARTER) - q.q0, int(b // QUARTER) - q.q0
+        ks = [k for k in range(max(k0, 0), min(k1, len(total)))]
+        if ks:
+            qx = _dt([(q.q0 + k) * QUARTER for k in ks] + [(q.q0 + ks[-1] + 1) * QUARTER])
+            qavg = [total[k] / 1000 for k in ks]
+            qlim = [limits[k] / 1000 for k in ks]
+            ax.step(qx, qavg + qavg[-1:], where="post", color=AVG_C, lw=2.0, zorder=4,
+                    label="quarter-hour average (billed)")
+            ax.step(qx, qlim + qlim[-1:], where="post", color=LIMIT_C, lw=2.0, ls="--", zorder=5,
+                    label="capacity limit (max of target, month peak so far)")
+            house_q = q.house_w
+            for k in ks:
+                if total[k] <= limits[k] + 1:
+                    continue
+                own = house_q[k] <= limits[k]      # the house alone stayed within: the EV's fault
+                t0 = _dt([(q.q0 + k) * QUARTER])[0]
+                ax.plot(t0 + timedelta(minutes=7.5), total[k] / 1000 + 0.25, ls="none", ms=8,
+                        marker="v", color=LIMIT_C if own else HOUSE_OVER_C, zorder=6)
+            ymax = max(ymax, max(qavg), max(qlim))
+        ymax = max(ymax, max(tk))
+        ev_kwh = sum(q.ev_j[k] for k in ks) / 3.6e6
+        peak_day = max((total[k] for k in ks), default=0.0) / 1000
+        n_w = sum(1 for w in run.writes if a <= w[0] < b and w[3] in ("ok", "429"))
+        n_429 = sum(1 for w in run.writes if a <= w[0] < b and w[3] == "429")
+        ax.set_title(f"{run.controller}: EV {ev_kwh:.1f} kWh this day, highest quarter "
+                     f"{peak_day:.2f} kW, {n_w} cloud writes ({n_429} rejected 429)",
+                     loc="left", fontsize=11)
+        ax.set_ylabel("power (kW)")
+        ax.grid(True, axis="both", color="#dddddd", lw=0.6, zorder=0)
+    for ax in axes[:, 0]:
+        ax.set_ylim(0, ymax * 1.08 + 0.2)
+        ax.set_xlim(_dt([a])[0], _dt([b])[0])
+    ax = axes[-1, 0]
+    ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 2), tz=TZ))
+    ax.xaxis.set_minor_locator(mdates.HourLocator(tz=TZ))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=TZ))
+    ax.set_xlabel(f"local time (Europe/Brussels), {day}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    uniq["quarter above the limit, the house alone within it (EV's fault)"] = plt.Line2D(
+        [], [], color=LIMIT_C, marker="v", ls="none", ms=8)
+    uniq["quarter above the limit, the house alone too"] = plt.Line2D(
+        [], [], color=HOUSE_OVER_C, marker="v", ls="none", ms=8)
+    fig.legend(uniq.values(), uniq.keys(), loc="upper center", ncol=3, fontsize=10,
+               frameon=False, bbox_to_anchor=(0.5, 1.0 - 0.02 / len(runs)))
+    weekday = datetime.fromisoformat(day).strftime("%a")
+    fig.suptitle(title or f"{runs[0].trace.name}, {weekday} {day}", y=1.0 + 0.045 / len(runs),
+                 fontsize=13, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.11 / len(runs)))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
