@@ -77,6 +77,7 @@ RUNTIME = {
     "published": {},  # state variable -> (value, attributes) last written
     "quarter_published_at": None,
     "switch_sent": None,  # (time, paused) of the last pause/resume the charger accepted
+    "mode": "auto",  # set from the persisted mode at load and by the set_mode service
 }
 
 
@@ -88,8 +89,8 @@ def read_power(entity_id, now):
         value = state.get(entity_id)
     except NameError:
         return None, None, "missing", None
-    attributes = state.getattr(entity_id) or {}
-    watts, problem = balancer_units.power_w(value, attributes.get("unit_of_measurement"))
+    # A pyscript StateVal carries the entity's attributes as its own: one read is enough.
+    watts, problem = balancer_units.power_w(value, getattr(value, "unit_of_measurement", None))
     age_s = (now - value.last_reported).total_seconds()
     return watts, age_s, problem, value
 
@@ -107,15 +108,21 @@ def read_grid(now):
     return grid_w, age_s, problem
 
 
-def read_charger_amps():
-    """The current the charger holds: the number entity read back, or what the service accepted."""
+def read_charger():
+    """(amps the charger holds, number entity's min, max): the number read back, or what the
+    service accepted (min/max None then)."""
     entity_id = SETTINGS["current_number"]
     if not entity_id:
-        return RUNTIME["service_amps"]
+        return RUNTIME["service_amps"], None, None
     try:
-        return int(round(float(state.get(entity_id))))
-    except (NameError, ValueError):
-        return None
+        value = state.get(entity_id)
+    except NameError:
+        return None, None, None
+    try:
+        amps = int(round(float(value)))
+    except ValueError:
+        amps = None
+    return amps, getattr(value, "min", None), getattr(value, "max", None)
 
 
 def read_charger_paused():
@@ -139,15 +146,11 @@ def read_charger_paused():
     return shown
 
 
-def clamp_to_number_range(min_a, max_a):
+def clamp_to_number_range(min_a, max_a, entity_min, entity_max):
     """Keep the current inside the number entity's own min/max, so the charger never rejects it."""
-    entity_id = SETTINGS["current_number"]
-    if not entity_id:
-        return min_a, max_a
-    attributes = state.getattr(entity_id) or {}
     try:
-        entity_min = float(attributes.get("min", min_a))
-        entity_max = float(attributes.get("max", max_a))
+        entity_min = float(min_a if entity_min is None else entity_min)
+        entity_max = float(max_a if entity_max is None else entity_max)
     except (TypeError, ValueError):
         return min_a, max_a
     return balancer_runtime.current_range(max(min_a, entity_min), min(max_a, entity_max))
@@ -190,7 +193,8 @@ def read_meter_registers(now):
     return energy_j, peak_w, average_w, meter_peak_w
 
 
-def read_mode():
+def restored_mode():
+    """The persisted mode; anything unknown counts as auto."""
     mode = str(state.get(MODE_VAR))
     if mode not in balancer_controller.MODES:
         return balancer_controller.MODE_AUTO
@@ -203,20 +207,21 @@ def read_all(now):
     if SETTINGS["charger_power"]:
         charger_w, charger_age_s, charger_problem, _ = read_power(SETTINGS["charger_power"], now)
     note_grid_problem(grid_problem, grid_age_s)
+    charger_a, entity_min, entity_max = read_charger()
     min_a, max_a = balancer_runtime.current_range(read_tunable("min_current"), read_tunable("max_current"))
-    min_a, max_a = clamp_to_number_range(min_a, max_a)
+    min_a, max_a = clamp_to_number_range(min_a, max_a, entity_min, entity_max)
     meter_energy_j, meter_peak_w, meter_average_w, meter_peak_raw_w = read_meter_registers(now)
     return {
         "grid_w": grid_w,
         "grid_age_s": grid_age_s if grid_age_s is not None else 1e9,
         "charger_w": charger_w,
         "charger_age_s": charger_age_s,
-        "charger_a": read_charger_amps(),
+        "charger_a": charger_a,
         "charger_paused": read_charger_paused(),
         "target_peak_w": read_tunable("target_peak"),
         "min_a": min_a,
         "max_a": max_a,
-        "mode": read_mode(),
+        "mode": RUNTIME["mode"],
         "meter_energy_j": meter_energy_j,
         "meter_peak_w": meter_peak_w,
         "meter_average_w": meter_average_w,
@@ -351,8 +356,17 @@ def set_if_changed(name, value, attributes):
 
 
 def publish(decision, reading, now):
-    meter = CONTROLLER.meter
+    publish_peak_and_limit(decision, reading)
+    publish_quarter(decision, reading, now)
+    publish_setpoint(decision, decision["reason"])
+
+
+def publish_peak_and_limit(decision, reading):
     peak = CONTROLLER.peak
+    key = (decision["peak_w"], decision["limit_w"], peak.month, peak.peak_quarter, reading["target_peak_w"], reading["meter_peak_raw_w"])
+    if RUNTIME["published"].get("peak key") == key:
+        return
+    RUNTIME["published"]["peak key"] = key
     peak_attributes = {
         "month": peak.month,
         "quarter_start": balancer_time.iso_local(peak.peak_quarter) if peak.peak_quarter else None,
@@ -367,8 +381,6 @@ def publish(decision, reading, now):
         "target_peak": reading["target_peak_w"], "margin": SETTINGS["margin"],
         "unit_of_measurement": "W", "device_class": "power", "friendly_name": "Wallbox balancer capacity limit",
     })
-    publish_quarter(decision, reading, now)
-    publish_setpoint(decision, decision["reason"])
 
 
 def publish_quarter(decision, reading, now):
@@ -397,10 +409,16 @@ def publish_quarter(decision, reading, now):
 
 def publish_setpoint(decision, reason):
     last = RUNTIME["last_command"]
-    set_if_changed(SETPOINT_VAR, decision["want_a"] if decision else "unknown", {
+    value = decision["want_a"] if decision else "unknown"
+    paused = decision["want_paused"] if decision else None
+    key = (value, reason, paused, RUNTIME["mode"], last, RUNTIME["last_result"])
+    if RUNTIME["published"].get("setpoint key") == key:
+        return
+    RUNTIME["published"]["setpoint key"] = key
+    set_if_changed(SETPOINT_VAR, value, {
         "reason": reason,
-        "paused": decision["want_paused"] if decision else None,
-        "mode": read_mode(),
+        "paused": paused,
+        "mode": RUNTIME["mode"],
         "last_command": last.isoformat() if last else None,
         "last_result": RUNTIME["last_result"],
         "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
@@ -408,6 +426,7 @@ def publish_setpoint(decision, reason):
 
 
 def publish_mode(mode):
+    RUNTIME["mode"] = mode
     set_if_changed(MODE_VAR, mode, {
         "options": list(balancer_controller.MODES),
         "friendly_name": "Wallbox balancer mode",
@@ -422,7 +441,7 @@ def restore(now):
     state.persist(QUARTER_VAR, default_value=0, default_attributes={"quarter_start": None, "energy_wh": 0, "covered_s": 0, "updated": None})
     state.persist(SETPOINT_VAR, default_value="unknown", default_attributes={"last_command": None})
     state.persist(MODE_VAR, default_value=balancer_controller.MODE_AUTO)
-    publish_mode(read_mode())
+    publish_mode(restored_mode())
     peak_attrs = state.getattr(PEAK_VAR) or {}
     try:
         peak_w = float(peak_attrs.get("own_peak", state.get(PEAK_VAR)))
@@ -470,7 +489,7 @@ if CONTROLLER is not None:
     @time_trigger("shutdown")
     def wallbox_balancer_stop():
         """Reload, removal or Home Assistant stopping: leave the charger as configured (on_stop)."""
-        if SETTINGS["on_stop"] == balancer_config.ON_STOP_LEAVE or not RUNTIME["ready"] or read_mode() == balancer_controller.MODE_OFF:
+        if SETTINGS["on_stop"] == balancer_config.ON_STOP_LEAVE or not RUNTIME["ready"] or RUNTIME["mode"] == balancer_controller.MODE_OFF:
             log.info("%s: stopping; the charger keeps its present setting", APP)
             return
         log.info("%s: stopping; setting the charger to %d A (on_stop)", APP, SETTINGS["on_stop"])
