@@ -1,0 +1,202 @@
+"""Meter registers, runtime tuning, modes and notifications (issue 5), through the real app file."""
+
+from datetime import timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from home import CONFIG, LIMIT, MODE, PEAK, QUARTER, SETPOINT, SWITCH, Home
+
+AVERAGE = "sensor.electricity_meter_current_average_demand"
+MONTH_PEAK = "sensor.electricity_meter_maximum_demand_current_month"
+
+
+@pytest.fixture
+def frozen():
+    with freeze_time("2025-01-15 17:00:00") as frozen_time:
+        yield frozen_time
+
+
+def started(frozen, config, setup=None, **kw):
+    home = Home(frozen, config=config, start=False, **kw)
+    if setup:
+        setup(home.env)
+    home.env.load_app()
+    home.env.start()
+    return home
+
+
+# -- modes -------------------------------------------------------------------------------------------
+
+def test_mode_fast_gives_max_current_and_ignores_the_limit(frozen):
+    home = Home(frozen, house_w=3000, amps=6)
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="fast")
+    home.run(70)
+    assert home.amps() == 32 and home.state(MODE) == "fast"
+    assert "fast" in home.attrs(SETPOINT)["reason"]
+
+
+def test_mode_paused_pauses_and_auto_resumes(frozen):
+    home = Home(frozen, house_w=1000, amps=10)
+    home.run(65)
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="paused")
+    home.run(70)
+    assert home.state(SWITCH) == "off" and "paused by the user" in home.attrs(SETPOINT)["reason"]
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="auto")
+    home.run(400)
+    assert home.state(SWITCH) == "on"
+
+
+def test_mode_off_leaves_the_charger_alone_but_keeps_metering(frozen):
+    home = Home(frozen, house_w=1000, amps=10)
+    home.run(65)
+    writes = len(home.write_log)
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode=False)  # YAML's unquoted off
+    home.house_w = 3950
+    home.run(900)
+    assert len(home.write_log) == writes
+    assert float(home.state(PEAK)) > 4000  # still measured
+    assert "off:" in home.attrs(SETPOINT)["reason"]
+
+
+def test_mode_survives_a_restart_and_a_bad_mode_is_refused(frozen):
+    home = Home(frozen, house_w=1000)
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="fast")
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="turbo")
+    assert any("mode must be one of auto, paused, fast, off, got turbo" in e for e in home.env.errors("ERROR"))
+    home.env.restart()
+    assert home.state(MODE) == "fast"
+
+
+# -- runtime tuning ------------------------------------------------------------------------------------
+
+def tuned(frozen, **values):
+    config = dict(CONFIG)
+    states = {}
+    for key, value in values.items():
+        entity = "input_number.ev_" + key
+        config[key] = entity
+        states[entity] = value
+    return started(frozen, config, lambda env: [env.set_state(e, v, min=0, max=20000) for e, v in states.items()], house_w=500)
+
+
+def test_input_number_max_current_takes_effect_without_reload(frozen):
+    home = tuned(frozen, max_current="10")
+    home.run(70)
+    assert home.amps() == 10
+    home.env.set_state("input_number.ev_max_current", "13", min=6, max=32)
+    home.run(70)
+    assert home.amps() == 13
+
+
+def test_input_number_target_peak(frozen):
+    home = tuned(frozen, target_peak="3000")
+    home.run(10)
+    assert home.state(LIMIT) == "3000"
+    home.env.set_state("input_number.ev_target_peak", "5000", min=0, max=20000)
+    home.run(10)
+    assert home.state(LIMIT) == "5000"
+
+
+def test_input_number_min_current_above_max_gives_way(frozen):
+    home = tuned(frozen, min_current="20", max_current="16")
+    home.house_w = 0
+    home.run(130)
+    assert home.amps() == 16
+
+
+def test_input_number_unavailable_before_any_good_value_uses_the_safe_fallback(frozen):
+    home = tuned(frozen, max_current="unavailable")
+    home.run(70)
+    assert home.amps() == 6
+    assert "max_current is unavailable: using 6" in home.env.errors("WARNING")[0]
+
+
+def test_input_number_unavailable_later_keeps_the_last_good_value_and_recovers(frozen):
+    home = tuned(frozen, max_current="12")
+    home.run(70)
+    home.env.set_state("input_number.ev_max_current", "unavailable")
+    home.run(70)
+    assert home.amps() == 12
+    home.env.set_state("input_number.ev_max_current", "14")
+    home.run(70)
+    assert home.amps() == 14
+    assert len(home.env.errors("WARNING")) == 1
+    assert any("usable again" in m for _, _, m in home.env.logs)
+
+
+def test_input_number_out_of_range_is_clamped(frozen):
+    home = tuned(frozen, max_current="200")
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="fast")
+    home.run(70)
+    assert home.amps() == 32  # the number entity's own max
+    assert "outside 1-80" in home.env.errors("WARNING")[0]
+
+
+# -- the meter's own registers ---------------------------------------------------------------------------
+
+def with_meter(frozen, peak_kw, average_kw="0.5", peak_changed_at=None, **kw):
+    config = dict(CONFIG, average_demand=AVERAGE, monthly_peak_meter=MONTH_PEAK)
+
+    def setup(env):
+        if peak_changed_at is not None:
+            now = env.now()
+            frozen.move_to(peak_changed_at)
+            env.set_state(MONTH_PEAK, peak_kw, unit_of_measurement="kW")
+            frozen.move_to(now)
+        else:
+            env.set_state(MONTH_PEAK, peak_kw, unit_of_measurement="kW")
+        env.set_state(AVERAGE, average_kw, unit_of_measurement="kW")
+
+    return started(frozen, config, setup, **kw)
+
+
+def test_meter_peak_raises_the_limit_and_the_difference_is_published(frozen):
+    home = with_meter(frozen, "4.8", house_w=1000)
+    home.run(10)
+    assert home.state(PEAK) == "4800" and home.state(LIMIT) == "4800"
+    assert home.attrs(PEAK)["meter_peak"] == 4800 and home.attrs(PEAK)["meter_difference"] == -4800
+
+
+def test_meter_running_average_makes_the_budget_more_careful(frozen):
+    frozen.move_to("2025-01-15 17:07:30")
+    plain = Home(frozen, house_w=1000, amps=6)
+    plain.run(5)
+    frozen.move_to("2025-01-15 17:07:30")
+    metered = with_meter(frozen, "3.0", average_kw="2.5", house_w=1000, amps=6)  # the meter saw 2.5 kW x 450 s already
+    metered.run(5)
+    assert metered.current_writes()[0] < plain.current_writes()[0]
+    assert "meter_difference" in metered.attrs(QUARTER)
+
+
+def test_meter_shows_last_months_peak_after_midnight_and_it_is_not_carried_over(frozen):
+    frozen.move_to("2025-01-31 22:50:00")  # 23:50 local
+    home = with_meter(frozen, "6.5", house_w=1000, peak_changed_at="2025-01-20 18:00:00")
+    home.run(60)
+    assert home.state(LIMIT) == "6500"
+    home.run(600)  # 00:01 local on 1 February; the meter still says 6.5 kW
+    assert home.attrs(PEAK)["month"] == "2025-02"
+    assert home.state(LIMIT) == "4000"
+    frozen.move_to("2025-02-01 00:00:30")  # 01:00:30 local: the meter resets
+    home.env.set_state(MONTH_PEAK, "0.0", unit_of_measurement="kW")
+    home.run(10)
+    assert home.state(LIMIT) == "4000"
+
+
+# -- notification -----------------------------------------------------------------------------------------------
+
+def test_notification_only_when_the_peak_rises_above_the_target(frozen):
+    home = Home(frozen, house_w=3000, switch="unavailable")
+    home.run(900)
+    assert home.notifications == []  # a 3 kW quarter is below the 4 kW target: routine
+    home.house_w = 5200
+    home.run(900)
+    assert len(home.notifications) == 1
+    message = home.notifications[0]["data"]["message"]
+    assert "5.20 kW" in message and "target 4.00 kW" in message
+
+
+def test_notification_can_be_turned_off(frozen):
+    home = Home(frozen, config=dict(CONFIG, notify=False), house_w=5200, switch="unavailable")
+    home.run(1800)
+    assert home.notifications == []
