@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pytest
 
@@ -86,7 +86,7 @@ sensor.p1,0.75,2025-01-07T17:06:00+00:00
 
 def test_ha_history_kw_autodetect_and_gaps_hold_the_last_value():
     trace = parse_ha_history(HISTORY, entity="sensor.p1")
-    t = datetime(2025, 1, 7, 17, 0, tzinfo=TZ).timestamp() + 3600  # 17:00Z
+    t = datetime(2025, 1, 7, 17, 0, tzinfo=timezone.utc).timestamp()
     # the leading `unknown` row is dropped; values all < 50 -> kW; gaps hold the last value
     assert trace.times == [t, t + 180.5, t + 300]
     assert trace.power_w == [1250.0, 2500.0, 750.0]

@@ -43,3 +43,11 @@ def test_parse_iso_rejects_naive_and_garbage():
     assert bt.parse_iso("2025-01-01T00:00:00") is None
     assert bt.parse_iso("yesterday") is None
     assert bt.parse_iso(None) is None
+
+
+def test_month_bounds_are_local_midnights_in_utc():
+    assert bt.month_bounds(utc("2025-01-15T12:00:00+00:00")) == (utc("2024-12-31T23:00:00+00:00"), utc("2025-01-31T23:00:00+00:00"))
+    # March starts in winter time and ends in summer time; April starts in summer time
+    assert bt.month_bounds(utc("2025-03-31T12:00:00+00:00")) == (utc("2025-02-28T23:00:00+00:00"), utc("2025-03-31T22:00:00+00:00"))
+    assert bt.month_bounds(utc("2025-10-31T12:00:00+00:00")) == (utc("2025-09-30T22:00:00+00:00"), utc("2025-10-31T23:00:00+00:00"))
+    assert bt.month_bounds(utc("2025-12-31T22:59:59+00:00"))[1] == utc("2025-12-31T23:00:00+00:00")

@@ -142,23 +142,32 @@ class Metrics:
     pauses_per_day: float
     hours: float
     wall_s: float
+    own_fault_at: float | None = None    # epoch start of the worst own-fault quarter (if > 0)
+    exposure_at: float | None = None     # epoch start of the worst exposed quarter (if > 0)
 
     @property
     def oracle_ratio(self) -> float:
         return self.ev_kwh / self.oracle_kwh if self.oracle_kwh > 0 else float("nan")
 
 
-def _quality(house_w, ev_j, months, target):
-    """(peak house, peak with EV, EV-caused increase) of the month with the largest increase, then
-    (own-fault worst, exposure worst, exposure sum) over all quarters."""
+def _quality(q0, house_w, ev_j, months, target) -> dict:
+    """Peaks of the month with the largest EV-caused increase; own fault and exposure over all
+    quarters, with the start (epoch s) of the worst quarter of each."""
     total_w = [h + e / QUARTER for h, e in zip(house_w, ev_j)]
     limits = running_limits(total_w, months, target)
-    own = [t - lim for h, t, lim in zip(house_w, total_w, limits) if h <= lim]
-    exposed = [e / QUARTER for h, e, lim in zip(house_w, ev_j, limits) if h > lim]
+    own = [(t - lim, k) for k, (h, t, lim) in enumerate(zip(house_w, total_w, limits)) if h <= lim]
+    exposed = [(e / QUARTER, k) for k, (h, e, lim) in enumerate(zip(house_w, ev_j, limits))
+               if h > lim]
     ph, pe = _monthly_max(house_w, months), _monthly_max(total_w, months)
     worst = max(ph, key=lambda m: pe[m] - max(target, ph[m]))
-    return (ph[worst], pe[worst], pe[worst] - max(target, ph[worst]),
-            max([0.0] + own), max([0.0] + exposed), sum(exposed))
+    own_w, own_k = max(own, default=(0.0, None))
+    exp_w, exp_k = max(exposed, default=(0.0, None))
+    return dict(peak_house_w=ph[worst], peak_ev_w=pe[worst],
+                ev_increase_w=pe[worst] - max(target, ph[worst]),
+                own_fault_w=max(own_w, 0.0), exposure_max_w=exp_w,
+                exposure_sum_w=sum(w for w, _ in exposed),
+                own_fault_at=(q0 + own_k) * QUARTER if own_w > 0 else None,
+                exposure_at=(q0 + exp_k) * QUARTER if exp_w > 0 else None)
 
 
 def evaluate(run: RunResult, q: Quarters | None = None) -> Metrics:
@@ -169,7 +178,7 @@ def evaluate(run: RunResult, q: Quarters | None = None) -> Metrics:
     sent = [w for w in run.writes if w[3] in ("ok", "429")]
     pauses = sum(1 for w in run.writes if w[1] == "pause" and w[3] == "ok")
     return Metrics(run.controller, run.trace.name,
-                   *_quality(q.house_w, q.ev_j, q.months, target),
+                   **_quality(q.q0, q.house_w, q.ev_j, q.months, target),
                    ev_kwh=sum(q.ev_j) / 3.6e6, oracle_kwh=sum(oracle) / 3.6e6,
                    writes=len(sent), writes_per_h=len(sent) / hours,
                    rejected_429=sum(1 for w in sent if w[3] == "429"),
@@ -183,6 +192,6 @@ def oracle_metrics(run: RunResult, q: Quarters | None = None) -> Metrics:
     target = run.params.target_peak
     ev = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, run.params.max_ev_w)
     kwh = sum(ev) / 3.6e6
-    return Metrics("oracle", run.trace.name, *_quality(q.house_w, ev, q.months, target),
+    return Metrics("oracle", run.trace.name, **_quality(q.q0, q.house_w, ev, q.months, target),
                    ev_kwh=kwh, oracle_kwh=kwh, writes=0, writes_per_h=0.0, rejected_429=0,
                    pauses=0, pauses_per_day=0.0, hours=(run.end - run.start) / 3600.0, wall_s=0.0)

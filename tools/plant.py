@@ -42,8 +42,9 @@ car_max_w      inf     The car's own acceptance: it draws min(amps * V * phases,
 target_peak    4000 W  The user's target peak (app config `target_peak`, the original automation's
                        `contract_limit`, the floor of every capacity limit in the metrics).
 plug_windows   Mon-Fri 18:00-07:30 (next morning), Sat+Sun 12:00-18:00, local time (Europe/Brussels):
-                       when the car is plugged in. A pause belongs to the session: after plug-in the car
-                       charges at the current the charger holds, whatever was paused before.
+                       when the car is plugged in (Sunday evening is weekend: away until Monday
+                       18:00). A pause belongs to the session: after plug-in the car charges at the
+                       current the charger holds, whatever was paused before.
 At start the charger holds `max_current`, not paused (the user's setting before the balancer).
 """
 from __future__ import annotations
@@ -55,6 +56,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from tools.traces import Trace
 
 try:
     from freezegun.api import real_perf_counter as _real_perf_counter
@@ -68,7 +71,6 @@ _CLOCK = (_real_perf_counter,)
 def perf_counter() -> float:
     return _CLOCK[0]()
 
-from tools.traces import Trace
 
 TZ = ZoneInfo("Europe/Brussels")
 QUARTER = 900.0

@@ -18,6 +18,7 @@ import math
 import os
 import sys
 from dataclasses import replace
+from datetime import datetime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -49,7 +50,6 @@ def app_available() -> str | None:
     if not os.path.exists(APP_PATH):
         return f"{os.path.relpath(APP_PATH, REPO)} does not exist"
     try:
-        import stubs  # noqa: F401
         from stubs import PyscriptEnv  # noqa: F401
     except ImportError as error:
         return f"the pyscript stand-ins (stubs/) cannot be imported: {error}"
@@ -95,13 +95,20 @@ def format_table(rows: list[Metrics], title: str | None = None) -> str:
             + ("| – | – | – | – |" if oracle else
                f"| {m.writes_per_h:.1f} | {m.rejected_429} | {m.pauses_per_day:.1f} "
                f"| {m.wall_s:.1f} |"))
+    worst = [f"{m.controller} {_local(m.own_fault_at)} (+{m.own_fault_w:.0f} W)" for m in rows
+             if m.own_fault_at is not None and m.controller != "oracle"]
+    if worst:
+        lines += ["", "Worst own-fault quarter: " + "; ".join(worst) + "."]
     return "\n".join(lines)
+
+
+def _local(t: float) -> str:
+    return datetime.fromtimestamp(t, TZ).strftime("%a %Y-%m-%d %H:%M")
 
 
 def choose_day(run: RunResult) -> str:
     """The local day of the highest house-alone quarter while the car was plugged in (the hardest
     moment for a controller); the house's peak day when the car never was."""
-    from datetime import datetime
     q = quarters_of(run)
     house = q.house_w
     ks = [k for k in range(len(house)) if q.plugged_s[k] > 0] or list(range(len(house)))
@@ -143,7 +150,8 @@ def parse_args(argv=None):
                     "value; 'unavailable' also shows the controllers an unavailable meter then")
     ap.add_argument("--controllers", default=",".join(ALL_CONTROLLERS),
                     help="comma-separated, from app,original,uncontrolled (default: all)")
-    ap.add_argument("--day", help="local day to plot, YYYY-MM-DD (default: the day of the highest "
+    ap.add_argument("--day", help="local day to plot, YYYY-MM-DD, or 'worst': the day of the first "
+                    "controller's worst own-fault quarter (default: the day of the highest "
                     "house-alone quarter with the car plugged in)")
     ap.add_argument("--out", default=os.path.join(REPO, "out"), help="directory for the plots")
     ap.add_argument("--no-plot", action="store_true")
@@ -177,10 +185,14 @@ def main(argv=None) -> int:
             print(f"replay: skipping the app: {why}", file=sys.stderr)
             controllers.remove("app")
     traces: list[Trace] = []
-    for path in args.traces:
-        traces.append(load_csv(path))
-    if args.history_csv:
-        traces.append(load_ha_history(args.history_csv, args.entity, args.unit))
+    try:
+        for path in args.traces:
+            traces.append(load_csv(path))
+        if args.history_csv:
+            traces.append(load_ha_history(args.history_csv, args.entity, args.unit))
+    except (OSError, ValueError) as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return 2
     if not traces:
         traces.append(load_csv(SAMPLE))
         print(f"replay: no trace given: replaying the bundled sample {os.path.relpath(SAMPLE)}",
@@ -204,12 +216,17 @@ def main(argv=None) -> int:
                       f"first: {run.notes[0]}", file=sys.stderr)
         if runs and not args.no_plot:
             from tools.plot import plot_day
-            day = args.day or choose_day(runs[0])
+            day = args.day
+            if day == "worst":
+                at = rows[0].own_fault_at
+                day = datetime.fromtimestamp(at, TZ).date().isoformat() if at is not None else None
+            day = day or choose_day(runs[0])
             shown = [r for r in runs if r.controller in ("app", "original")] or runs[:2]
             os.makedirs(args.out, exist_ok=True)
             path = os.path.join(args.out, f"{trace.name}_{day}.png")
             plot_day(shown, day, path)
-            print(f"Plot of {day}: {os.path.relpath(path)}")
+            shown_path = os.path.relpath(path)
+            print(f"Plot of {day}: {path if shown_path.startswith('..') else shown_path}")
     return 0
 
 

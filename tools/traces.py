@@ -26,7 +26,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 GAP_STATES = {"unavailable", "unknown", "", "none", "nan"}
 KW_AUTODETECT_BELOW = 50.0
@@ -44,18 +44,6 @@ class Trace:
     @property
     def start(self) -> float:
         return self.times[0]
-
-    def window(self, start: float, end: float) -> "Trace":
-        """The part of the trace on [start, end) (the step in force at `start` begins there)."""
-        ts, ps = [], []
-        for i, t in enumerate(self.times):
-            t_next = self.times[i + 1] if i + 1 < len(self.times) else self.end
-            if t_next <= start or t >= end:
-                continue
-            ts.append(max(t, start))
-            ps.append(self.power_w[i])
-        gaps = [(max(a, start), min(b, end)) for a, b in self.gaps if b > start and a < end]
-        return Trace(self.name, ts, ps, min(end, self.end), gaps, list(self.notes))
 
 
 def _epoch(ts: str) -> float:
@@ -175,6 +163,3 @@ def parse_ha_history(text: str, entity: str | None = None, unit: str | None = No
                      "the load holds its last value through them")
     return Trace(name, times, power, end, gaps, notes)
 
-
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)

@@ -34,6 +34,8 @@ class Controller:
         )
         self.failsafe_since = None
         self.last_change_at = None  # when the charger was last told to change (current/pause/resume)
+        self.reason_key = None
+        self.reason_text = None
 
     def step(self, now, reading):
         """One control step.
@@ -164,8 +166,19 @@ class Controller:
         return False, reading["min_a"], False
 
     def _reason(self, want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a):
+        """The decision in words; rebuilt only when a figure it shows changes (it runs every step)."""
+        left_kwh = self._left_kwh(limit_w, energy_j)
+        ending = bound == "steady" and remaining_s < 120
+        key = (want_paused, want_a, short, round(house_w / 100.0), round(limit_w / 100.0), round(left_kwh * 10.0), ending, max_a)
+        if key == self.reason_key:
+            return self.reason_text
+        self.reason_key = key
+        self.reason_text = self._reason_text(want_paused, want_a, short, house_w, limit_w, left_kwh, ending, max_a)
+        return self.reason_text
+
+    def _reason_text(self, want_paused, want_a, short, house_w, limit_w, left_kwh, ending, max_a):
         figures = "%.1f kW house load, %.1f kW limit, %.1f kWh left this quarter" % (
-            house_w / 1000.0, limit_w / 1000.0, self._left_kwh(limit_w, energy_j),
+            house_w / 1000.0, limit_w / 1000.0, left_kwh,
         )
         if short:
             return "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
@@ -173,7 +186,7 @@ class Controller:
             return "paused: budget below the minimum current (%s)" % figures
         if want_a >= max_a:
             return "full speed: %d A (%s)" % (want_a, figures)
-        if bound == "steady" and remaining_s < 120:
+        if ending:
             return "quarter ending: %d A at the steady rate (%s)" % (want_a, figures)
         return "limited: %d A (%s)" % (want_a, figures)
 

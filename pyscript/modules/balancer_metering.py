@@ -26,6 +26,7 @@ class QuarterMeter:
 
     def __init__(self):
         self.quarter_start = None
+        self.end = None  # quarter_start + 900 s, kept because every step asks
         self.energy_j = 0.0
         self.covered_s = 0.0
         self.last_time = None
@@ -33,7 +34,7 @@ class QuarterMeter:
 
     def restore(self, quarter_start, energy_j, covered_s, saved_at):
         """Take back a quarter persisted before a restart; the caller checks it is this quarter."""
-        self.quarter_start = quarter_start
+        self._set_quarter(quarter_start)
         self.energy_j = float(energy_j)
         self.covered_s = float(covered_s)
         self.last_time = saved_at
@@ -63,7 +64,7 @@ class QuarterMeter:
             end = self.quarter_end()
             self._integrate(cursor, end, held_w)
             closed.append((self.quarter_start, self.average_w(), self.covered_s))
-            self.quarter_start = end
+            self._set_quarter(end)
             self.energy_j = 0.0
             self.covered_s = 0.0
             cursor = end
@@ -73,7 +74,11 @@ class QuarterMeter:
         return closed
 
     def quarter_end(self):
-        return self.quarter_start + timedelta(seconds=QUARTER_S)
+        return self.end
+
+    def _set_quarter(self, start):
+        self.quarter_start = start
+        self.end = start + timedelta(seconds=QUARTER_S)
 
     def elapsed_s(self, now):
         return min(QUARTER_S, max(0.0, (now - self.quarter_start).total_seconds()))
@@ -94,7 +99,7 @@ class QuarterMeter:
 
     def _open(self, start, now, power_w):
         """First reading ever: the part of the quarter before it is filled with this reading."""
-        self.quarter_start = start
+        self._set_quarter(start)
         self.energy_j = 0.0
         self.covered_s = 0.0
         self.last_time = now
@@ -123,19 +128,24 @@ class MonthlyPeak:
         self.month = None
         self.peak_w = 0.0
         self.peak_quarter = None
+        self.bounds = None  # (start, end) in UTC of self.month: a step checks these, not the calendar
 
     def restore(self, month, peak_w, peak_quarter, now):
         """Take a persisted peak back only if it belongs to the current month. Returns True if kept."""
         if month != balancer_time.month_key(now):
             return False
         self.month = month
+        self.bounds = balancer_time.month_bounds(now)
         self.peak_w = max(0.0, float(peak_w))
         self.peak_quarter = peak_quarter
         return True
 
     def roll_to(self, now):
         """Start a new month when now lies in a later month than the peak. Returns True on reset."""
+        if self.bounds is not None and self.bounds[0] <= now < self.bounds[1]:
+            return False
         month = balancer_time.month_key(now)
+        self.bounds = balancer_time.month_bounds(now)
         if month == self.month:
             return False
         self.month = month

@@ -64,6 +64,24 @@ def month_key(dt):
     return "%04d-%02d" % (local.year, local.month)
 
 
+def month_start_utc(year, month):
+    """The UTC instant of local midnight starting the 1st of year-month."""
+    wall = datetime(year, month, 1, tzinfo=timezone.utc)  # local wall time, offset still unknown
+    for offset in (WINTER_OFFSET, SUMMER_OFFSET):
+        candidate = wall - offset
+        if utc_offset(candidate) == offset:
+            return candidate
+    return wall - WINTER_OFFSET
+
+
+def month_bounds(dt):
+    """(start, end) in UTC of the local calendar month that holds dt."""
+    local = to_local(dt)
+    year, month = local.year, local.month
+    next_year, next_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return month_start_utc(year, month), month_start_utc(next_year, next_month)
+
+
 def iso_local(dt):
     """Local time as ISO 8601 with offset, seconds precision (for state attributes and logs)."""
     return to_local(dt).replace(microsecond=0).isoformat()
