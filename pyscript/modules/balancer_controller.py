@@ -18,7 +18,9 @@ MODE_FAST = "fast"
 MODE_OFF = "off"
 MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
 INCREASE_HYSTERESIS_A = 0.5
-STEP_S = 5.0  # the app's tick: the longest a decision waits for the next look
+# Slack when judging whether a pause can wait: a few meter updates (5 s each) plus the meter's
+# delay. 5 s to 30 s measured the same on the sample week; the larger is the safer.
+PAUSE_SLACK_S = 30.0
 
 
 class Controller:
@@ -90,8 +92,9 @@ class Controller:
                 reason = "mode paused without a pause_switch: holding %d A" % want_a
         elif grid_ok:
             self.failsafe_since = None
-            # A pause could take effect after the next free slot, the response, and one more step.
-            wait_s = self.gate.seconds_until_free(now) + s["charger_response"] + 6 * STEP_S
+            # A pause could take effect after the next free slot and the response, plus slack for
+            # the meter's own delay and update period.
+            wait_s = self.gate.seconds_until_free(now) + s["charger_response"] + PAUSE_SLACK_S
             affordable = balancer_budget.minimum_affordable(
                 limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w, s["charger_response"], wait_s,
                 balancer_budget.power_for_amps(reading["min_a"], s["voltage"], s["phases"]),

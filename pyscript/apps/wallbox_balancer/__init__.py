@@ -25,6 +25,7 @@ MODE_VAR = "pyscript.wallbox_balancer_mode"
 NOTIFICATION_ID = "wallbox_balancer_peak"
 TICK = "period(midnight, 5s)"  # closes quarters and counts a steady load (which fires no trigger)
 MIN_STEP_S = 1.0  # a sensor that bursts every 100 ms is sampled at most once a second
+TICK_SKIP_S = 4.0  # the tick skips when a sensor-triggered step ran this recently
 ENTITY_RECHECK_S = 60.0
 QUARTER_RESTORE_MAX_AGE_S = 300
 # The running quarter is published (and so saved for a restart) at most this often: every state
@@ -62,6 +63,7 @@ def load_settings():
 SETTINGS = load_settings()
 CONTROLLER = balancer_controller.Controller(SETTINGS) if SETTINGS else None
 METER_PEAK_GUARD = balancer_registers.MeterPeakGuard()
+POWER_PARSED = {}  # entity -> (state, unit, watts, problem) of its last reading
 RUNTIME = {
     "last_step": None,
     "ready": False,  # every configured entity and service exists
@@ -90,7 +92,15 @@ def read_power(entity_id, now):
     except NameError:
         return None, None, "missing", None
     # A pyscript StateVal carries the entity's attributes as its own: one read is enough.
-    watts, problem = balancer_units.power_w(value, getattr(value, "unit_of_measurement", None))
+    unit = getattr(value, "unit_of_measurement", None)
+    text = str(value)
+    parsed = POWER_PARSED.get(entity_id)
+    if parsed is None or parsed[0] != text or parsed[1] != unit:
+        # A steady meter repeats its state: parse each new (state, unit) once.
+        watts, problem = balancer_units.power_w(text, unit)
+        parsed = (text, unit, watts, problem)
+        POWER_PARSED[entity_id] = parsed
+    watts, problem = parsed[2], parsed[3]
     age_s = (now - value.last_reported).total_seconds()
     return watts, age_s, problem, value
 
@@ -387,7 +397,7 @@ def publish_quarter(decision, reading, now):
     """The running quarter, every QUARTER_PUBLISH_S and whenever a new quarter starts."""
     meter = CONTROLLER.meter
     last = RUNTIME["quarter_published_at"]
-    new_quarter = last is None or balancer_time.quarter_start(last) != meter.quarter_start
+    new_quarter = last is None or last < meter.quarter_start
     if not new_quarter and 0 <= (now - last).total_seconds() < QUARTER_PUBLISH_S:
         return
     RUNTIME["quarter_published_at"] = now
@@ -498,6 +508,11 @@ if CONTROLLER is not None:
 
     @time_trigger(TICK)
     def wallbox_balancer_tick():
+        # A meter whose value changes at every update already runs a step each time; the tick is
+        # for the steady meter (no trigger) and for closing quarters, so it skips a recent step.
+        last = RUNTIME["last_step"]
+        if last is not None and 0 <= (utc_now() - last).total_seconds() < TICK_SKIP_S:
+            return
         run_step()
 
     @state_trigger(SETTINGS["grid_power"])
