@@ -4,11 +4,14 @@ Below the charger's minimum current the only way to keep the limit is to pause. 
 (two cloud writes, a relay cycle), so it is made only when the quarter's energy budget needs it:
 while the quarter can afford the minimum current until a pause could still take effect, the
 charger holds the minimum (the caller says so with minimum_affordable). Resuming waits until the
-allowance has held at least one amp above the minimum for resume_after_s, so the charger does not
-flap between start and stop (relays and cars suffer from it: OpenEVSE issues #684 and #711).
+allowance has held RESUME_MARGIN_W above the minimum power for resume_after_s, so the charger does
+not flap between start and stop (relays and cars suffer from it: OpenEVSE issues #684 and #711).
 """
 
 import balancer_budget
+
+# Power, not amps: one amp on three phases is 690 W, a margin a 4 kW limit almost never leaves.
+RESUME_MARGIN_W = 230.0
 
 
 class ChargePlan:
@@ -28,7 +31,8 @@ class ChargePlan:
         """
         amps = balancer_budget.amps_for_power(allowance_w, voltage, phases)
         if amps >= min_a:
-            return self._charge(now, min(amps, max_a), min_a, can_pause)
+            resume_ok = allowance_w >= balancer_budget.power_for_amps(min_a, voltage, phases) + RESUME_MARGIN_W
+            return self._charge(now, min(amps, max_a), min_a, can_pause, resume_ok)
         self.resume_ok_since = None
         if minimum_affordable and not self.paused:
             return False, min_a, False
@@ -38,11 +42,11 @@ class ChargePlan:
         self.paused = False
         return False, min_a, True
 
-    def _charge(self, now, amps, min_a, can_pause):
+    def _charge(self, now, amps, min_a, can_pause, resume_ok):
         if not self.paused or not can_pause:
             self.paused = False
             return False, amps, False
-        if amps < min_a + 1:
+        if not resume_ok:
             self.resume_ok_since = None
             return True, min_a, False
         if self.resume_ok_since is None:
