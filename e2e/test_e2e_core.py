@@ -82,8 +82,16 @@ class Plant:
             self.quarter_energy_j += self.house_w + self.car_w()
             await self.ps.advance(1)
             await self.apply_writes()
-            if self.ps.hass.loop.time() >= 0 and _now_second(self.ps) % 5 == 0:
+            if _now_second(self.ps) % 5 == 0:
                 await self.publish_grid()
+
+
+async def started(ps, app=None, house_w=1000, amps=16, restore=None):
+    """A plant with the charger and meter published, and the app started with pyscript's defaults."""
+    plant = Plant(ps, house_w=house_w, amps=amps)
+    await plant.publish_all()
+    await ps.start(apps={"wallbox_balancer": app or README_APP}, restore=restore, **DEFAULTS)
+    return plant
 
 
 def _now_second(ps):
@@ -99,9 +107,7 @@ def writes(plant):
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
 async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_limit(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000)
-    await plant.publish_all()
-    await ps.start(apps={"wallbox_balancer": README_APP}, **DEFAULTS)
+    plant = await started(ps, house_w=1000, amps=6)
     await plant.run(450)
     assert writes(plant)[0] > 6  # the car was given more than the minimum
     plant.house_w = 3500  # an oven starts mid-quarter
@@ -115,7 +121,6 @@ async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_l
     assert ps.attrs(QUARTER)["unit_of_measurement"] == "W"
     assert ps.attrs(SETPOINT)["reason"]
     # one write a minute at most
-    times = [c.time_fired if hasattr(c, "time_fired") else None for c in plant.numbers]
     assert len(plant.numbers) + len(plant.turn_off) + len(plant.turn_on) <= 900 / 60 + 1
     ps.assert_no_errors()
     ps.assert_no_errors(logging.WARNING, logger="homeassistant.core")
@@ -124,9 +129,7 @@ async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_l
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
 async def test_pauses_when_the_house_leaves_no_room_and_resumes_later(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000, amps=16)
-    await plant.publish_all()
-    await ps.start(apps={"wallbox_balancer": README_APP}, **DEFAULTS)
+    plant = await started(ps, house_w=1000, amps=16)
     await plant.run(60)
     plant.house_w = 3900
     await plant.run(120)
@@ -192,12 +195,10 @@ async def test_a_missing_entity_is_reported_and_control_starts_once_it_appears(p
 @pytest.mark.freeze_time("2025-06-02 12:07:00")
 async def test_restart_keeps_this_months_peak_and_drops_last_months(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000)
-    await plant.publish_all()
     restore = [
         State(PEAK, "5200", {"month": "2025-06", "quarter_start": "2025-06-01T19:00:00+02:00"}),
     ]
-    await ps.start(apps={"wallbox_balancer": README_APP}, restore=restore, **DEFAULTS)
+    plant = await started(ps, house_w=1000, amps=6, restore=restore)
     await ps.advance(6)
     assert ps.state(PEAK) == "5200" and ps.state(LIMIT) == "5200"
     ps.assert_no_errors()
@@ -206,10 +207,8 @@ async def test_restart_keeps_this_months_peak_and_drops_last_months(pyscript_ha)
 @pytest.mark.freeze_time("2025-06-02 12:07:00")
 async def test_restart_drops_a_peak_of_last_month(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000)
-    await plant.publish_all()
     restore = [State(PEAK, "7000", {"month": "2025-05", "quarter_start": "2025-05-20T19:00:00+02:00"})]
-    await ps.start(apps={"wallbox_balancer": README_APP}, restore=restore, **DEFAULTS)
+    plant = await started(ps, house_w=1000, amps=6, restore=restore)
     await ps.advance(6)
     assert ps.state(PEAK) == "0" and ps.state(LIMIT) == "4000"
     assert ps.attrs(PEAK)["month"] == "2025-06"
@@ -218,9 +217,7 @@ async def test_restart_drops_a_peak_of_last_month(pyscript_ha):
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
 async def test_reloads_leave_one_controller(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000, amps=16)
-    await plant.publish_all()
-    await ps.start(apps={"wallbox_balancer": README_APP}, **DEFAULTS)
+    plant = await started(ps, house_w=1000, amps=16)
     await plant.run(30)
     for _ in range(3):
         ps.write_config(apps={"wallbox_balancer": dict(README_APP, margin=160 + _)}, **DEFAULTS)

@@ -9,16 +9,9 @@ import pytest
 from homeassistant.core import State
 from homeassistant.exceptions import HomeAssistantError
 
-from test_e2e_core import DEFAULTS, GRID, LIMIT, NUMBER, PEAK, QUARTER, README_APP, SETPOINT, SWITCH, Plant
+from test_e2e_core import DEFAULTS, GRID, LIMIT, NUMBER, PEAK, QUARTER, README_APP, SETPOINT, SWITCH, Plant, started
 
 MODE = "pyscript.wallbox_balancer_mode"
-
-
-async def started(ps, app=None, house_w=1000, amps=16, **kw):
-    plant = Plant(ps, house_w=house_w, amps=amps)
-    await plant.publish_all()
-    await ps.start(apps={"wallbox_balancer": app or README_APP}, **DEFAULTS, **kw)
-    return plant
 
 
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
