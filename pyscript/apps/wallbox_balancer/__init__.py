@@ -292,7 +292,7 @@ def announce_peak(quarter, reading):
     log.info("%s: new monthly peak %.0f W in the quarter from %s", APP, average_w, when)
     if not SETTINGS["notify"] or average_w <= reading["target_peak_w"]:
         return
-    message = "This month's peak rose to %.2f kW in the quarter from %s (target %.2f kW; the house drew %.2f kW at the end of it)." % (
+    message = "This month's peak rose to %.2f kW in the quarter from %s (target %.2f kW; the grid drew %.2f kW as it ended)." % (
         average_w / 1000.0, when, reading["target_peak_w"] / 1000.0, CONTROLLER.meter.last_power_w / 1000.0 if CONTROLLER.meter.last_power_w else 0.0)
     try:
         service.call("persistent_notification", "create", title="Capacity peak raised", message=message, notification_id=NOTIFICATION_ID)
