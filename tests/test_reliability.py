@@ -96,6 +96,28 @@ def test_stale_charger_sensor_falls_back_to_the_estimate(frozen):
     home.env.assert_no_errors()
 
 
+def test_charger_sensor_unavailable_falls_back_with_one_warning_and_one_info(frozen):
+    sensor = "sensor.wallbox_pulsar_charging_power"
+    config = dict(CONFIG, charger_power=sensor)
+    home = Home(frozen, config=config, house_w=1000, amps=10, start=False)
+    home.env.set_state(sensor, "2.3", unit_of_measurement="kW")
+    home.env.load_app()
+    home.env.start()
+    home.run(60)
+    for _ in range(3):  # every failed poll of the Wallbox integration makes it unavailable again
+        home.env.set_state(sensor, "unavailable")
+        home.run(30)
+        home.env.set_state(sensor, "unknown")
+        home.run(30)
+    quarter = datetime(2025, 1, 15, 17, 0, tzinfo=timezone.utc)
+    assert home.averages()[quarter] <= 4000
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "estimating the car's draw" in warnings[0]
+    home.env.set_state(sensor, "2.3", unit_of_measurement="kW")
+    home.run(10)
+    assert len([m for _, _, m in home.env.logs if "charger power" in m and "reports again" in m]) == 1
+
+
 # -- 2. charger command faults --------------------------------------------------------------------
 
 class Cloud:

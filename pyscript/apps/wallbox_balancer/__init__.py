@@ -69,6 +69,7 @@ RUNTIME = {
     "ready": False,  # every configured entity and service exists
     "last_check": None,
     "grid_problem": None,
+    "charger_problem": None,
     "command_problem": None,
     "tunable_problems": {},
     "tuned": {},  # last good value of each tunable read from an entity
@@ -216,6 +217,7 @@ def read_all(now):
     charger_w, charger_age_s = None, None
     if SETTINGS["charger_power"]:
         charger_w, charger_age_s, charger_problem, _ = read_power(SETTINGS["charger_power"], now)
+        note_charger_problem(charger_problem)
     note_grid_problem(grid_problem, grid_age_s)
     charger_a, entity_min, entity_max = read_charger()
     min_a, max_a = balancer_runtime.current_range(read_tunable("min_current"), read_tunable("max_current"))
@@ -248,6 +250,18 @@ def note_grid_problem(problem, age_s):
     elif RUNTIME["grid_problem"] and not problem:
         log.info("%s: grid power %s reports again: normal control resumes", APP, SETTINGS["grid_power"])
     RUNTIME["grid_problem"] = problem
+
+
+def note_charger_problem(problem):
+    """One WARNING when the charger's power sensor becomes unusable, one INFO when it is back.
+
+    Staleness is not reported: the Wallbox sensor stops refreshing whenever writes keep coming.
+    """
+    if problem and not RUNTIME["charger_problem"]:
+        log.warning("%s: charger power %s is %s: estimating the car's draw from the setpoint", APP, SETTINGS["charger_power"], problem)
+    elif RUNTIME["charger_problem"] and not problem:
+        log.info("%s: charger power %s reports again", APP, SETTINGS["charger_power"])
+    RUNTIME["charger_problem"] = problem
 
 
 def check_ready(now):
