@@ -198,7 +198,7 @@ async def test_restart_keeps_this_months_peak_and_drops_last_months(pyscript_ha)
     restore = [
         State(PEAK, "5200", {"month": "2025-06", "quarter_start": "2025-06-01T19:00:00+02:00"}),
     ]
-    plant = await started(ps, house_w=1000, amps=6, restore=restore)
+    await started(ps, house_w=1000, amps=6, restore=restore)
     await ps.advance(6)
     assert ps.state(PEAK) == "5200" and ps.state(LIMIT) == "5200"
     ps.assert_no_errors()
@@ -208,7 +208,7 @@ async def test_restart_keeps_this_months_peak_and_drops_last_months(pyscript_ha)
 async def test_restart_drops_a_peak_of_last_month(pyscript_ha):
     ps = pyscript_ha
     restore = [State(PEAK, "7000", {"month": "2025-05", "quarter_start": "2025-05-20T19:00:00+02:00"})]
-    plant = await started(ps, house_w=1000, amps=6, restore=restore)
+    await started(ps, house_w=1000, amps=6, restore=restore)
     await ps.advance(6)
     assert ps.state(PEAK) == "0" and ps.state(LIMIT) == "4000"
     assert ps.attrs(PEAK)["month"] == "2025-06"

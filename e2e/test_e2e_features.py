@@ -6,10 +6,9 @@ Run: ../shared/harness/run.sh . e2e/
 import logging
 
 import pytest
-from homeassistant.core import State
 from homeassistant.exceptions import HomeAssistantError
 
-from test_e2e_core import DEFAULTS, GRID, LIMIT, NUMBER, PEAK, QUARTER, README_APP, SETPOINT, SWITCH, Plant, started
+from test_e2e_core import DEFAULTS, GRID, LIMIT, PEAK, QUARTER, README_APP, SETPOINT, Plant, started
 
 MODE = "pyscript.wallbox_balancer_mode"
 

@@ -1,7 +1,5 @@
 """Meter registers, runtime tuning, modes and notifications (issue 5), through the real app file."""
 
-from datetime import timedelta
-
 import pytest
 from freezegun import freeze_time
 

@@ -13,7 +13,7 @@ import balancer_registers
 import balancer_runtime
 import balancer_time
 import balancer_units
-from balancer_commands import CURRENT, PAUSE, RESUME
+from balancer_commands import CURRENT, PAUSE
 
 APP = "wallbox_balancer"
 STEP_TASK = APP + "_step"
