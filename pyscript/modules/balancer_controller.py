@@ -11,7 +11,6 @@ import balancer_time
 from balancer_commands import CommandGate
 
 FAILSAFE_PAUSE = "pause"
-FAILSAFE_MIN_CURRENT = "min_current"
 MODE_AUTO = "auto"
 MODE_PAUSED = "paused"
 MODE_FAST = "fast"
@@ -34,7 +33,6 @@ class Controller:
         self.gate = CommandGate(
             settings["min_command_interval"], settings["increase_interval"], settings["min_increase"]
         )
-        self.failsafe_since = None
         self.last_change_at = None  # when the charger was last told to change (current/pause/resume)
         self.reason_key = None
         self.reason_text = None
@@ -57,7 +55,7 @@ class Controller:
         for quarter in closed:
             if self.peak.observe(quarter[0], quarter[1]):
                 raised.append(quarter)
-        month_reset = self.peak.roll_to(now)
+        self.peak.roll_to(now)
         peak_w = max(self.peak.peak_w, reading["meter_peak_w"] or 0.0)
         limit_w = balancer_metering.capacity_limit_w(peak_w, reading["target_peak_w"])
         # What Fluvius bills is the meter's figure: when it says more was drawn, believe it.
@@ -91,7 +89,6 @@ class Controller:
             if not can_pause:
                 reason = "mode paused without a pause_switch: holding %d A" % want_a
         elif grid_ok:
-            self.failsafe_since = None
             # A pause could take effect after the next free slot and the response, plus slack for
             # the meter's own delay and update period.
             wait_s = self.gate.seconds_until_free(now) + s["charger_response"] + PAUSE_SLACK_S
@@ -106,8 +103,6 @@ class Controller:
             want_a = self._damp_increase(want_a, want_paused, allowance_w, reading["charger_a"])
             reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, reading["max_a"])
         else:
-            if self.failsafe_since is None:
-                self.failsafe_since = now
             want_paused, want_a, short = self._failsafe(reading, can_pause)
             reason = "fail-safe: no fresh grid reading"
         write = None
@@ -116,20 +111,16 @@ class Controller:
         else:
             write = self.gate.next_write(now, want_paused, want_a, reading["charger_a"], reading["charger_paused"])
         return {
-            "closed": closed,
             "peak_raised": raised,
-            "month_reset": month_reset,
             "limit_w": limit_w,
             "peak_w": peak_w,
             "energy_j": energy_j,
             "house_w": house_w,
-            "ev_w": ev_w,
             "allowance_w": allowance_w,
             "remaining_s": remaining_s,
             "want_paused": want_paused,
             "want_a": want_a,
             "short_of_minimum": short,
-            "failsafe": not grid_ok,
             "reason": reason,
             "write": write,
         }

@@ -7,6 +7,7 @@ the figures as pyscript.wallbox_balancer_* state variables. See README.md for th
 
 from datetime import datetime, timezone
 
+import balancer_budget
 import balancer_config
 import balancer_controller
 import balancer_registers
@@ -416,7 +417,7 @@ def publish_quarter(decision, reading, now):
         return
     RUNTIME["quarter_published_at"] = now
     quarter_attributes = {
-        "projected": round((decision["energy_j"] + (meter.last_power_w or 0.0) * decision["remaining_s"]) / balancer_time.QUARTER_S),
+        "projected": round(balancer_budget.projected_average_w(decision["energy_j"], decision["remaining_s"], meter.last_power_w or 0.0)),
         "energy_wh": round(meter.energy_j / 3600.0, 2),
         "quarter_start": meter.quarter_start.isoformat(),
         "covered_s": round(meter.covered_s),
