@@ -91,3 +91,22 @@ def test_clock_going_backwards_does_not_free_the_slot():
     g = gate()
     g.sent(at(100))
     assert g.next_write(at(50), False, 6, 16, False) is None
+
+
+def test_a_short_dip_below_minimum_holds_the_minimum_if_affordable():
+    plan = ChargePlan(120)
+    assert plan.decide(at(0), 1000, 230, 1, 6, 32, True, True) == (False, 6, False)
+    assert plan.decide(at(170), 1000, 230, 1, 6, 32, True, True) == (False, 6, False)
+    assert plan.decide(at(175), 2000, 230, 1, 6, 32, True, True) == (False, 8, False)  # the spike passed
+
+
+def test_a_sustained_shortfall_pauses_after_the_hold_limit_even_if_affordable():
+    plan = ChargePlan(120)
+    assert plan.decide(at(0), 1000, 230, 1, 6, 32, True, True) == (False, 6, False)
+    assert plan.decide(at(179), 1000, 230, 1, 6, 32, True, True) == (False, 6, False)
+    assert plan.decide(at(180), 1000, 230, 1, 6, 32, True, True) == (True, 6, False)
+
+
+def test_an_unaffordable_shortfall_pauses_at_once():
+    plan = ChargePlan(120)
+    assert plan.decide(at(0), 1000, 230, 1, 6, 32, True, False) == (True, 6, False)

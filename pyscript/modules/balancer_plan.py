@@ -12,6 +12,10 @@ import balancer_budget
 
 # Power, not amps: one amp on three phases is 690 W, a margin a 4 kW limit almost never leaves.
 RESUME_MARGIN_W = 230.0
+# Holding the minimum through a shortfall is for short spikes (a kettle). A shortfall that lasts
+# longer is a sustained load: then pause, so the quarter's budget is not spent early, where a
+# later jump of the house would find it gone.
+HOLD_MAX_S = 180.0
 
 
 class ChargePlan:
@@ -21,6 +25,7 @@ class ChargePlan:
         self.resume_after_s = resume_after_s
         self.paused = False
         self.resume_ok_since = None
+        self.short_since = None  # when the allowance fell below the minimum while charging
 
     def decide(self, now, allowance_w, voltage, phases, min_a, max_a, can_pause, minimum_affordable=False):
         """Return (paused, amps, short_of_minimum).
@@ -31,11 +36,15 @@ class ChargePlan:
         """
         amps = balancer_budget.amps_for_power(allowance_w, voltage, phases)
         if amps >= min_a:
+            self.short_since = None
             resume_ok = allowance_w >= balancer_budget.power_for_amps(min_a, voltage, phases) + RESUME_MARGIN_W
             return self._charge(now, min(amps, max_a), min_a, can_pause, resume_ok)
         self.resume_ok_since = None
-        if minimum_affordable and not self.paused:
+        if not self.paused and self.short_since is None:
+            self.short_since = now
+        if minimum_affordable and not self.paused and (now - self.short_since).total_seconds() < HOLD_MAX_S:
             return False, min_a, False
+        self.short_since = None
         if can_pause:
             self.paused = True
             return True, min_a, False
