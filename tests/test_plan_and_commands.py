@@ -110,3 +110,10 @@ def test_a_sustained_shortfall_pauses_after_the_hold_limit_even_if_affordable():
 def test_an_unaffordable_shortfall_pauses_at_once():
     plan = ChargePlan(120)
     assert plan.decide(at(0), 1000, 230, 1, 6, 32, True, False) == (True, 6, False)
+
+
+def test_without_pause_switch_a_sustained_shortfall_stays_short_of_minimum():
+    plan = ChargePlan(120)
+    assert plan.decide(at(0), 1000, 230, 1, 6, 32, False, True) == (False, 6, False)
+    assert plan.decide(at(180), 1000, 230, 1, 6, 32, False, True) == (False, 6, True)
+    assert plan.decide(at(185), 1000, 230, 1, 6, 32, False, True) == (False, 6, True)  # no new hold

@@ -116,7 +116,6 @@ class Controller:
             "peak_w": peak_w,
             "energy_j": energy_j,
             "house_w": house_w,
-            "allowance_w": allowance_w,
             "remaining_s": remaining_s,
             "want_paused": want_paused,
             "want_a": want_a,

@@ -44,9 +44,9 @@ class ChargePlan:
             self.short_since = now
         if minimum_affordable and not self.paused and (now - self.short_since).total_seconds() < HOLD_MAX_S:
             return False, min_a, False
-        self.short_since = None
         if can_pause:
             self.paused = True
+            self.short_since = None
             return True, min_a, False
         self.paused = False
         return False, min_a, True
