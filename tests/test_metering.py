@@ -17,7 +17,7 @@ def test_a_reading_holds_until_the_next():
     meter.advance(at(300), 5000)
     meter.advance(at(600), 1000)
     closed = meter.advance(at(900), 1000)
-    assert closed == [(at(0), (2000 * 300 + 5000 * 300 + 1000 * 300) / 900, 900.0)]
+    assert closed == [(at(0), (2000 * 300 + 5000 * 300 + 1000 * 300) / 900, 900.0, True)]
     assert meter.quarter_start == at(900) and meter.energy_j == 0
 
 
@@ -35,15 +35,41 @@ def test_energy_is_split_at_quarter_boundaries():
     for seconds in (0, 290, 580, 870):
         meter.advance(at(seconds), 1800)
     closed = meter.advance(at(1000), 1800)  # the first update after the boundary
-    assert closed == [(at(0), 1800.0, 900.0)]
+    assert closed == [(at(0), 1800.0, 900.0, True)]
     assert meter.energy_j == 1800 * 100
 
 
-def test_a_late_first_reading_fills_the_quarter_so_far():
+def test_a_late_first_reading_is_not_filled_in_but_the_budget_assumes_it_held():
+    """Issue 8, defect 1: a first start mid-quarter filled the unwatched part with the first
+    reading (the car at 32 A), and that guess became a 7.5 kW monthly peak."""
     meter = QuarterMeter()
-    meter.advance(at(600), 3000)
-    assert meter.energy_j == 3000 * 600
-    assert meter.covered_s == 600
+    meter.advance(at(600), 7400)
+    assert meter.energy_j == 0 and meter.covered_s == 0
+    assert meter.budget_energy_j() == 7400 * 600  # the safe guess, for the budget only
+    meter.advance(at(700), 1000)
+    closed = meter.advance(at(900), 1000)
+    start, average_w, covered_s, complete = closed[0]
+    assert not complete and covered_s == 300
+    assert average_w == (7400 * 100 + 1000 * 200) / 900  # measured only
+
+
+def test_a_first_reading_counts_from_its_own_report_time():
+    meter = QuarterMeter()
+    meter.advance(at(300), 2000, reported_at=at(298))
+    assert meter.energy_j == 2000 * 2 and meter.unwatched_s == 298
+
+
+def test_a_reading_counts_from_when_the_meter_reported_it_not_from_the_next_step():
+    """Issue 8, defect 8: a reading that arrived just after a step was held from the next step:
+    a 5 kW step read 1899 W against a true 1920 W."""
+    meter = QuarterMeter()
+    meter.advance(at(0), 1000, reported_at=at(0))
+    meter.advance(at(100), 1000, reported_at=at(99))
+    meter.advance(at(105), 6000, reported_at=at(101))  # the step came 4 s late
+    for seconds in (300, 500, 700):
+        meter.advance(at(seconds), 6000, reported_at=at(seconds - 1))
+    closed = meter.advance(at(900), 6000, reported_at=at(899))
+    assert closed[0][1] == (1000 * 101 + 6000 * 799) / 900
 
 
 def test_a_gap_longer_than_the_hold_is_left_uncounted():

@@ -31,6 +31,8 @@ def test_grid_unusable_gives_failsafe_pause_one_warning_and_one_info(frozen, bad
     home.meter_on = False
     home.publish_grid(bad)
     home.run(5)
+    assert "fail-safe" not in home.attrs(SETPOINT)["reason"]  # a gap is not a fault yet (issue 8, 7)
+    home.run(60)
     assert "fail-safe" in home.attrs(SETPOINT)["reason"]
     home.run(70)
     assert home.state(SWITCH) == "off"  # paused within a command slot
@@ -42,6 +44,40 @@ def test_grid_unusable_gives_failsafe_pause_one_warning_and_one_info(frozen, bad
     assert len(infos) == 1
     assert home.state(SWITCH) == "on"  # normal control resumed
     assert len(home.env.errors("WARNING")) == 1
+
+
+@pytest.mark.parametrize("gap_s", [7, 35])
+def test_a_grid_gap_shorter_than_stale_after_writes_nothing(frozen, gap_s):
+    """Issue 8, defect 7: a HomeWizard poll that failed once (7 s) or DSMR's 30 s throttle paused
+    the car at once and resumed it minutes later."""
+    home = Home(frozen, house_w=1000, amps=16)
+    home.run(300)
+    writes = len(home.write_log)
+    home.meter_on = False
+    home.publish_grid("unavailable")
+    home.run(gap_s)
+    home.meter_on = True
+    home.run(60)
+    assert len(home.write_log) == writes or home.state(SWITCH) == "on"
+    assert [w for w in home.write_log[writes:] if w[1] == "turn_off"] == []
+    home.env.assert_no_errors()
+
+
+def test_no_grid_reading_yet_after_a_restart_writes_nothing_for_stale_after(frozen):
+    """Issue 8, defect 7: after a Home Assistant restart DSMR is unavailable until its first
+    telegram (about 30 s); the app paused, set 6 A, resumed and set 14 A for it."""
+    home = Home(frozen, house_w=1000, amps=16, start=False)
+    home.meter_on = False
+    home.publish_grid("unavailable")
+    home.env.load_app()
+    home.env.start()
+    home.run(31)
+    assert home.write_log == []
+    assert "waiting for the first grid reading" in home.attrs(SETPOINT)["reason"]
+    home.meter_on = True
+    home.run(30)
+    assert [w for w in home.write_log if w[1] == "turn_off"] == []
+    home.env.assert_no_errors()
 
 
 def test_grid_missing_entity_gives_failsafe(frozen):
@@ -159,11 +195,18 @@ def test_429_is_caught_reported_and_retried_at_the_next_slot_only(frozen):
     assert any("charger commands work again" in m for _, _, m in home.env.logs)
 
 
-def test_a_write_the_charger_ignores_is_sent_again_after_a_slot(frozen):
+def test_a_write_the_charger_answers_lower_is_not_repeated_until_its_maximum_changes(frozen):
+    """Issue 8, defect 5: the cloud clamps a current above the charger's maximum, while the
+    number's max attribute is refreshed only at the next poll: the app re-sent 32 A every minute."""
     home = Home(frozen, house_w=1000, amps=6, number_handler=lambda entity_id, value: False)  # accepted, no effect
-    home.run(150)
+    home.run(600)
     assert home.amps() == 6
-    assert len(home.current_writes()) == 3  # read back 6 A each time: retried once per minute
+    assert len(home.current_writes()) == 1
+    home.env.set_state(NUMBER, "6.0", min=6, max=16, step=1)  # the next poll shows the new maximum
+    home.run(120)
+    assert home.current_writes()[1:] == [16]
+    home.run(900)
+    assert len(home.current_writes()) == 3  # after 15 min it tries once more: 16 A, once
 
 
 def test_unavailable_number_is_not_written_and_said_once(frozen):

@@ -26,6 +26,7 @@ NUMBERS = {
     "charger_response": (30, 0, 600, "s", False),
     "resume_after": (120, 0, 3600, "s", False),
     "min_increase": (1, 1, 80, "A", True),
+    "park_current": (6, 1, 80, "A", True),
 }
 # key: allowed entity domains
 ENTITIES = {
@@ -36,6 +37,8 @@ ENTITIES = {
     "pause_switch": ("switch", "input_boolean"),
     "average_demand": ("sensor", "input_number"),
     "monthly_peak_meter": ("sensor", "input_number"),
+    "charger_status": ("sensor",),
+    "session_energy": ("sensor", "input_number"),
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
@@ -206,6 +209,11 @@ def _relations(raw, settings, errors):
         errors.append("%s: 'failsafe: pause' needs a 'pause_switch'; set one or use 'failsafe: min_current'" % APP)
     settings["failsafe"] = failsafe
     settings["on_stop"] = _on_stop(raw, settings, errors)
+    if "park_current" not in raw:
+        settings["park_current"] = fixed(settings, "min_current")
+    elif both_numbers and not settings["min_current"] <= settings["park_current"] <= settings["max_current"]:
+        errors.append("%s: 'park_current' (%s A) must be between 'min_current' and 'max_current' (%s-%s A)" % (
+            APP, settings["park_current"], settings["min_current"], settings["max_current"]))
     notify = raw.get("notify", True)
     if not isinstance(notify, bool):
         errors.append("%s: 'notify' must be true or false, got %s" % (APP, _show(notify)))

@@ -5,6 +5,7 @@ sensors, calls step(), carries out decision["write"] and publishes the figures.
 """
 
 import balancer_budget
+import balancer_charger
 import balancer_metering
 import balancer_plan
 import balancer_time
@@ -16,6 +17,13 @@ MODE_PAUSED = "paused"
 MODE_FAST = "fast"
 MODE_OFF = "off"
 MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
+# How the grid reading stands (decision["grid"]): fresh; missing for less than stale_after (a
+# skipped meter update: hold, no increase); never seen since the start, for less than stale_after
+# (Home Assistant starting: write nothing); missing for longer (the fail-safe).
+GRID_OK = "ok"
+GRID_GAP = "gap"
+GRID_WAITING = "waiting"
+GRID_FAILSAFE = "failsafe"
 INCREASE_HYSTERESIS_A = 0.5
 # Slack when judging whether a pause can wait: a few meter updates (5 s each) plus the meter's
 # delay. 5 s to 30 s measured the same on the sample week; the larger is the safer.
@@ -23,7 +31,7 @@ PAUSE_SLACK_S = 30.0
 
 
 class Controller:
-    """Quarter meter, monthly peak, pause plan and command gate for one charger."""
+    """Quarter meter, monthly peak, charger/car model, pause plan and command gate for one charger."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -33,40 +41,60 @@ class Controller:
         self.gate = CommandGate(
             settings["min_command_interval"], settings["increase_interval"], settings["min_increase"]
         )
-        self.last_change_at = None  # when the charger was last told to change (current/pause/resume)
+        self.charger = balancer_charger.ChargerModel(settings["charger_response"])
+        self.started_at = None  # the first step: the grid gets stale_after from here to report
+        self.grid_at = None  # when the last usable grid reading was reported
+        self.parked = False  # the park write of this spell without a car was accepted
+        self.meter_quarter = (None, None)  # (quarter_start, J) of the meter's 1.4.0 last seen
         self.reason_key = None
         self.reason_text = None
 
     def step(self, now, reading):
         """One control step.
 
-        reading: grid_w (offtake W, negative = export; None when unusable), grid_age_s (seconds
-        since the grid sensor last reported), charger_w / charger_age_s (the charger's own power
-        sensor, None when not configured or unusable), charger_a (current the charger holds, None
-        if unknown), charger_paused (True/False from the pause switch, None when there is no
-        usable switch), target_peak_w, max_a, min_a (runtime values), mode (one of MODES),
-        meter_energy_j (the meter's own energy of this quarter, None when not fresh or not
-        configured), meter_peak_w (the meter's month peak when it belongs to this month, else None).
+        reading: grid_w (offtake W, negative = export; None when unusable), grid_at (when the
+        meter reported it), charger (balancer_charger.ChargerObservation), target_peak_w, max_a,
+        min_a (runtime values), mode (one of MODES), meter_energy_j (the meter's own energy of
+        this quarter, None when not fresh or not configured), meter_peak_w (the meter's month peak
+        when it belongs to this month, else None).
         Returns a dict of figures, the wanted state, and "write": the one write to send now or None.
         """
         s = self.settings
-        closed = self.meter.advance(now, reading["grid_w"])
-        raised = []
-        for quarter in closed:
-            if self.peak.observe(quarter[0], quarter[1]):
-                raised.append(quarter)
+        if self.started_at is None:
+            self.started_at = now
+        self.charger.observe(now, reading["charger"])
+        grid_fresh = reading["grid_w"] is not None
+        if grid_fresh:
+            self.grid_at = min(now, reading["grid_at"] or now)
+        closed = self.meter.advance(now, reading["grid_w"], reading["grid_at"] if grid_fresh else None)
+        raised, incomplete = self._close_quarters(closed)
+        if reading["meter_energy_j"] is not None:
+            self.meter_quarter = (self.meter.quarter_start, reading["meter_energy_j"])
         self.peak.roll_to(now)
         peak_w = max(self.peak.peak_w, reading["meter_peak_w"] or 0.0)
         limit_w = balancer_metering.capacity_limit_w(peak_w, reading["target_peak_w"])
         # What Fluvius bills is the meter's figure: when it says more was drawn, believe it.
-        energy_j = max(self.meter.energy_j, reading["meter_energy_j"] or 0.0)
+        energy_j = max(self.meter.budget_energy_j(), reading["meter_energy_j"] or 0.0)
 
-        grid_ok = reading["grid_w"] is not None and reading["grid_age_s"] <= s["stale_after"]
-        paused_now = reading["charger_paused"] is True or self.plan.paused
+        charger = self.charger
+        if not charger.car_absent():
+            self.parked = False
+        grid_age_s = (now - self.grid_at).total_seconds() if self.grid_at is not None else None
+        grid_ok = grid_age_s is not None and grid_age_s <= s["stale_after"]
+        # A meter that has not spoken since the start (Home Assistant restarting: DSMR needs its
+        # first telegram) gets stale_after before the fail-safe; until then nothing is written.
+        grid_waiting = self.grid_at is None and (now - self.started_at).total_seconds() <= s["stale_after"]
+        if grid_ok:
+            grid = GRID_OK if grid_fresh else GRID_GAP
+        else:
+            grid = GRID_WAITING if grid_waiting else GRID_FAILSAFE
+        charger_a = reading["charger"].amps
+        shown_paused = charger.paused() if s["has_pause_switch"] else None
+        paused_now = shown_paused is True or self.plan.paused
         grid_w = self.meter.last_power_w or 0.0
         ev_w = balancer_budget.ev_power_estimate_w(
-            reading["charger_a"], paused_now, s["voltage"], s["phases"],
-            reading["charger_w"], self._charger_fresh(now, reading), grid_w,
+            charger_a, paused_now or charger.car_absent() or charger.not_asking(), s["voltage"], s["phases"],
+            reading["charger"].power_w, self._charger_fresh(now), grid_w,
         )
         house_w = balancer_budget.house_load_w(grid_w, ev_w)
         remaining_s = self.meter.remaining_s(now)
@@ -74,12 +102,20 @@ class Controller:
             limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w,
             s["charger_response"], s["min_command_interval"],
         )
+        max_a = charger.max_a(reading["max_a"])
         # The plan may pause whenever a switch is configured; while the switch is unavailable (no
-        # car connected) the gate holds the minimum current instead, so a plug-in starts low.
+        # car connected) no pause is sent.
         can_pause = s["has_pause_switch"]
         mode = reading["mode"]
-        if mode == MODE_FAST:
-            want_paused, want_a, short = False, reading["max_a"], False
+        hold = False  # True: write nothing this step
+        if charger.car_absent():
+            self.plan.paused = False
+            self.plan.resume_ok_since = None
+            want_paused, want_a, short = False, s["park_current"], False
+            reason = "no car: the charger waits at %d A for the next session" % want_a
+            hold = self.parked or mode == MODE_OFF
+        elif mode == MODE_FAST:
+            want_paused, want_a, short = False, max_a, False
             self.plan.paused = False
             reason = "fast: %d A, the limit is ignored (mode fast)" % want_a
         elif mode == MODE_PAUSED:
@@ -88,6 +124,10 @@ class Controller:
             reason = "paused by the user (mode paused)"
             if not can_pause:
                 reason = "mode paused without a pause_switch: holding %d A" % want_a
+        elif charger.not_asking():
+            want_paused, want_a, short = shown_paused is True, charger_a or reading["min_a"], False
+            reason = "car connected, not asking for energy (full, or its own timer): no writes until it asks"
+            hold = True
         elif grid_ok:
             # A pause could take effect after the next free slot and the response, plus slack for
             # the meter's own delay and update period.
@@ -97,21 +137,29 @@ class Controller:
                 balancer_budget.power_for_amps(reading["min_a"], s["voltage"], s["phases"]),
             )
             want_paused, want_a, short = self.plan.decide(
-                now, allowance_w, s["voltage"], s["phases"], reading["min_a"], reading["max_a"], can_pause,
+                now, allowance_w, s["voltage"], s["phases"], reading["min_a"], max_a, can_pause,
                 affordable,
             )
-            want_a = self._damp_increase(want_a, want_paused, allowance_w, reading["charger_a"])
-            reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, reading["max_a"])
+            want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)
+            if not grid_fresh and charger_a is not None and want_a > charger_a:
+                want_a = charger_a  # the meter skipped an update: no increase on an old reading
+            reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a)
+        elif grid_waiting:
+            want_paused, want_a, short = shown_paused is True, charger_a or reading["min_a"], False
+            reason = "waiting for the first grid reading (up to %d s)" % s["stale_after"]
+            hold = True
         else:
             want_paused, want_a, short = self._failsafe(reading, can_pause)
             reason = "fail-safe: no fresh grid reading"
         write = None
         if mode == MODE_OFF:
             reason = "off: the balancer leaves the charger alone (mode off)"
-        else:
-            write = self.gate.next_write(now, want_paused, want_a, reading["charger_a"], reading["charger_paused"])
+        elif not hold:
+            write = self.gate.next_write(now, want_paused, want_a, charger_a, shown_paused)
         return {
             "peak_raised": raised,
+            "incomplete_quarters": incomplete,
+            "grid": grid,
             "limit_w": limit_w,
             "peak_w": peak_w,
             "energy_j": energy_j,
@@ -123,6 +171,22 @@ class Controller:
             "reason": reason,
             "write": write,
         }
+
+    def _close_quarters(self, closed):
+        """Offer each closed quarter to the monthly peak. A quarter the app did not watch from its
+        start counts only with the meter's own figure for it (1.4.0); without one it is left out.
+        Returns (quarters that raised the peak, quarters left out), each (start, average_w)."""
+        raised, incomplete = [], []
+        for start, average_w, covered_s, complete in closed:
+            if not complete:
+                meter_start, meter_j = self.meter_quarter
+                if meter_start != start or meter_j is None:
+                    incomplete.append((start, average_w))
+                    continue
+                average_w = max(average_w, meter_j / balancer_time.QUARTER_S)
+            if self.peak.observe(start, average_w):
+                raised.append((start, average_w))
+        return raised, incomplete
 
     def _damp_increase(self, want_a, want_paused, allowance_w, charger_a):
         """Raise the current only when the budget holds half an amp more than the new setpoint.
@@ -139,17 +203,19 @@ class Controller:
     def command_sent(self, now):
         """The app attempted decision['write'] now (it used the slot, whatever the outcome)."""
         self.gate.sent(now)
-        self.last_change_at = now
 
-    def _charger_fresh(self, now, reading):
-        """The charger's power sensor is believed only if recent and newer than the last change's effect."""
-        age = reading["charger_age_s"]
-        if reading["charger_w"] is None or age is None or age > self.settings["stale_after"] * 3:
-            return False
-        if self.last_change_at is None:
-            return True
-        reported_after_change_s = (now - self.last_change_at).total_seconds() - age
-        return reported_after_change_s >= self.settings["charger_response"]
+    def command_accepted(self, now, write):
+        """The charger accepted decision['write'] (the blocking call returned without error)."""
+        kind, amps = write
+        self.charger.accepted(now, kind, amps)
+        if self.charger.car_absent():
+            self.parked = True
+
+    def _charger_fresh(self, now):
+        """The charger's power sensor is believed only when the charger was really read (not a
+        write's echo) recently, after the last change took effect."""
+        age_s = self.charger.data_age_s(now)
+        return age_s is not None and age_s <= self.settings["stale_after"] * 3 and self.charger.power_fresh()
 
     def _failsafe(self, reading, can_pause):
         self.plan.resume_ok_since = None

@@ -14,6 +14,9 @@ QUARTER_S = balancer_time.QUARTER_S
 # A gap longer than this between two integrations (Home Assistant down, clock jumped forward) is
 # not filled with the last power: nobody knows what was drawn then.
 MAX_HOLD_S = 300
+# A quarter is complete when the app watched it from its start, give or take this much: only a
+# complete quarter may set the monthly peak from the app's own energy.
+UNWATCHED_OK_S = 10.0
 
 
 class QuarterMeter:
@@ -22,6 +25,7 @@ class QuarterMeter:
     quarter_start: UTC start of the running quarter (None before the first reading)
     energy_j: offtake energy drawn in it so far, J (W*s)
     covered_s: seconds of the quarter that readings cover (the rest is unknown)
+    unwatched_s: seconds at its start before the app's first reading (first start only)
     """
 
     def __init__(self):
@@ -31,26 +35,34 @@ class QuarterMeter:
         self.covered_s = 0.0
         self.last_time = None
         self.last_power_w = None
+        self.reported_at = None  # when the meter reported the power held now
+        self.unwatched_s = 0.0  # seconds at the quarter's start before the first reading ever
+        self.assumed_j = 0.0  # the budget's guess for those seconds (never part of energy_j)
 
-    def restore(self, quarter_start, energy_j, covered_s, saved_at):
+    def restore(self, quarter_start, energy_j, covered_s, saved_at, unwatched_s=0.0):
         """Take back a quarter persisted before a restart; the caller checks it is this quarter."""
         self._set_quarter(quarter_start)
         self.energy_j = float(energy_j)
         self.covered_s = float(covered_s)
+        self.unwatched_s = float(unwatched_s)
+        self.assumed_j = 0.0
         self.last_time = saved_at
         self.last_power_w = None
+        self.reported_at = None
 
-    def advance(self, now, power_w):
+    def advance(self, now, power_w, reported_at=None):
         """Integrate up to now with the power held since the last call, then hold power_w.
 
         power_w is the fresh grid offtake (W, negative = export) or None when no usable reading
         exists; then the last power keeps holding (a steady meter sends no update) until the
-        caller's fail-safe takes over. Returns the list of quarters closed on the way, each
-        (quarter_start, average_w, covered_s).
+        caller's fail-safe takes over. reported_at is when the meter reported power_w (its
+        last_reported): the reading counts from then, not from the step that read it, so a
+        reading that arrived between two steps is not held back to the second one. Returns the
+        list of quarters closed on the way, each (quarter_start, average_w, covered_s, complete).
         """
         closed = []
         if self.quarter_start is None:
-            self._open(balancer_time.quarter_start(now), now, power_w)
+            self._open(balancer_time.quarter_start(now), now, power_w, reported_at)
             return closed
         if now < self.last_time:
             # The clock went backwards (NTP): drop the interval, keep the energy already counted.
@@ -63,15 +75,40 @@ class QuarterMeter:
         while now >= self.quarter_end():
             end = self.quarter_end()
             self._integrate(cursor, end, held_w)
-            closed.append((self.quarter_start, self.average_w(), self.covered_s))
+            closed.append((self.quarter_start, self.average_w(), self.covered_s, self.unwatched_s <= UNWATCHED_OK_S))
             self._set_quarter(end)
             self.energy_j = 0.0
             self.covered_s = 0.0
+            self.unwatched_s = 0.0
+            self.assumed_j = 0.0
             cursor = end
         self._integrate(cursor, now, held_w)
         self.last_time = now
-        self._hold(power_w)
+        self._take(now, power_w, reported_at, held_w)
         return closed
+
+    def _take(self, now, power_w, reported_at, held_w):
+        """Hold power_w from now on, and from its own report time back to now where that lies in
+        this quarter (the interval was counted with the power held before)."""
+        if power_w is None:
+            return
+        new_w = max(0.0, power_w)
+        if reported_at is not None and reported_at > self.reported_at_or_start():
+            since = max(reported_at, self.quarter_start)
+            back_s = (now - since).total_seconds()
+            if 0 < back_s <= MAX_HOLD_S and held_w is not None:
+                self.energy_j += (new_w - held_w) * back_s
+            self.reported_at = reported_at
+        self.last_power_w = new_w
+
+    def reported_at_or_start(self):
+        return self.reported_at if self.reported_at is not None else self.quarter_start
+
+    def budget_energy_j(self):
+        """The energy the budget counts: what was measured, plus, in a quarter watched only from
+        part-way through, the first reading's power over the unwatched part (the safe guess; it
+        never reaches the monthly peak)."""
+        return self.energy_j + self.assumed_j
 
     def quarter_end(self):
         return self.end
@@ -97,17 +134,23 @@ class QuarterMeter:
             return self.last_power_w or 0.0
         return self.energy_j / elapsed
 
-    def _open(self, start, now, power_w):
-        """First reading ever: the part of the quarter before it is filled with this reading."""
+    def _open(self, start, now, power_w, reported_at):
+        """First reading ever. The part of the quarter before it was not watched: it is not filled
+        in (a guess must never become a monthly peak); the budget assumes the first reading held."""
         self._set_quarter(start)
         self.energy_j = 0.0
         self.covered_s = 0.0
         self.last_time = now
         self._hold(power_w)
-        if self.last_power_w is not None:
-            before_s = (now - start).total_seconds()
-            self.energy_j = self.last_power_w * before_s
-            self.covered_s = before_s
+        since = now
+        if reported_at is not None and start <= reported_at < now and self.last_power_w is not None:
+            # the reading was there before this first step: it counts from its own time
+            since = reported_at
+            self.energy_j = self.last_power_w * (now - since).total_seconds()
+            self.covered_s = (now - since).total_seconds()
+        self.reported_at = reported_at
+        self.unwatched_s = (since - start).total_seconds()
+        self.assumed_j = (self.last_power_w or 0.0) * self.unwatched_s
 
     def _hold(self, power_w):
         if power_w is not None:

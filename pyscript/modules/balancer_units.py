@@ -7,6 +7,7 @@ kW). A missing unit is read as W: that is what most templates and power sensors 
 import math
 
 UNIT_SCALE = {"w": 1.0, "kw": 1000.0, "mw": 1000000.0}
+ENERGY_KWH_PER_UNIT = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0}
 NO_READING_STATES = ("unavailable", "unknown", "none", "")
 
 
@@ -38,3 +39,18 @@ def unit_scale(unit):
     if unit is None or str(unit).strip() == "":
         return 1.0
     return UNIT_SCALE.get(str(unit).strip().lower())
+
+
+def energy_kwh(state_value, unit):
+    """kWh from an energy sensor's state (Wh, kWh or MWh; no unit: kWh), None when unusable."""
+    text = str(state_value).strip()
+    scale = ENERGY_KWH_PER_UNIT.get(str(unit or "kwh").strip().lower())
+    if scale is None or text.lower() in NO_READING_STATES:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if math.isnan(value) or math.isinf(value):
+        return None
+    return value * scale

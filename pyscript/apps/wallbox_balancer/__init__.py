@@ -8,6 +8,7 @@ the figures as pyscript.wallbox_balancer_* state variables. See README.md for th
 from datetime import datetime, timezone
 
 import balancer_budget
+import balancer_charger
 import balancer_config
 import balancer_controller
 import balancer_registers
@@ -32,9 +33,6 @@ QUARTER_RESTORE_MAX_AGE_S = 300
 # The running quarter is published (and so saved for a restart) at most this often: every state
 # write is also a recorder write in Home Assistant.
 QUARTER_PUBLISH_S = 30
-# The Wallbox pause switch shows a pause/resume only after the next poll (90 s, or a refresh that
-# can read the charger before it reacted): a write that succeeded is believed this long.
-SWITCH_BELIEF_S = 180
 # Unusable tunable entity before any good value: the safest setting.
 TUNABLE_FALLBACK = {"target_peak": 2500, "max_current": 6, "min_current": 6}
 
@@ -69,7 +67,8 @@ RUNTIME = {
     "last_step": None,
     "ready": False,  # every configured entity and service exists
     "last_check": None,
-    "grid_problem": None,
+    "grid_problem": None,  # True while the fail-safe is on for want of a grid reading
+    "grid_reading_problem": None,  # why the last grid reading was unusable
     "charger_problem": None,
     "command_problem": None,
     "tunable_problems": {},
@@ -80,7 +79,7 @@ RUNTIME = {
     "short_warned_quarter": None,
     "published": {},  # state variable -> (value, attributes) last written
     "quarter_published_at": None,
-    "switch_sent": None,  # (time, paused) of the last pause/resume the charger accepted
+    "status_warned": None,  # the unknown charger status last warned about
     "mode": "auto",  # set from the persisted mode at load and by the set_mode service
 }
 
@@ -108,19 +107,23 @@ def read_power(entity_id, now):
 
 
 def read_grid(now):
-    """Net grid power (W, export negative), its age, and a problem text when unusable."""
-    grid_w, age_s, problem, _ = read_power(SETTINGS["grid_power"], now)
+    """Net grid power (W, export negative), when the meter reported it, and a problem text when
+    unusable."""
+    grid_w, age_s, problem, value = read_power(SETTINGS["grid_power"], now)
+    if grid_w is None:
+        return None, None, problem
+    reported_at = value.last_reported
     export_entity = SETTINGS["grid_export_power"]
-    if grid_w is not None and export_entity:
-        export_w, export_age_s, export_problem, _ = read_power(export_entity, now)
+    if export_entity:
+        export_w, export_age_s, export_problem, export_value = read_power(export_entity, now)
         if export_w is None:
-            return None, age_s, "export sensor " + export_problem
+            return None, None, "export sensor " + export_problem
         grid_w = grid_w - export_w
-        age_s = max(age_s, export_age_s)
-    return grid_w, age_s, problem
+        reported_at = max(reported_at, export_value.last_reported)
+    return grid_w, reported_at, None
 
 
-def read_charger():
+def read_number():
     """(amps the charger holds, number entity's min, max): the number read back, or what the
     service accepted (min/max None then)."""
     entity_id = SETTINGS["current_number"]
@@ -137,25 +140,39 @@ def read_charger():
     return amps, getattr(value, "min", None), getattr(value, "max", None)
 
 
-def read_charger_paused():
-    """True/False from the pause switch; None when there is none or it is unavailable (no car)."""
-    entity_id = SETTINGS["pause_switch"]
+def read_entity(entity_id):
+    """(state text, last_reported) of an optional entity; (None, None) when not configured or missing."""
     if not entity_id:
-        return None
+        return None, None
     try:
-        value = str(state.get(entity_id))
+        value = state.get(entity_id)
     except NameError:
-        return None
-    if value == "on":
-        shown = False
-    elif value == "off":
-        shown = True
-    else:
-        return None
-    sent = RUNTIME["switch_sent"]
-    if sent is not None and sent[1] != shown and 0 <= (utc_now() - sent[0]).total_seconds() < SWITCH_BELIEF_S:
-        return sent[1]
-    return shown
+        return None, None
+    return str(value), value.last_reported
+
+
+def read_charger(now, amps, number_max):
+    """Everything the charger's entities show, for the charger/car model."""
+    switch, switch_at = read_entity(SETTINGS["pause_switch"])
+    status, status_at = read_entity(SETTINGS["charger_status"])
+    power_w, session_kwh, times = None, None, [switch_at, status_at]
+    if SETTINGS["charger_power"]:
+        power_w, age_s, problem, value = read_power(SETTINGS["charger_power"], now)
+        note_charger_problem(problem)
+        if value is not None:
+            times.append(value.last_reported)
+    if SETTINGS["session_energy"]:
+        try:
+            value = state.get(SETTINGS["session_energy"])
+        except NameError:
+            value = None
+        if value is not None:
+            times.append(value.last_reported)
+            session_kwh = balancer_units.energy_kwh(str(value), getattr(value, "unit_of_measurement", None))
+    known = [t for t in times if t is not None]
+    return balancer_charger.ChargerObservation(
+        amps=amps, number_max=number_max, switch=switch, status=status, power_w=power_w,
+        session_kwh=session_kwh, reported_at=max(known) if known else None)
 
 
 def clamp_to_number_range(min_a, max_a, entity_min, entity_max):
@@ -214,23 +231,16 @@ def restored_mode():
 
 
 def read_all(now):
-    grid_w, grid_age_s, grid_problem = read_grid(now)
-    charger_w, charger_age_s = None, None
-    if SETTINGS["charger_power"]:
-        charger_w, charger_age_s, charger_problem, _ = read_power(SETTINGS["charger_power"], now)
-        note_charger_problem(charger_problem)
-    note_grid_problem(grid_problem, grid_age_s)
-    charger_a, entity_min, entity_max = read_charger()
+    grid_w, grid_at, grid_problem = read_grid(now)
+    RUNTIME["grid_reading_problem"] = grid_problem
+    charger_a, entity_min, entity_max = read_number()
     min_a, max_a = balancer_runtime.current_range(read_tunable("min_current"), read_tunable("max_current"))
     min_a, max_a = clamp_to_number_range(min_a, max_a, entity_min, entity_max)
     meter_energy_j, meter_peak_w, meter_average_w, meter_peak_raw_w = read_meter_registers(now)
     return {
         "grid_w": grid_w,
-        "grid_age_s": grid_age_s if grid_age_s is not None else 1e9,
-        "charger_w": charger_w,
-        "charger_age_s": charger_age_s,
-        "charger_a": charger_a,
-        "charger_paused": read_charger_paused(),
+        "grid_at": grid_at,
+        "charger": read_charger(now, charger_a, entity_max),
         "target_peak_w": read_tunable("target_peak"),
         "min_a": min_a,
         "max_a": max_a,
@@ -242,15 +252,19 @@ def read_all(now):
     }
 
 
-def note_grid_problem(problem, age_s):
-    """One WARNING when the grid reading becomes unusable or stale, one INFO when it is back."""
-    if problem is None and age_s is not None and age_s > SETTINGS["stale_after"]:
-        problem = "silent for %d s" % age_s
-    if problem and not RUNTIME["grid_problem"]:
-        log.warning("%s: grid power %s is %s: fail-safe (%s) until it reports again", APP, SETTINGS["grid_power"], problem, SETTINGS["failsafe"])
-    elif RUNTIME["grid_problem"] and not problem:
+def note_grid_problem(decision):
+    """One WARNING when the fail-safe starts (a gap shorter than stale_after is not a fault: DSMR
+    after a restart, a HomeWizard poll that failed once), one INFO when the grid is back."""
+    failsafe = decision["grid"] == balancer_controller.GRID_FAILSAFE
+    if failsafe and not RUNTIME["grid_problem"]:
+        problem = RUNTIME["grid_reading_problem"] or "silent"
+        log.warning("%s: grid power %s is %s for more than %d s: fail-safe (%s) until it reports again", APP, SETTINGS["grid_power"], problem, SETTINGS["stale_after"], SETTINGS["failsafe"])
+    elif RUNTIME["grid_problem"] and decision["grid"] == balancer_controller.GRID_OK:
         log.info("%s: grid power %s reports again: normal control resumes", APP, SETTINGS["grid_power"])
-    RUNTIME["grid_problem"] = problem
+    if failsafe:
+        RUNTIME["grid_problem"] = True
+    elif decision["grid"] == balancer_controller.GRID_OK:
+        RUNTIME["grid_problem"] = None
 
 
 def note_charger_problem(problem):
@@ -292,6 +306,10 @@ def control_step(now):
         return
     reading = read_all(now)
     decision = CONTROLLER.step(now, reading)
+    note_grid_problem(decision)
+    note_charger_status()
+    for quarter in decision["incomplete_quarters"]:
+        log.info("%s: the quarter from %s was not watched from its start (first start): its %.0f W measured so far does not count for the monthly peak", APP, balancer_time.iso_local(quarter[0]), quarter[1])
     for quarter in decision["peak_raised"]:
         announce_peak(quarter, reading)
     warn_short_of_minimum(decision, now)
@@ -314,6 +332,14 @@ def announce_peak(quarter, reading):
     except Exception as error:
         # A notification must never stop the control step.
         log.warning("%s: could not create the peak notification: %s", APP, error)
+
+
+def note_charger_status():
+    """A charger status the model does not know: one WARNING naming it; the model keeps its belief."""
+    status = CONTROLLER.charger.unknown_status
+    if status is not None and status != RUNTIME["status_warned"]:
+        log.warning("%s: charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)", APP, status, SETTINGS["charger_status"])
+        RUNTIME["status_warned"] = status
 
 
 def warn_short_of_minimum(decision, now):
@@ -345,8 +371,7 @@ def send(write, now):
             log.warning("%s: charger command (%s) failed: %s; retrying at the next slot", APP, text, error)
         RUNTIME["command_problem"] = str(error)
         return
-    if kind != CURRENT:
-        RUNTIME["switch_sent"] = (now, kind == PAUSE)
+    CONTROLLER.command_accepted(now, write)
     if RUNTIME["command_problem"]:
         log.info("%s: charger commands work again", APP)
     RUNTIME["command_problem"] = None
@@ -479,6 +504,7 @@ def restore(now):
     last_command = balancer_time.parse_iso((state.getattr(SETPOINT_VAR) or {}).get("last_command"))
     if last_command is not None and last_command <= now:
         CONTROLLER.gate.sent(last_command)
+        CONTROLLER.charger.restore(last_command)
         RUNTIME["last_command"] = last_command
 
 

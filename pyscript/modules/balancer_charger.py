@@ -1,0 +1,243 @@
+"""What the charger and the car are doing, as far as the signals allow: the charger/car model.
+
+The core Wallbox integration shows the charger through a cloud that it polls every 90 s, and its
+signals mislead in known ways (home-assistant-integrations.md, plant-behaviour.md):
+- every current write pushes the cloud's answer with async_set_updated_data: ALL the charger's
+  entities are written again with the previous poll's data (their last_reported moves, the data
+  does not get younger), and the 90 s poll timer restarts;
+- a pause/resume asks for a refresh at once, which reads the charger before it has switched;
+- the pause switch is unavailable while no car is connected;
+- a current above the charger's own maximum is clamped by the cloud, while the number entity's
+  `max` attribute is refreshed only by the next poll.
+
+So this model keeps, for each fact, where it came from and how old the data behind it is:
+- `data_at`: when the charger was last really read (a poll or refresh, not a write's echo);
+- what the last accepted pause/resume will do, believed until a read taken at least
+  `settle_s` after it shows the result;
+- whether a car is connected and whether it asks for energy, from the status sensor, else the
+  pause switch's availability and the charger's power;
+- the highest current the charger accepted since its maximum last changed.
+Readings and now in; no Home Assistant here.
+"""
+
+# Status strings of the core Wallbox integration (homeassistant/components/wallbox/const.py
+# ChargerStatus); the sensor shows them as they are.
+NO_CAR_STATUSES = ("Ready", "Disconnected", "Locked")
+CHARGING_STATUSES = ("Charging", "Discharging")
+PAUSED_STATUSES = ("Paused",)
+# Connected, but not drawing for the car's or the charger's own reason: a full car, the car's own
+# timer, the charger's schedule or queue. Writes change nothing until it asks again.
+NOT_ASKING_STATUSES = (
+    "Waiting for car demand", "Waiting", "Scheduled", "Locked, car connected",
+    "Waiting in queue by Power Sharing", "Waiting in queue by Power Boost",
+    "Waiting in queue by Eco-Smart", "Waiting MID failed", "Waiting MID safety margin exceeded",
+)
+# The charger's state is not known right now: keep what was believed.
+UNSURE_STATUSES = ("Error", "Updating", "Unknown", "unavailable", "unknown")
+
+# A charger entity written within this many seconds after an accepted current write is that
+# write's echo (the old data re-published), not a read of the charger.
+ECHO_S = 5.0
+# A current the charger answered lower is not asked for again until its maximum changes, or
+# this long (a write it ignored once is tried again).
+CAP_HOLD_S = 900.0
+# Below this power (W) a polled charger draws nothing.
+DRAWING_MIN_W = 100.0
+
+
+class ChargerObservation:
+    """What the glue read from the charger's entities at one step.
+
+    amps: the current the number entity (or the service form) holds, None when unknown;
+    number_max: the number entity's `max` attribute, None when absent;
+    switch: 'on', 'off', 'unavailable' or None (no pause switch configured / missing);
+    status: the status sensor's state, None when not configured or missing;
+    power_w: the charger's power sensor in W, None when not configured or unusable;
+    session_kwh: the energy added this session (kWh), None when not configured or unusable;
+    reported_at: the newest last_reported of the charger's polled entities (switch, status,
+    power, session energy), None when none is configured.
+    """
+
+    def __init__(self, amps=None, number_max=None, switch=None, status=None, power_w=None, session_kwh=None,
+                 reported_at=None):
+        self.amps = amps
+        self.session_kwh = session_kwh
+        self.number_max = number_max
+        self.switch = switch
+        self.status = status
+        self.power_w = power_w
+        self.reported_at = reported_at
+
+
+class ChargerModel:
+    """The charger and the car as believed from the signals; updated once per step by observe()."""
+
+    def __init__(self, settle_s):
+        self.settle_s = settle_s  # a read this long after a pause/resume shows its result
+        self.data_at = None  # when the charger was last really read (not a write's echo)
+        self.last_reported = None  # the newest last_reported seen, echo or not
+        self.current_written_at = None  # last accepted current write
+        self.current_written_a = None
+        self.current_checked = True  # the answer to the last current write was looked at
+        self.switch_sent_at = None  # last accepted pause/resume
+        self.switch_sent_paused = None
+        self.changed_at = None  # last accepted write of any kind: the car's draw changes after it
+        self.car = None  # True connected, False none, None unknown
+        self.asking = True  # False: connected but not asking for energy (full, own timer)
+        self.idle_reads = 0  # real reads in a row that showed a connected car drawing nothing
+        self.idle_at = None  # the read counted last in idle_reads
+        self.paused_shown = None  # pause state as the last trustworthy read showed it
+        self.cap_a = None  # the charger accepted no more than this (cloud clamp)
+        self.cap_number_max = None  # the number's max when the cap was learned
+        self.cap_at = None  # when the cap was learned
+        self.unknown_status = None  # a status string this model does not know (to warn once)
+
+    # ---- what the app did ----------------------------------------------------------------
+    def accepted(self, now, kind, amps=None):
+        """A write the charger accepted: 'current' (amps), 'pause' or 'resume'."""
+        self.changed_at = now
+        if kind == "current":
+            self.current_written_at = now
+            self.current_written_a = amps
+            self.current_checked = False
+        else:
+            self.switch_sent_at = now
+            self.switch_sent_paused = kind == "pause"
+
+    def restore(self, changed_at):
+        """After a restart: a command was sent at changed_at, so older charger data is not trusted."""
+        self.changed_at = changed_at
+
+    # ---- what the charger shows ----------------------------------------------------------
+    def observe(self, now, obs):
+        """Take one step's observation; returns None."""
+        self._note_read(obs.reported_at)
+        self._check_answer(now, obs)
+        trusted = self._read_after_switch()
+        status = obs.status
+        if status is not None and status not in UNSURE_STATUSES:
+            self._from_status(status, trusted)
+        elif obs.switch is not None and obs.switch not in ("unknown",):
+            self._from_switch(obs.switch, trusted)
+        self._from_power(obs, trusted)
+
+    def _note_read(self, reported_at):
+        if reported_at is None or reported_at == self.last_reported:
+            return
+        self.last_reported = reported_at
+        written = self.current_written_at
+        if written is not None and 0 <= (reported_at - written).total_seconds() <= ECHO_S:
+            return  # the write's echo: the old data written again
+        self.data_at = reported_at
+
+    def _check_answer(self, now, obs):
+        """The cloud answers a current write with what the charger took: less means its maximum
+        is lower than the number entity's max says (refreshed only at the next poll)."""
+        if self.cap_a is not None and (obs.number_max != self.cap_number_max or (now - self.cap_at).total_seconds() >= CAP_HOLD_S):
+            self.cap_a = None
+        if self.current_checked or obs.amps is None:
+            return
+        self.current_checked = True
+        if obs.amps < self.current_written_a:
+            self.cap_a = obs.amps
+            self.cap_number_max = obs.number_max
+            self.cap_at = now
+
+    def _read_after_switch(self):
+        """True when the charger was read at least settle_s after the last pause/resume."""
+        if self.switch_sent_at is None:
+            return self.data_at is not None
+        if self.data_at is None:
+            return False
+        return (self.data_at - self.switch_sent_at).total_seconds() >= self.settle_s
+
+    def _from_status(self, status, trusted):
+        if status in NO_CAR_STATUSES:
+            self._set_car(False)
+        elif status in CHARGING_STATUSES:
+            self._set_car(True)
+            self.asking = True
+            if trusted:
+                self.paused_shown = False
+        elif status in PAUSED_STATUSES:
+            self._set_car(True)
+            if trusted:
+                self.paused_shown = True
+        elif status in NOT_ASKING_STATUSES:
+            self._set_car(True)
+            if trusted:
+                self.asking = False
+                self.paused_shown = False
+        else:
+            self.unknown_status = status  # the app warns once; the belief stays as it was
+
+    def _from_switch(self, switch, trusted):
+        if switch == "unavailable":
+            self._set_car(False)
+            return
+        self._set_car(True)
+        if trusted and switch in ("on", "off"):
+            self.paused_shown = switch == "off"
+
+    def _from_power(self, obs, trusted):
+        """Without a status sensor, a connected car that a fresh read shows drawing nothing twice
+        in a row is not asking; any draw means it asks again."""
+        if obs.power_w is None or not self.power_fresh() or self.car is False:
+            return
+        if obs.power_w >= DRAWING_MIN_W:
+            self.asking = True
+            self.idle_reads = 0
+            return
+        if obs.status is not None or self.paused() or obs.amps is None:
+            return
+        if self.data_at != self.idle_at:
+            self.idle_reads += 1
+            self.idle_at = self.data_at
+        if self.idle_reads >= 2:
+            self.asking = False
+
+    def _set_car(self, connected):
+        if connected != self.car:
+            self.asking = True
+            self.idle_reads = 0
+            if not connected:
+                # A pause belongs to a session: the next car starts un-paused.
+                self.paused_shown = None
+                self.switch_sent_at = None
+                self.switch_sent_paused = None
+        self.car = connected
+
+    # ---- beliefs -----------------------------------------------------------------------
+    def paused(self):
+        """True/False: whether the charger holds the car paused; None when no car or unknown."""
+        if self.car is False:
+            return None
+        if self.switch_sent_at is not None and not self._read_after_switch():
+            return self.switch_sent_paused
+        return self.paused_shown
+
+    def car_absent(self):
+        return self.car is False
+
+    def not_asking(self):
+        return self.car is True and not self.asking
+
+    def power_fresh(self):
+        """The charger's power was read after the last change took effect (settle_s)."""
+        if self.data_at is None:
+            return False
+        if self.changed_at is None:
+            return True
+        return (self.data_at - self.changed_at).total_seconds() >= self.settle_s
+
+    def data_age_s(self, now):
+        if self.data_at is None:
+            return None
+        return (now - self.data_at).total_seconds()
+
+    def max_a(self, max_a):
+        """The highest current worth asking for: the configured maximum, or less if the charger
+        answered a write with less (its maximum dropped)."""
+        if self.cap_a is None:
+            return max_a
+        return min(max_a, self.cap_a)
