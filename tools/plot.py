@@ -56,7 +56,8 @@ def _dt(ts):
     return [datetime.fromtimestamp(t, TZ) for t in ts]
 
 
-def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = None) -> str:
+def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = None,
+             subtitle: str | None = None) -> str:
     """Draw `day` (local YYYY-MM-DD) of each run (one panel each, shared axes) into `path`."""
     a, b = day_bounds(day)
     fig, axes = plt.subplots(len(runs), 1, figsize=(13, 3.6 * len(runs) + 0.9), sharex=True,
@@ -132,7 +133,74 @@ def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = Non
     weekday = datetime.fromisoformat(day).strftime("%a")
     fig.suptitle(title or f"{runs[0].trace.name}, {weekday} {day}", y=1.0 + 0.045 / len(runs),
                  fontsize=13, fontweight="bold")
+    if subtitle:
+        fig.text(0.5, 1.0 + 0.005 / len(runs), _wrap(subtitle), ha="center", va="bottom",
+                 fontsize=9, color="#444444")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.11 / len(runs)))
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _wrap(text: str, width: int = 150) -> str:
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width))
+
+
+RUN_COLORS = {"app": "#1f9d55", "original": "#1f77b4", "uncontrolled": "#9467bd"}
+
+
+def day_series(run: RunResult, month: str):
+    """Per local day of `month` (YYYY-MM) in the run: (day, house-alone peak W, peak with the car
+    W, car kWh, target-or-month-peak limit at the day's end W)."""
+    q = quarters_of(run)
+    house, total = q.house_w, q.total_w
+    days: dict = {}
+    for k in range(len(house)):
+        d = datetime.fromtimestamp((q.q0 + k) * QUARTER, TZ).date()
+        if d.isoformat()[:7] != month:
+            continue
+        h, t, e = days.get(d, (0.0, 0.0, 0.0))
+        days[d] = (max(h, house[k]), max(t, total[k]), e + q.ev_j[k] / 3.6e6)
+    return [(d, *v) for d, v in sorted(days.items())]
+
+
+def plot_month(runs: list[RunResult], month: str, path: str, subtitle: str | None = None) -> str:
+    """One bar group per day of `month`: the house's highest quarter, each controller's highest
+    quarter with the car, and below, the car's energy per day."""
+    import numpy as np
+    series = {run.controller: day_series(run, month) for run in runs}
+    days = [d for d, *_ in next(iter(series.values()))]
+    x = np.arange(len(days))
+    width = 0.8 / (len(runs) + 1)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 7.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 2]})
+    first = next(iter(series.values()))
+    top.bar(x - 0.4 + width / 2, [h / 1000 for _, h, _, _ in first], width, color=HOUSE_C,
+            label="house alone: highest quarter of the day")
+    for i, run in enumerate(runs, 1):
+        rows = series[run.controller]
+        color = RUN_COLORS.get(run.controller, "#333333")
+        top.bar(x - 0.4 + width / 2 + i * width, [t / 1000 for _, _, t, _ in rows], width,
+                color=color, label=f"{run.controller}: highest quarter with the car")
+        bottom.bar(x - 0.4 + width / 2 + i * width, [e for _, _, _, e in rows], width, color=color,
+                   label=f"{run.controller}: car kWh")
+        month_peak = max(t for _, _, t, _ in rows) / 1000
+        top.axhline(month_peak, color=color, lw=1, ls=":")
+    target = runs[0].params.target_peak / 1000
+    top.axhline(target, color=LIMIT_C, lw=1.5, ls="--", label=f"target peak {target:.2f} kW")
+    top.set_ylabel("quarter-hour average (kW)")
+    top.legend(loc="upper left", fontsize=9, ncol=2, frameon=False)
+    top.grid(True, axis="y", color="#dddddd", lw=0.6)
+    bottom.set_ylabel("car energy (kWh per day)")
+    bottom.grid(True, axis="y", color="#dddddd", lw=0.6)
+    bottom.set_xticks(x, [d.strftime("%a %d") for d in days], rotation=90, fontsize=8)
+    bottom.set_xlabel(f"local day, {month} (dotted: each controller's month peak)")
+    fig.suptitle(f"{runs[0].trace.name}, {month}: daily peaks and car energy", fontsize=13,
+                 fontweight="bold")
+    if subtitle:
+        top.set_title(_wrap(subtitle, 170), fontsize=9, color="#444444")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -3,7 +3,8 @@
 A trace is a `Trace`: `times` (UTC epoch seconds, strictly increasing) and `power_w`; the power of
 step i holds on [times[i], times[i+1]) and the last step holds until `end`.
 
-Two input formats:
+Two input formats (either may start with a UTF-8 byte-order mark and use `;` between fields, as
+Excel writes them with a Belgian locale; a decimal comma is then accepted too):
 
 * The project's CSV (`../shared/traces/*.csv`, `tools/sample/*.csv`): `timestamp,power_w`, ISO 8601
   timestamps with their UTC offset (e.g. `2025-01-01T00:00:00+01:00`), the power being the mean over
@@ -19,17 +20,26 @@ Two input formats:
   the meter's link dropped), and the gap is recorded in `Trace.gaps` so the replay can optionally
   show the controllers an `unavailable` meter during it (`PlantParams.meter_gaps`). Rows before the
   first valid value are dropped.
+  `ev_entity` names the charger's power sensor in the same export: the house load is then the grid
+  power minus the car's, floored at 0 W (the car in your own history would otherwise be counted
+  as house load, and charged again by the simulated car).
+
+Every error names the file (the `source` argument) and, for a bad row, its line number.
 """
 from __future__ import annotations
 
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 GAP_STATES = {"unavailable", "unknown", "", "none", "nan"}
 KW_AUTODETECT_BELOW = 50.0
+# a house above this many kW is a unit mix-up (a 63 A 3-phase connection gives at most 43 kW)
+PLAUSIBLE_HOUSE_KW = 50.0
+CHARGER_NAME = re.compile(r"wallbox|charg|evse|\bev_|_ev_|easee|zaptec|alfen", re.I)
 
 
 @dataclass
@@ -46,105 +56,225 @@ class Trace:
         return self.times[0]
 
 
-def _epoch(ts: str) -> float:
-    dt = datetime.fromisoformat(ts.strip())
+def _epoch(ts: str, where: str) -> float:
+    try:
+        dt = datetime.fromisoformat(ts.strip())
+    except ValueError:
+        raise ValueError(f"{where}: {ts.strip()!r} is not an ISO 8601 time "
+                         "(expected e.g. 2025-01-01T00:00:00+01:00)") from None
     if dt.tzinfo is None:
-        raise ValueError(f"timestamp without UTC offset: {ts!r}")
+        raise ValueError(f"{where}: timestamp without UTC offset: {ts.strip()!r}")
     return dt.timestamp()
+
+
+def _read(path: str) -> str:
+    """The file's text (a UTF-8 BOM is dropped); OSError and undecodable files become ValueError
+    naming the file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror or error}") from None
+
+
+def _rows(text: str, source: str) -> tuple[list[list[str]], str]:
+    """(rows with their fields stripped, delimiter). `;` when the header has one and no comma."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ValueError(f"{source}: the file is empty")
+    first = text.splitlines()[0]
+    delimiter = ";" if ";" in first and "," not in first else ","
+    rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    return rows, delimiter
+
+
+def _number(text: str, delimiter: str) -> float:
+    if delimiter == ";":
+        text = text.replace(",", ".")        # Belgian Excel: decimal comma
+    return float(text)
 
 
 def load_csv(path: str, name: str | None = None) -> Trace:
     """Read the project's `timestamp,power_w` CSV."""
-    with open(path, newline="") as f:
-        return parse_csv(f.read(), name or os.path.splitext(os.path.basename(path))[0])
+    return parse_csv(_read(path), name or os.path.splitext(os.path.basename(path))[0], source=path)
 
 
-def parse_csv(text: str, name: str = "trace") -> Trace:
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader)
-    if [h.strip() for h in header[:2]] != ["timestamp", "power_w"]:
-        raise ValueError(f"{name}: expected header 'timestamp,power_w', got {header!r}")
+def parse_csv(text: str, name: str = "trace", source: str | None = None) -> Trace:
+    source = source or name
+    rows, delimiter = _rows(text, source)
+    header = rows[0]
+    if header[:2] != ["timestamp", "power_w"]:
+        raise ValueError(f"{source}: expected the header 'timestamp,power_w', got "
+                         f"{delimiter.join(header)!r}")
     times: list[float] = []
     power: list[float] = []
-    for row in reader:
-        if not row:
+    for line, row in enumerate(rows[1:], 2):
+        if not row or not any(row):
             continue
-        t = _epoch(row[0])
+        where = f"{source} line {line}"
+        if len(row) < 2:
+            raise ValueError(f"{where}: expected two fields, timestamp and power_w")
+        t = _epoch(row[0], where)
         if times and t <= times[-1]:
-            raise ValueError(f"{name}: timestamps not increasing at {row[0]}")
+            raise ValueError(f"{where}: timestamps not increasing at {row[0]}")
+        try:
+            value = _number(row[1], delimiter)
+        except ValueError:
+            raise ValueError(f"{where}: power_w {row[1]!r} is not a number") from None
+        if value != value or abs(value) == float("inf"):
+            raise ValueError(f"{where}: power_w {row[1]!r} is not a number")
         times.append(t)
-        power.append(float(row[1]))
+        power.append(value)
     if len(times) < 2:
-        raise ValueError(f"{name}: need at least two rows")
+        raise ValueError(f"{source}: need at least two data rows, found {len(times)}")
     return Trace(name, times, power, times[-1] + (times[1] - times[0]))
 
 
 def load_ha_history(path: str, entity: str | None = None, unit: str | None = None,
-                    name: str | None = None) -> Trace:
+                    name: str | None = None, ev_entity: str | None = None,
+                    ev_unit: str | None = None) -> Trace:
     """Read a Home Assistant history export CSV (`entity_id,state,last_changed`)."""
-    with open(path, newline="") as f:
-        return parse_ha_history(f.read(), entity, unit,
-                                name or entity or os.path.splitext(os.path.basename(path))[0])
+    return parse_ha_history(_read(path), entity, unit,
+                            name or entity or os.path.splitext(os.path.basename(path))[0],
+                            ev_entity=ev_entity, ev_unit=ev_unit, source=path)
 
 
-def parse_ha_history(text: str, entity: str | None = None, unit: str | None = None,
-                     name: str = "history") -> Trace:
-    if unit not in (None, "W", "kW"):
-        raise ValueError(f"unit must be 'W' or 'kW', not {unit!r}")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"entity_id", "state", "last_changed"} - set(reader.fieldnames or [])
-    if missing:
-        raise ValueError(f"{name}: not a Home Assistant history export, missing {sorted(missing)}")
-    rows = list(reader)
-    entities = sorted({r["entity_id"] for r in rows})
-    if entity is None:
-        if len(entities) != 1:
-            raise ValueError(f"{name}: the export holds {len(entities)} entities {entities}; "
-                             "choose one with --entity")
-        entity = entities[0]
-    elif entity not in entities:
-        raise ValueError(f"{name}: entity {entity!r} not in the export (it has {entities})")
+def _samples(records, entity, source):
+    """[(epoch, value or None)] of one entity, sorted, leading gaps dropped."""
     samples: list[tuple[float, float | None]] = []
-    for r in rows:
+    for line, r in records:
         if r["entity_id"] != entity:
             continue
-        state = (r["state"] or "").strip()
+        state = r["state"]
         try:
-            value: float | None = None if state.lower() in GAP_STATES else float(state)
+            value: float | None = (None if state.lower() in GAP_STATES
+                                   else _number(state, r["delimiter"]))
         except ValueError:
             value = None
-        if value is not None and value != value:  # NaN
+        if value is not None and (value != value or abs(value) == float("inf")):
             value = None
-        samples.append((_epoch(r["last_changed"]), value))
+        samples.append((_epoch(r["last_changed"], f"{source} line {line}"), value))
     samples.sort(key=lambda s: s[0])
     while samples and samples[0][1] is None:
         samples.pop(0)
-    valid = [v for _, v in samples if v is not None]
-    if len(samples) < 2 or not valid:
-        raise ValueError(f"{name}: fewer than two usable rows for {entity}")
-    notes = []
+    return samples
+
+
+def _unit(samples, entity, unit, what, notes) -> float:
+    """Scale to W; the auto-detection and implausible units are reported in `notes`."""
+    peak = max(abs(v) for _, v in samples if v is not None)
     if unit is None:
-        unit = "kW" if max(abs(v) for v in valid) < KW_AUTODETECT_BELOW else "W"
-        notes.append(f"{entity}: no --unit given; all values "
+        unit = "kW" if peak < KW_AUTODETECT_BELOW else "W"
+        notes.append(f"{entity}: no {what} given; all values "
                      f"{'<' if unit == 'kW' else 'not all <'} {KW_AUTODETECT_BELOW:g}, "
                      f"so reading them as {unit}")
-    scale = 1000.0 if unit == "kW" else 1.0
+    elif unit == "kW" and peak >= PLAUSIBLE_HOUSE_KW:
+        notes.append(f"WARNING: {entity}: {what} kW makes the highest value {peak:g} kW, more than "
+                     f"any house connection; are the values in W? (then {what} W)")
+    elif unit == "W" and peak < KW_AUTODETECT_BELOW:
+        notes.append(f"WARNING: {entity}: {what} W makes the highest value {peak:g} W; "
+                     f"are the values in kW? (then {what} kW)")
+    return 1000.0 if unit == "kW" else 1.0
+
+
+def _held(samples, scale) -> list[tuple[float, float]]:
+    """[(epoch, W)]: gaps hold the last valid value (leading gaps are already dropped)."""
+    out, last = [], 0.0
+    for t, v in samples:
+        if v is not None:
+            last = v * scale
+        out.append((t, last))
+    return out
+
+
+def parse_ha_history(text: str, entity: str | None = None, unit: str | None = None,
+                     name: str = "history", ev_entity: str | None = None,
+                     ev_unit: str | None = None, source: str | None = None) -> Trace:
+    source = source or name
+    for u, option in ((unit, "--unit"), (ev_unit, "--ev-unit")):
+        if u not in (None, "W", "kW"):
+            raise ValueError(f"{option} must be W or kW, not {u!r}")
+    rows, delimiter = _rows(text, source)
+    header = rows[0]
+    missing = sorted({"entity_id", "state", "last_changed"} - set(header))
+    if missing:
+        raise ValueError(f"{source}: not a Home Assistant history export (header "
+                         f"entity_id,state,last_changed), missing {', '.join(missing)}")
+    col = {h: header.index(h) for h in ("entity_id", "state", "last_changed")}
+    records = []
+    for line, row in enumerate(rows[1:], 2):
+        if not row or not any(row):
+            continue
+        if len(row) < len(header):
+            raise ValueError(f"{source} line {line}: expected {len(header)} fields, "
+                             f"got {len(row)}")
+        records.append((line, {"entity_id": row[col["entity_id"]], "state": row[col["state"]],
+                               "last_changed": row[col["last_changed"]],
+                               "delimiter": delimiter}))
+    entities = sorted({r["entity_id"] for _, r in records})
+    others = [e for e in entities if e != ev_entity]
+    if entity is None:
+        if len(others) != 1:
+            raise ValueError(f"{source}: the export holds {len(others)} entities "
+                             f"({', '.join(others) or 'none'}); choose the grid meter with --entity")
+        entity = others[0]
+    elif entity not in entities:
+        raise ValueError(f"{source}: entity {entity} is not in the export (it has "
+                         f"{', '.join(entities) or 'no rows'})")
+    if ev_entity is not None and ev_entity not in entities:
+        raise ValueError(f"{source}: --ev-entity {ev_entity} is not in the export (it has "
+                         f"{', '.join(entities)})")
+    samples = _samples(records, entity, source)
+    valid = [v for _, v in samples if v is not None]
+    if len(samples) < 2 or not valid:
+        raise ValueError(f"{source}: fewer than two usable rows for {entity}")
+    notes: list[str] = []
+    scale = _unit(samples, entity, unit, "--unit", notes)
+    ev = None
+    if ev_entity is not None:
+        ev = _samples(records, ev_entity, source)
+        if not ev:
+            raise ValueError(f"{source}: no usable row for --ev-entity {ev_entity}")
+        ev_scale = _unit(ev, ev_entity, ev_unit, "--ev-unit", notes)
+    else:
+        chargers = [e for e in entities if e != entity and CHARGER_NAME.search(e)]
+        if chargers:
+            notes.append(f"WARNING: the export also holds {', '.join(chargers)}: if that is your "
+                         "car's charging power, your history already holds your car; add "
+                         f"--ev-entity {chargers[0]} to take it out of the house load")
     times: list[float] = []
     power: list[float] = []
     gaps: list[tuple[float, float]] = []
     gap_start: float | None = None
-    last = 0.0
-    for t, v in samples:
-        if v is None:
+    end = samples[-1][0]
+    events = [(t, v, False) for t, v in samples]
+    car_w = 0.0
+    if ev is not None:
+        car = _held(ev, ev_scale)
+        events += [(t, w, True) for t, w in car if samples[0][0] < t < end]
+        events.sort(key=lambda e: e[0])
+        car_w = next((w for t, w in reversed(car) if t <= samples[0][0]), 0.0)
+    grid_w = 0.0
+    ev_j = clipped_s = 0.0
+    prev_t = None
+    for t, v, is_ev in events:
+        if prev_t is not None:
+            ev_j += min(grid_w, car_w) * (t - prev_t)
+            clipped_s += (t - prev_t) if car_w > grid_w + 1.0 else 0.0
+        prev_t = t
+        if is_ev:
+            car_w = v
+        elif v is None:
             if gap_start is None:
                 gap_start = t
-            v_w = last                      # hold the last valid value through the gap
         else:
             if gap_start is not None:
                 gaps.append((gap_start, t))
                 gap_start = None
-            v_w = v * scale
-            last = v_w
+            grid_w = v * scale
+        v_w = max(grid_w - car_w, 0.0)
         if times and t == times[-1]:        # same instant: keep the later row
             power[-1] = v_w
             continue
@@ -152,14 +282,23 @@ def parse_ha_history(text: str, entity: str | None = None, unit: str | None = No
             continue
         times.append(t)
         power.append(v_w)
-    end = samples[-1][0]
     if gap_start is not None:
         gaps.append((gap_start, end))
     if times[-1] >= end:                    # last row starts a zero-length step: drop it
         times.pop(), power.pop()
+    if not times:
+        raise ValueError(f"{source}: fewer than two usable rows for {entity}")
     if gaps:
         notes.append(f"{entity}: {len(gaps)} unavailable/unknown gap(s), "
                      f"{sum(b - a for a, b in gaps) / 60:.1f} min in all; "
                      "the load holds its last value through them")
+    if ev is not None:
+        notes.append(f"{ev_entity}: subtracted from {entity} as your car's own charging "
+                     f"({ev_j / 3.6e6:.1f} kWh); the house load is grid - car, at least 0 W"
+                     + (f"; the car read more than the grid for {clipped_s / 60:.0f} min in all "
+                        "(the charger's sensor lags the meter)" if clipped_s >= 60 else ""))
+    peak = max(power)
+    if peak >= PLAUSIBLE_HOUSE_KW * 1000 and not any("more than any house" in n for n in notes):
+        notes.append(f"WARNING: {entity}: the house load reaches {peak / 1000:g} kW, more than any "
+                     "house connection; check --unit")
     return Trace(name, times, power, end, gaps, notes)
-
