@@ -314,3 +314,17 @@ def test_the_plots_are_written_under_their_names(capsys, tmp_path):
     assert status == 0, err
     assert sorted(os.listdir(out_dir)) == ["short_2025-01-06_1p6-32A_m5s_t4000W.png",
                                            "short_month2025-01_1p6-32A_m5s_t4000W.png"]
+
+
+# ---- the README and --help agree -------------------------------------------------------------
+
+def test_readme_lists_every_replay_option_and_no_other():
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Replay simulator and benchmark"):readme.index("### Results")]
+    in_readme = set(re.findall(r"`(--[a-z-]+)", section)) | set(re.findall(r"\s(--[a-z-]+)", section))
+    parser_options = {option for action in replay.build_parser()._actions
+                      for option in action.option_strings if option.startswith("--")}
+    parser_options.discard("--help")
+    assert in_readme == parser_options

@@ -121,7 +121,8 @@ def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = Non
     ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 2), tz=TZ))
     ax.xaxis.set_minor_locator(mdates.HourLocator(tz=TZ))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=TZ))
-    ax.set_xlabel(f"local time (Europe/Brussels), {day}")
+    ax.set_xlabel(f"local time (Europe/Brussels), {day}"
+                  + (f"\nplant: {_wrap(subtitle)}" if subtitle else ""), fontsize=10)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     uniq["quarter above the limit, the house alone within it (EV's fault)"] = plt.Line2D(
@@ -133,9 +134,7 @@ def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = Non
     weekday = datetime.fromisoformat(day).strftime("%a")
     fig.suptitle(title or f"{runs[0].trace.name}, {weekday} {day}", y=1.0 + 0.045 / len(runs),
                  fontsize=13, fontweight="bold")
-    if subtitle:
-        fig.text(0.5, 1.0 + 0.005 / len(runs), _wrap(subtitle), ha="center", va="bottom",
-                 fontsize=9, color="#444444")
+
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.11 / len(runs)))
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -189,6 +188,7 @@ def plot_month(runs: list[RunResult], month: str, path: str, subtitle: str | Non
         top.axhline(month_peak, color=color, lw=1, ls=":")
     target = runs[0].params.target_peak / 1000
     top.axhline(target, color=LIMIT_C, lw=1.5, ls="--", label=f"target peak {target:.2f} kW")
+    top.set_ylim(0, max(max(t for _, _, t, _ in rows) for rows in series.values()) / 1000 * 1.3)
     top.set_ylabel("quarter-hour average (kW)")
     top.legend(loc="upper left", fontsize=9, ncol=2, frameon=False)
     top.grid(True, axis="y", color="#dddddd", lw=0.6)

@@ -6,8 +6,8 @@
     python tools/replay.py --history-csv history.csv --entity sensor.p1_power --unit kW
     python tools/replay.py TRACE --phases 3 --max-current 16      # 3 x 230 V, 6-16 A
     python tools/replay.py TRACE --meter-period 30                # DSMR's default 30 s throttle
-    python tools/replay.py --history-csv history.csv --entity sensor.p1_power \
-        --ev-entity sensor.wallbox_charging_power --plug "mon-fri 19:00-07:00"
+    python tools/replay.py --history-csv history.csv --entity sensor.p1_power \\
+        --ev-entity sensor.wallbox_charging_power --plug "mon-fri 19:00-07:00"    # and your car
 
 Prints per trace a compact table, a legend and one verdict line per controller (--wide: every
 metric), writes a PNG of one day and one of the month per trace into out/ (paths printed), shows a
@@ -427,7 +427,7 @@ def check_args(args) -> list[str]:
     return problems
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(description=__doc__.split("\n\n")[0],
                  formatter_class=argparse.RawDescriptionHelpFormatter,
                  epilog=__doc__.split("\n\n", 1)[1])
@@ -449,14 +449,14 @@ def parse_args(argv=None):
                     "day of the first controller's worst own-fault quarter (default: the day of the "
                     "highest house-alone quarter with the car plugged in)")
     ap.add_argument("--out", default=os.path.join(REPO, "out"), help="directory for the plots")
-    ap.add_argument("--no-plot", action="store_true")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-plot", action="store_true", help="no PNGs (the table only)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ap.add_argument("--wide", action="store_true", help="the full table: every metric")
     ap.add_argument("--price-per-kw", type=float, help="capacity tariff, € per kW per year excl. "
                     f"VAT (default {DEFAULT_PRICE_EUR_PER_KW_YEAR:.2f}; Fluvius 2026: 49.05 "
                     "Limburg to 57.10 West)")
     g = ap.add_argument_group("plant (defaults: the reference plant, see tools/plant.py)")
-    g.add_argument("--phases", type=int, choices=(1, 3))
+    g.add_argument("--phases", type=int, choices=(1, 3), help="1 or 3 (default 1)")
     g.add_argument("--max-current", type=int, help="A (default 32; 16 with --phases 3)")
     g.add_argument("--min-current", type=int, help="A (default 6)")
     g.add_argument("--voltage", type=float, help="V per phase (default 230)")
@@ -469,7 +469,11 @@ def parse_args(argv=None):
     g.add_argument("--plug", action="append", metavar="'DAYS HH:MM-HH:MM'",
                    help="when the car is plugged in, repeatable, e.g. --plug 'mon-fri 18:00-07:30' "
                    "--plug 'sat,sun 12:00-18:00' (default: those two); days mon..sun, a-b, daily")
-    return ap.parse_args(argv)
+    return ap
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def _fail(problems) -> int:
