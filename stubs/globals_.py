@@ -22,24 +22,35 @@ class _StateAPI:
 
     def __init__(self, env):
         self._env = env
+        self._names = {}   # var_name -> (entity_id, domain, attribute or None): split once
 
     def get(self, var_name):
-        parts = var_name.split(".")
-        if len(parts) not in (2, 3):
-            raise NameError(f"invalid name '{var_name}' (should be 'domain.entity' or 'domain.entity.attr')")
-        st = self._env._get(f"{parts[0]}.{parts[1]}")
+        parsed = self._names.get(var_name)
+        if parsed is None:
+            parts = var_name.split(".")
+            if len(parts) not in (2, 3):
+                raise NameError(f"invalid name '{var_name}' (should be 'domain.entity' or 'domain.entity.attr')")
+            parsed = (f"{parts[0]}.{parts[1]}", parts[0], parts[2] if len(parts) == 3 else None)
+            self._names[var_name] = parsed
+        entity_id, domain, attr = parsed
+        st = self._env._get(entity_id)
         if st is None:
-            raise NameError(f"name '{parts[0]}.{parts[1]}' is not defined")
-        value = StateVal(st)
-        if len(parts) == 2:
-            return value
-        svc = self._entity_service(parts[0], parts[2])
+            raise NameError(f"name '{entity_id}' is not defined")
+        if attr is None:
+            return StateVal(st)
+        svc = self._entity_service(domain, attr)
         if svc is not None:
-            return self._service_caller(svc, f"{parts[0]}.{parts[1]}")
+            return self._service_caller(svc, entity_id)
+        # getattr(StateVal(st), attr) without building the StateVal: its instance __dict__ is the
+        # attributes plus the virtual attributes (which win), and no dunder is looked up here.
+        if attr in STATE_VIRTUAL_ATTRS:
+            return getattr(st, attr)
+        if attr in st.attributes and not attr.startswith("__"):
+            return st.attributes[attr]
         try:
-            return getattr(value, parts[2])
+            return getattr(StateVal(st), attr)
         except AttributeError:
-            raise AttributeError(f"state '{parts[0]}.{parts[1]}' has no attribute '{parts[2]}'") from None
+            raise AttributeError(f"state '{entity_id}' has no attribute '{attr}'") from None
 
     def _entity_service(self, domain, name):
         svc = self._env._services.get(domain, {}).get(name)

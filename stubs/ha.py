@@ -123,11 +123,12 @@ class StateVal(str):
 
     def __new__(cls, state):
         new_var = super().__new__(cls, state.state)
-        new_var.__dict__ = dict(state.attributes)
-        new_var.entity_id = state.entity_id
-        new_var.last_updated = state.last_updated
-        new_var.last_changed = state.last_changed
-        new_var.last_reported = state.last_reported
+        attrs = dict(state.attributes)
+        attrs["entity_id"] = state.entity_id
+        attrs["last_updated"] = state.last_updated
+        attrs["last_changed"] = state.last_changed
+        attrs["last_reported"] = state.last_reported
+        new_var.__dict__ = attrs
         return new_var
 
     def as_float(self, default=_SENTINEL):

@@ -91,7 +91,9 @@ class Period:
     def start(self, now, startup_time):
         if self.from_startup:
             return startup_time + self.offset_delta
-        return dt.datetime(now.year, now.month, now.day) + self.start_delta
+        # midnight of now's day (naive), in now's own class: no datetime class lookup, which
+        # freezegun would make a Python-level FakeDatetime
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) + self.start_delta
 
     def next_after(self, now, startup_time, skip_startup=False):
         """Next trigger time, or None (timer_trigger_next, period without end)."""
