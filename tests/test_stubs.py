@@ -464,6 +464,30 @@ def test_state_api_semantics(load):
                       "invalid name sensor.bad (should be 'pyscript.entity')"]
 
 
+
+def test_state_get_of_an_attribute_is_getattr_of_the_full_stateval(load):
+    """The fast path for "d.e.attr" gives what pyscript's getattr(StateVal(state), attr) gives."""
+    env, app = load("""
+        def run(names):
+            out = []
+            for name in names:
+                try:
+                    out.append(state.get(name))
+                except (NameError, AttributeError) as exc:
+                    out.append(type(exc).__name__ + ": " + str(exc))
+            return out
+    """)
+    env.set_state("sensor.p", "12", unit_of_measurement="W", upper="attribute wins", entity_id="x")
+    attrs = ("unit_of_measurement", "upper", "entity_id", "last_reported", "last_changed",
+             "as_float", "nope", "__class__")
+    got = app["run"]([f"sensor.p.{a}" for a in attrs])
+    full = StateVal(env._get("sensor.p"))
+    assert got[:5] == [getattr(full, a) for a in attrs[:5]]
+    assert got[2] == "sensor.p"                      # the virtual attribute beats the attribute
+    assert got[5]() == 12.0                          # a StateVal method, bound to the state
+    assert got[6] == "AttributeError: state 'sensor.p' has no attribute 'nope'"
+    assert got[7] is StateVal
+
 # --------------------------------------------------------------------------- services
 APP_CALLER = """
     results = []
