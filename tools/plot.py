@@ -14,6 +14,66 @@ from tools.plant import TZ, RunResult  # noqa: E402
 
 HOUSE_C, EV_C, AVG_C, LIMIT_C, PLUG_C = "#9e9e9e", "#1f9d55", "#1a1a1a", "#d62728", "#e8f1fb"
 HOUSE_OVER_C = "#ff9f1c"
+PEAK_C, CURRENT_C, PAUSE_C = "#7b3294", "#1f9d55", "#bbbbbb"
+
+
+def _month_peak_so_far(total, months) -> list[float]:
+    """Per quarter: the highest quarter average of the month's completed quarters (0 at its start)."""
+    out, peak, month = [], 0.0, None
+    for avg, m in zip(total, months):
+        if m != month:
+            peak, month = 0.0, m
+        out.append(peak)
+        peak = max(peak, avg)
+    return out
+
+
+def _charger_strip(ax, run: RunResult, a: float, b: float) -> None:
+    """The current the charger was told (accepted writes), paused spans, and every write sent."""
+    amps = run.params.max_current          # the charger holds max_current at the start
+    paused, pause_from = False, None
+    times, values = [a], [amps]
+    for t, kind, value, status in run.writes:
+        if status != "ok":
+            continue
+        if kind == "current":
+            amps = value
+        elif kind == "pause" and not paused:
+            paused, pause_from = True, t
+        elif kind == "resume" and paused:
+            paused = False
+            if t > a and pause_from < b:
+                ax.axvspan(_dt([max(pause_from, a)])[0], _dt([min(t, b)])[0], color=PAUSE_C,
+                           lw=0, zorder=0, label="paused")
+        if t < a:
+            values[0] = amps
+        elif t < b:
+            times.append(t)
+            values.append(amps)
+    if paused and pause_from < b:
+        ax.axvspan(_dt([max(pause_from, a)])[0], _dt([b])[0], color=PAUSE_C, lw=0, zorder=0,
+                   label="paused")
+    times.append(b)
+    values.append(values[-1])
+    ax.step(_dt(times), values, where="post", color=CURRENT_C, lw=1.4, zorder=2,
+            label="current set (accepted writes)")
+    sent = [(t, status) for t, _, _, status in run.writes if a <= t < b and status in ("ok", "429")]
+    top = run.params.max_current * 1.12
+    ok = [t for t, status in sent if status == "ok"]
+    rejected = [t for t, status in sent if status == "429"]
+    if ok:
+        ax.plot(_dt(ok), [top] * len(ok), ls="none", marker="|", ms=7, color="#333333", zorder=3,
+                label="write accepted")
+    if rejected:
+        ax.plot(_dt(rejected), [top * 0.93] * len(rejected), ls="none", marker="x", ms=4,
+                color=LIMIT_C, zorder=3, label="write rejected (429)")
+    ax.set_ylim(0, top * 1.1)
+    ax.set_ylabel("charger (A)")
+    ax.grid(True, axis="x", color="#dddddd", lw=0.6, zorder=0)
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    ax.legend(uniq.values(), uniq.keys(), loc="upper left", ncol=4, fontsize=8, frameon=False,
+              bbox_to_anchor=(0, 1.28))
 
 
 def day_bounds(day: str) -> tuple[float, float]:
@@ -58,10 +118,14 @@ def _dt(ts):
 
 def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = None,
              subtitle: str | None = None) -> str:
-    """Draw `day` (local YYYY-MM-DD) of each run (one panel each, shared axes) into `path`."""
+    """Draw `day` (local YYYY-MM-DD) of each run into `path`: per run a power panel and, below it,
+    a strip with the charger's commanded current, its pauses and every cloud write."""
     a, b = day_bounds(day)
-    fig, axes = plt.subplots(len(runs), 1, figsize=(13, 3.6 * len(runs) + 0.9), sharex=True,
-                             sharey=True, squeeze=False)
+    fig, grid = plt.subplots(2 * len(runs), 1, figsize=(13, 4.7 * len(runs) + 0.9), sharex=True,
+                             squeeze=False, gridspec_kw={"height_ratios": [3, 1] * len(runs)})
+    axes = grid[0::2]
+    for strip, run in zip(grid[1::2, 0], runs):
+        _charger_strip(strip, run, a, b)
     ymax = 0.0
     for ax, run in zip(axes[:, 0], runs):
         q = quarters_of(run)
@@ -93,8 +157,13 @@ def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = Non
             qlim = [limits[k] / 1000 for k in ks]
             ax.step(qx, qavg + qavg[-1:], where="post", color=AVG_C, lw=2.0, zorder=4,
                     label="quarter-hour average (billed)")
-            ax.step(qx, qlim + qlim[-1:], where="post", color=LIMIT_C, lw=2.0, ls="--", zorder=5,
-                    label="capacity limit (max of target, month peak so far)")
+            peaks = _month_peak_so_far(total, q.months)
+            qpeak = [peaks[k] / 1000 for k in ks]
+            ax.step(qx, qpeak + qpeak[-1:], where="post", color=PEAK_C, lw=1.6, ls="--", zorder=5,
+                    label="month's peak so far (completed quarters)")
+            target = run.params.target_peak / 1000
+            ax.axhline(target, color=LIMIT_C, lw=1.4, ls=":", zorder=5,
+                       label=f"target peak {target:.2f} kW (limit = the higher of the two)")
             house_q = q.house_w
             for k in ks:
                 if total[k] <= limits[k] + 1:
@@ -117,7 +186,7 @@ def plot_day(runs: list[RunResult], day: str, path: str, title: str | None = Non
     for ax in axes[:, 0]:
         ax.set_ylim(0, ymax * 1.08 + 0.2)
         ax.set_xlim(_dt([a])[0], _dt([b])[0])
-    ax = axes[-1, 0]
+    ax = grid[-1, 0]
     ax.xaxis.set_major_locator(mdates.HourLocator(byhour=range(0, 24, 2), tz=TZ))
     ax.xaxis.set_minor_locator(mdates.HourLocator(tz=TZ))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=TZ))
