@@ -64,6 +64,7 @@ def one_line(err):
     (["--plug", "mon-fri 25:00-07:00"], "--plug 'mon-fri 25:00-07:00': 25:00 is not a time of day"),
     (["--plug", "someday 18:00-07:00"], "--plug 'someday 18:00-07:00': unknown day 'someday' (use mon tue wed thu fri sat sun, a range mon-fri, or daily)"),
     (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv only"),
+    (["--session-kwh", "0"], "--session-kwh must be between 0.5 and 200 kWh, got 0"),
     (["--price-per-kw", "-1"], "--price-per-kw must be between 0 and 1000 €/kW/year, got -1"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, expected):
@@ -243,6 +244,17 @@ def test_ev_entity_on_the_command_line(capsys, tmp_path):
     assert "replay: sensor.wallbox_power: subtracted from sensor.grid" in err
     # the house alone is 0.3 / 1.3 kW: its peak with the car taken out
     assert "uncontrolled: billed peak 2.50 →" in out
+
+
+@pytest.mark.skipif("session_kwh" not in PlantParams.__dataclass_fields__,
+                    reason="the plant has no per-session energy yet")
+def test_session_energy_from_the_command_line(capsys, tmp_path):
+    status, out, err = run_cli(capsys, write_trace(tmp_path, hours=3), "--controllers",
+                               "uncontrolled", "--session-kwh", "10", "--no-plot")
+    assert status == 0, err
+    # 32 A x 230 V = 7.36 kW for 3 h would be 22 kWh; the car stops at 10
+    assert "uncontrolled: billed peak" in out and "; 10 kWh for the car" in out
+    assert "10 kWh per session" in out
 
 
 def test_plug_windows_from_the_command_line():

@@ -50,6 +50,7 @@ PLANT_RANGES = {
     "write_interval": ("write_interval", 0, 3600, "s"),
     "target_peak": ("target_peak", 1000, 50000, "W"),
     "car_max_kw": ("car_max_w", 0.5, 100, "kW"),
+    "session_kwh": ("session_kwh", 0.5, 200, "kWh"),
 }
 
 
@@ -280,6 +281,8 @@ def plant_tag(p: PlantParams) -> str:
             tag += f"_{short}{value:g}"
     if p.car_max_w != ref.car_max_w:
         tag += f"_car{p.car_max_w / 1000:g}kW"
+    if not math.isinf(getattr(p, "session_kwh", math.inf)):
+        tag += f"_session{p.session_kwh:g}kWh"
     if p.meter_gaps:
         tag += "_gaps"
     if p.plug_windows != ref.plug_windows:
@@ -289,6 +292,9 @@ def plant_tag(p: PlantParams) -> str:
 
 def plant_text(p: PlantParams) -> str:
     car = "unlimited" if math.isinf(p.car_max_w) else f"{p.car_max_w / 1000:g} kW"
+    session = getattr(p, "session_kwh", math.inf)
+    if not math.isinf(session):
+        car += f", {session:g} kWh per session"
     plug = ", ".join(f"{_days_text(d)} {a}-{b}" for d, a, b in p.plug_windows)
     return (f"{p.phases} x {p.voltage:.0f} V, {p.min_current}-{p.max_current} A, "
             f"meter every {p.meter_period:g} s (+{p.meter_delay:g} s delay), charger responds in "
@@ -376,6 +382,8 @@ def params_from_args(args) -> PlantParams:
             changes[field_name] = value
     if args.car_max_kw is not None:
         changes["car_max_w"] = args.car_max_kw * 1000.0
+    if args.session_kwh is not None:
+        changes["session_kwh"] = args.session_kwh
     if args.gaps == "unavailable":
         changes["meter_gaps"] = True
     if args.phases == 3 and args.max_current is None:
@@ -396,6 +404,9 @@ def check_args(args) -> list[str]:
             hint = " (the unit is W: 4 kW is 4000)" if option == "target_peak" and value < low else ""
             problems.append(f"--{option.replace('_', '-')} must be between {low:g} and {high:g} "
                             f"{unit}, got {value:g}{hint}")
+    if args.session_kwh is not None and "session_kwh" not in PlantParams.__dataclass_fields__:
+        problems.append("--session-kwh needs a plant model with per-session energy "
+                        "(tools/plant.py PlantParams.session_kwh)")
     if (args.min_current is not None and args.max_current is not None
             and 0 < args.max_current < args.min_current):
         problems.append(f"--min-current {args.min_current} is above --max-current {args.max_current}")
@@ -465,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--charger-delay", type=float, help="s from accepted write to effect (default 20)")
     g.add_argument("--write-interval", type=float, help="s the cloud wants between writes (default 60)")
     g.add_argument("--car-max-kw", type=float, help="the car's own acceptance (default: unlimited)")
+    g.add_argument("--session-kwh", type=float, help="kWh the car takes per plug-in session, then "
+                   "it is full until unplugged (default: it always wants more)")
     g.add_argument("--target-peak", type=float, help="W (default 4000)")
     g.add_argument("--plug", action="append", metavar="'DAYS HH:MM-HH:MM'",
                    help="when the car is plugged in, repeatable, e.g. --plug 'mon-fri 18:00-07:30' "
