@@ -64,7 +64,6 @@ def one_line(err):
     (["--plug", "mon-fri 25:00-07:00"], "--plug 'mon-fri 25:00-07:00': 25:00 is not a time of day"),
     (["--plug", "someday 18:00-07:00"], "--plug 'someday 18:00-07:00': unknown day 'someday' (use mon tue wed thu fri sat sun, a range mon-fri, or daily)"),
     (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv only"),
-    (["--session-kwh", "0"], "--session-kwh must be between 0.5 and 200 kWh, got 0"),
     (["--price-per-kw", "-1"], "--price-per-kw must be between 0 and 1000 €/kW/year, got -1"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, expected):
@@ -249,6 +248,8 @@ def test_ev_entity_on_the_command_line(capsys, tmp_path):
 @pytest.mark.skipif("session_kwh" not in PlantParams.__dataclass_fields__,
                     reason="the plant has no per-session energy yet")
 def test_session_energy_from_the_command_line(capsys, tmp_path):
+    status, _, err = run_cli(capsys, "--session-kwh", "0", "--no-plot")
+    assert status == 2 and one_line(err) == "replay: --session-kwh must be between 0.5 and 200 kWh, got 0"
     status, out, err = run_cli(capsys, write_trace(tmp_path, hours=3), "--controllers",
                                "uncontrolled", "--session-kwh", "10", "--no-plot")
     assert status == 0, err
@@ -267,8 +268,12 @@ def test_plug_windows_from_the_command_line():
 # ---- the table, the verdict, the money -------------------------------------------------------
 
 def metrics(controller, house, with_ev, increase, kwh=1750.0, oracle=1725.0, rejected=0):
-    return Metrics(controller, "t", house, with_ev, increase, 71.0, 389.0, 389.0, kwh, oracle, 100,
-                   21.7, rejected, 10, 8.3, 744.0, 40.0, 400.0, 30.1, 0, 0)
+    return Metrics(controller=controller, trace="t", peak_house_w=house, peak_ev_w=with_ev,
+                   ev_increase_w=increase, own_fault_w=71.0, exposure_max_w=389.0,
+                   exposure_sum_w=389.0, ev_kwh=kwh, oracle_kwh=oracle, writes=100,
+                   writes_per_h=21.7, rejected_429=rejected, pauses=10, pauses_per_day=8.3,
+                   hours=744.0, wall_s=40.0, plugged_h=400.0, writes_per_plugged_h=30.1,
+                   writes_no_car=0, writes_full=0)
 
 
 def test_money_on_a_hand_computed_case():

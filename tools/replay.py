@@ -396,17 +396,18 @@ def params_from_args(args) -> PlantParams:
 def check_args(args) -> list[str]:
     """Every problem with the arguments, one sentence each (empty: fine)."""
     problems = []
-    for option, (_, low, high, unit) in PLANT_RANGES.items():
+    for option, (field_name, low, high, unit) in PLANT_RANGES.items():
         value = getattr(args, option)
         if value is None:
+            continue
+        if field_name not in PlantParams.__dataclass_fields__:
+            problems.append(f"--{option.replace('_', '-')} needs a plant model with "
+                            f"PlantParams.{field_name} (tools/plant.py)")
             continue
         if not math.isfinite(value) or not low <= value <= high:
             hint = " (the unit is W: 4 kW is 4000)" if option == "target_peak" and value < low else ""
             problems.append(f"--{option.replace('_', '-')} must be between {low:g} and {high:g} "
                             f"{unit}, got {value:g}{hint}")
-    if args.session_kwh is not None and "session_kwh" not in PlantParams.__dataclass_fields__:
-        problems.append("--session-kwh needs a plant model with per-session energy "
-                        "(tools/plant.py PlantParams.session_kwh)")
     if (args.min_current is not None and args.max_current is not None
             and 0 < args.max_current < args.min_current):
         problems.append(f"--min-current {args.min_current} is above --max-current {args.max_current}")
