@@ -9,7 +9,8 @@ Cases: `reference` (1 x 230 V, 6-32 A, 5 s meter, see tools/plant.py), `3phase` 
 the 4.14 kW minimum is above the 4 kW target, so only pausing keeps the peak), `meter30` (the grid
 sensor updates every 30 s, DSMR's default throttle). Prints markdown ready for the README: one table
 per trace and case (rows app / original / uncontrolled / oracle), a summary, and the wall time of
-each month replay. Replays run in parallel processes (--jobs); each one's time is its own.
+each month replay. Replays run in parallel processes (--jobs); each one's time is its own. A
+controller that logged an ERROR gets its problem instead of figures, and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tools.plant import PlantParams  # noqa: E402
-from tools.replay import ALL_CONTROLLERS, app_available, format_table, replay_trace  # noqa: E402
+from tools.replay import (  # noqa: E402
+    ALL_CONTROLLERS, app_available, format_table, problem_label, replay_trace,
+)
 from tools.traces import load_csv  # noqa: E402
 
 TRACES_DIR = os.path.join(REPO, "..", "shared", "traces")
@@ -42,9 +45,12 @@ CASES = {
 def _job(args):
     case, path, controllers = args
     trace = load_csv(path)
-    runs, rows = replay_trace(trace, CASES[case][1], controllers, progress=False)
+    errors: dict = {}
+    runs, rows = replay_trace(trace, CASES[case][1], controllers, progress=False, errors=errors)
     notes = {run.controller: run.notes for run in runs}
-    return case, trace.name, rows, notes
+    failed = {name: problem_label(next(r for r in runs if r.controller == name), lines)
+              for name, lines in errors.items()}
+    return case, trace.name, rows, notes, failed
 
 
 def main(argv=None) -> int:
@@ -67,10 +73,11 @@ def main(argv=None) -> int:
         print(f"benchmark: skipping the app: {why}", file=sys.stderr)
         controllers.remove("app")
     jobs = [(case, path, controllers) for case in cases for path in paths]
-    results = {}
+    results, failures = {}, {}
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for i, (case, name, rows, notes) in enumerate(pool.map(_job, jobs), 1):
+        for i, (case, name, rows, notes, failed) in enumerate(pool.map(_job, jobs), 1):
             results[case, name] = rows
+            failures[case, name] = failed
             walls = ", ".join(f"{m.controller} {m.wall_s:.1f} s" for m in rows
                               if m.controller != "oracle")
             print(f"benchmark: [{i}/{len(jobs)}] {case} {name}: {walls}", file=sys.stderr)
@@ -90,6 +97,9 @@ def main(argv=None) -> int:
             row = next((m for m in results[case, name] if m.controller == controllers[0]), None)
             if row is None:
                 continue
+            if row.controller in failures[case, name]:
+                out.append(f"| {case} | {name} | **{failures[case, name][row.controller]}** |")
+                continue
             out.append(f"| {case} | {name} | {row.ev_increase_w:+.0f} | {row.own_fault_w:.0f} "
                        f"| {row.exposure_max_w:.0f} | {row.ev_kwh:.0f} "
                        f"| {row.oracle_ratio * 100:.1f} % | {row.writes_per_h:.1f} "
@@ -99,7 +109,7 @@ def main(argv=None) -> int:
     for case in cases:
         out.append(f"\n### {CASES[case][0]}\n")
         for name in names:
-            out.append(format_table(results[case, name], name))
+            out.append(format_table(results[case, name], name, failures[case, name]))
             out.append("")
     text = "\n".join(out)
     print(text)
@@ -108,7 +118,7 @@ def main(argv=None) -> int:
         with open(args.out, "w") as f:
             f.write(text + "\n")
         print(f"benchmark: written to {args.out}", file=sys.stderr)
-    return 0
+    return 1 if any(failures.values()) else 0
 
 
 if __name__ == "__main__":
