@@ -5,8 +5,10 @@
   time (`move_to` before every delivery).
 * Grid sensor `sensor.grid_power` (W, integer string; `unavailable` in a gap): set at each meter
   publication. An unchanged value only moves `last_reported` (the stub behaves like HA).
-* Charger power `sensor.wallbox_sim_charging_power` (kW) and the pause switch state: set at each
-  poll; a current write's answer re-writes the old values (last_reported moves, nothing fires).
+* Charger power `sensor.wallbox_sim_charging_power` (kW), status
+  `sensor.wallbox_sim_status_description` (Ready, Charging, Paused, Waiting for car demand), energy
+  added this session `sensor.wallbox_sim_added_energy` (kWh) and the pause switch state: set at
+  each poll; a current write's answer re-writes the old values (last_reported moves, nothing fires).
 * `number.wallbox_sim_maximum_charging_current` (6..max A): its set_value handler is the cloud
   write; a 429 raises HomeAssistantError("too_many_requests"); on success the stub sets the number.
 * `switch.wallbox_sim_pause_resume`: turn_off = pause, turn_on = resume (core Wallbox), same cloud
@@ -29,6 +31,8 @@ GRID = "sensor.grid_power"
 CHARGER_POWER = "sensor.wallbox_sim_charging_power"
 NUMBER = "number.wallbox_sim_maximum_charging_current"
 SWITCH = "switch.wallbox_sim_pause_resume"
+STATUS = "sensor.wallbox_sim_status_description"
+ADDED_ENERGY = "sensor.wallbox_sim_added_energy"
 
 
 def app_config(params, **overrides) -> dict:
@@ -37,6 +41,8 @@ def app_config(params, **overrides) -> dict:
         "charger_power": CHARGER_POWER,
         "current_number": NUMBER,
         "pause_switch": SWITCH,
+        "charger_status": STATUS,
+        "session_energy": ADDED_ENERGY,
         "target_peak": int(params.target_peak),
         "margin": 150,
         "voltage": int(params.voltage),
@@ -128,8 +134,7 @@ class AppController(Controller):
                 env.register_service("persistent_notification", name)
             self.env = env
             self._set_grid(plant.grid_reading(t))
-            env.set_state(CHARGER_POWER, _kw(plant.sensor_kw), unit_of_measurement="kW",
-                          device_class="power")
+            self._set_charger_sensors(plant.sensor_kw)
             env.load_app(self.app_path)
             env.start()
         except BaseException:
@@ -160,9 +165,16 @@ class AppController(Controller):
         if self.env is None:            # the plant's first poll comes before on_start's set-up
             return
         self._at(t)
-        self.env.set_state(CHARGER_POWER, _kw(power_kw), unit_of_measurement="kW",
-                           device_class="power")
+        self._set_charger_sensors(power_kw)
         self.env.set_state(SWITCH, switch)
+
+    def _set_charger_sensors(self, power_kw):
+        """What a poll (or a write's echo of the last poll) writes: power, status, added energy."""
+        env, plant = self.env, self.plant
+        env.set_state(CHARGER_POWER, _kw(power_kw), unit_of_measurement="kW", device_class="power")
+        env.set_state(STATUS, plant.status_shown)
+        env.set_state(ADDED_ENERGY, repr(plant.session_kwh_shown), unit_of_measurement="kWh",
+                      device_class="energy")
 
     def on_end(self, t):
         self._at(t)

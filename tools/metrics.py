@@ -142,6 +142,11 @@ class Metrics:
     pauses_per_day: float
     hours: float
     wall_s: float
+    plugged_h: float = 0.0               # hours with a car plugged in
+    writes_per_plugged_h: float = 0.0    # writes sent while a car was plugged in, per plugged hour
+    writes_no_car: int = 0               # writes sent while no car was plugged in, beyond one park
+                                         # write per unplugged spell
+    writes_full: int = 0                 # writes sent while the car was full (not asking for energy)
     own_fault_at: float | None = None    # epoch start of the worst own-fault quarter (if > 0)
     exposure_at: float | None = None     # epoch start of the worst exposed quarter (if > 0)
 
@@ -177,13 +182,41 @@ def evaluate(run: RunResult, q: Quarters | None = None) -> Metrics:
     hours = (run.end - run.start) / 3600.0
     sent = [w for w in run.writes if w[3] in ("ok", "429")]
     pauses = sum(1 for w in run.writes if w[1] == "pause" and w[3] == "ok")
+    counts = write_counts(run, sent)
     return Metrics(run.controller, run.trace.name,
                    **_quality(q.q0, q.house_w, q.ev_j, q.months, target),
                    ev_kwh=sum(q.ev_j) / 3.6e6, oracle_kwh=sum(oracle) / 3.6e6,
                    writes=len(sent), writes_per_h=len(sent) / hours,
                    rejected_429=sum(1 for w in sent if w[3] == "429"),
                    pauses=pauses, pauses_per_day=pauses / (hours / 24.0), hours=hours,
-                   wall_s=run.wall_s)
+                   wall_s=run.wall_s, **counts)
+
+
+def _inside(t: float, intervals) -> int | None:
+    """Index of the [a, b) interval that holds t, else None."""
+    for i, (a, b) in enumerate(intervals):
+        if a <= t < b:
+            return i
+    return None
+
+
+def write_counts(run: RunResult, sent) -> dict:
+    """Writes per plugged hour, writes without a car beyond one park write per unplugged spell, and
+    writes while the car was full."""
+    plugged_s = sum(b - a for a, b in run.plugged)
+    edges = [run.start] + [t for iv in run.plugged for t in iv] + [run.end]
+    unplugged = [(edges[i], edges[i + 1]) for i in range(0, len(edges) - 1, 2) if edges[i + 1] > edges[i]]
+    in_plugged = [w for w in sent if _inside(w[0], run.plugged) is not None]
+    per_spell: dict = {}
+    for w in sent:
+        spell = _inside(w[0], unplugged)
+        if spell is not None:
+            per_spell[spell] = per_spell.get(spell, 0) + 1
+    full = getattr(run, "full", None) or []
+    return dict(plugged_h=plugged_s / 3600.0,
+                writes_per_plugged_h=len(in_plugged) / (plugged_s / 3600.0) if plugged_s > 0 else 0.0,
+                writes_no_car=sum(max(0, n - 1) for n in per_spell.values()),
+                writes_full=sum(1 for w in sent if _inside(w[0], full) is not None))
 
 
 def oracle_metrics(run: RunResult, q: Quarters | None = None) -> Metrics:

@@ -38,7 +38,10 @@ phases         1       1 or 3; power = amps * voltage * phases.
 min_current    6 A     The charger's number entity range (HA rejects values outside it before the cloud).
 max_current    32 A
 car_max_w      inf     The car's own acceptance: it draws min(amps * V * phases, car_max_w). inf = the car
-                       takes whatever is offered. The car is never full while plugged in.
+                       takes whatever is offered.
+session_kwh    inf     Energy the car takes per plug-in session; once delivered it stops drawing (full:
+                       status "Waiting for car demand", the switch stays on) until it is unplugged.
+                       inf = the car always wants energy.
 target_peak    4000 W  The user's target peak (app config `target_peak`, the original automation's
                        `contract_limit`, the floor of every capacity limit in the metrics).
 plug_windows   Mon-Fri 18:00-07:30 (next morning), Sat+Sun 12:00-18:00, local time (Europe/Brussels):
@@ -94,6 +97,7 @@ class PlantParams:
     min_current: int = 6
     max_current: int = 32
     car_max_w: float = math.inf
+    session_kwh: float = math.inf
     target_peak: float = 4000.0
     plug_windows: tuple = DEFAULT_PLUG_WINDOWS
 
@@ -175,6 +179,7 @@ class RunResult:
     wall_s: float = 0.0
     events: int = 0
     notes: list[str] = field(default_factory=list)
+    full: list[tuple[float, float]] = field(default_factory=list)  # [full, unplugged) intervals
 
 
 class Plant:
@@ -199,6 +204,11 @@ class Plant:
         self.paused_cmd = False                 # what the cloud was last told (this session)
         self.paused = False                     # what the charger does now
         self.plugged = False
+        self.full = False                       # the session's energy is delivered
+        self.session_j = 0.0                    # energy delivered this session
+        self._session_t = self.start            # session_j counts up to here
+        self._full_gen = 0
+        self.full_intervals: list[tuple[float, float]] = []
         self.ev_w = 0.0
         self.ev_times = [self.start]
         self.ev_vals = [0.0]
@@ -208,6 +218,8 @@ class Plant:
         # charger sensors as of the last poll
         self.sensor_kw = 0.0
         self.switch_state = "unavailable"
+        self.status_shown = "Ready"
+        self.session_kwh_shown = 0.0
         self._poll_gen = 0
         # loop
         self._heap: list = []
@@ -258,13 +270,23 @@ class Plant:
             i += 1
         return e
 
+    def _account(self, t: float) -> None:
+        """Count the session's energy up to t."""
+        self.session_j += self.ev_w * (t - self._session_t)
+        self._session_t = t
+
     def _update_ev(self, t: float) -> None:
-        if self.plugged and not self.paused:
+        self._account(t)
+        if self.plugged and not self.paused and not self.full:
             w = min(self.amps * self.p.voltage * self.p.phases, self.p.car_max_w)
         else:
             w = 0.0
         if w != self.ev_w:
             self.ev_w = w
+            self._full_gen += 1
+            if w > 0 and math.isfinite(self.p.session_kwh):
+                left_j = max(0.0, self.p.session_kwh * 3.6e6 - self.session_j)
+                self._push(t + left_j / w, P_EFFECT, self._effect, ("full", self._full_gen))
             if self.ev_times[-1] == t:
                 self.ev_vals[-1] = w
             else:
@@ -280,13 +302,24 @@ class Plant:
         elif kind == "start":                 # car begins to draw after plug-in
             if not self.plugged:
                 return
+        elif kind == "full":                  # the session's energy is delivered
+            if value != self._full_gen or not self.plugged:
+                return
+            self._update_ev(t)
+            self.full = True
+            self.full_intervals.append((t, t))
         self._update_ev(t)
 
     def _plug(self, t: float, plugged: bool) -> None:
+        self._account(t)
         self.plugged = plugged
+        if self.full:
+            self.full_intervals[-1] = (self.full_intervals[-1][0], t)
+        self.full = False
         if plugged:
             # a new session: charge at the held current, a previous pause no longer applies
             self.paused = self.paused_cmd = False
+            self.session_j = 0.0
             self._push(t + self.p.charger_delay, P_EFFECT, self._effect, ("start", None))
         else:
             self._update_ev(t)
@@ -346,10 +379,15 @@ class Plant:
         if gen is not None and gen != self._poll_gen:
             return                                # timer was restarted
         self.sensor_kw = round(self.ev_w / 1000.0, 2)
+        self._account(t)
+        self.session_kwh_shown = round(self.session_j / 3.6e6, 2)
         if not self.plugged:
-            self.switch_state = "unavailable"
+            self.switch_state, self.status_shown = "unavailable", "Ready"
+        elif self.paused:
+            self.switch_state, self.status_shown = "off", "Paused"
         else:
-            self.switch_state = "off" if self.paused else "on"
+            self.switch_state = "on"
+            self.status_shown = "Waiting for car demand" if self.full else "Charging"
         self._restart_poll(t)
         self.controller.on_charger(t, self.sensor_kw, self.switch_state, True)
 
@@ -381,6 +419,8 @@ class Plant:
             self._poll(start, None)
             n = self._loop(controller, tick_period, progress, wall0)
             self.now = end
+            if self.full:
+                self.full_intervals[-1] = (self.full_intervals[-1][0], end)
             controller.on_end(end)
         finally:
             controller.close()
@@ -389,7 +429,7 @@ class Plant:
             _progress(progress, 1.0, wall, done=True)
         return RunResult(controller.name, self.trace, p, start, end, self.ev_times, self.ev_vals,
                          self.plugged_intervals, self.writes, wall, n,
-                         list(getattr(controller, "notes", [])))
+                         list(getattr(controller, "notes", [])), self.full_intervals)
 
     def _loop(self, controller: Controller, tick_period: float, progress, wall0: float) -> int:
         """Deliver events until the end; returns how many."""
