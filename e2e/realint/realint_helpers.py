@@ -116,7 +116,7 @@ def quarter_energy_wh(ri, quarter: datetime) -> float:
 
 # ---- the app's log -----------------------------------------------------------------------------
 
-def log_lines(ri, pattern: str, level: int = logging.DEBUG) -> list[str]:
+def log_lines(ri, pattern: str, level: int = logging.INFO) -> list[str]:
     rx = re.compile(pattern, re.I)
     return [r.getMessage() for r in ri.ps.log_records(level, APP_LOGGER) if rx.search(r.getMessage())]
 
