@@ -1,7 +1,8 @@
 """A small home for app tests: the real app file in stubs.PyscriptEnv, a charger and a meter.
 
 The charger is the core Wallbox integration as the stubs model it: a number entity whose state
-follows accepted writes, and a pause switch (on = charging allowed). The meter publishes
+follows accepted writes, and a pause switch (on = charging allowed) that the integration writes
+again at every poll, 90 s after the last poll or write (a write restarts the timer). The meter publishes
 grid = house + car every meter_period seconds (an unchanged value only moves last_reported).
 Time is freezegun's; run(seconds) advances it one second at a time and fires due time triggers.
 """
@@ -18,6 +19,7 @@ LIMIT = "pyscript.wallbox_balancer_capacity_limit"
 QUARTER = "pyscript.wallbox_balancer_quarter_average"
 SETPOINT = "pyscript.wallbox_balancer_setpoint"
 MODE = "pyscript.wallbox_balancer_mode"
+POLL_S = 90  # the core Wallbox integration's poll interval
 
 CONFIG = {
     "grid_power": GRID,
@@ -30,8 +32,15 @@ CONFIG = {
 
 class Home:
     def __init__(self, frozen, config=None, house_w=1000, amps=6, switch="on", unit="W",
-                 meter_period=5, number_handler=None, switch_handler=None, restore=None, start=True):
+                 meter_period=5, number_handler=None, switch_handler=None, restore=None, start=True,
+                 switch_lag=False):
         self.frozen = frozen
+        # switch_lag: like the real integration, the switch shows a pause/resume only at the first
+        # poll 10 s or more after it (the refresh right after the call still shows the old state)
+        self.switch_lag = switch_lag
+        self.tick_first = False  # True: in a second with both, the 5 s tick runs before the meter's update
+        self.relay = str(switch)  # what the charger does: 'on' charging allowed, 'off' paused
+        self.relay_at = None
         self.config = dict(CONFIG if config is None else config)
         self.env = stubs.PyscriptEnv(self.config, app_name="wallbox_balancer", restore=restore)
         self.house_w = house_w
@@ -47,6 +56,7 @@ class Home:
         self.switches = self.env.register_switch_entity(SWITCH, state=switch, handler=self._on_switch)
         self.notifications = self.env.register_service("persistent_notification", "create")
         self.service_amps = None  # set when the charger is driven through a service (actuator form 2)
+        self.polled_at = self.env.now()  # the integration's last poll or write: the next poll is 90 s on
         self.publish_grid()
         if start:
             self.env.load_app()
@@ -55,15 +65,29 @@ class Home:
     # -- the plant
     def _on_number(self, entity_id, value):
         self.write_log.append((self.env.now(), "current", value))
+        self.polled_at = self.env.now()
         if self.number_handler is not None:
             return self.number_handler(entity_id=entity_id, value=value)
         return None
 
     def _on_switch(self, service, entity_id):
         self.write_log.append((self.env.now(), service, None))
+        self.polled_at = self.env.now()
+        if self.switch_lag:
+            self.relay, self.relay_at = ("on" if service == "turn_on" else "off"), self.env.now()
+            return False
         if self.switch_handler is not None:
             return self.switch_handler(service=service, entity_id=entity_id)
         return None
+
+    def poll(self):
+        """The integration's poll: the switch is written again (its last_reported moves)."""
+        self.polled_at = self.env.now()
+        switch = self.env.get_state(SWITCH)
+        if self.switch_lag and self.relay_at is not None and (self.env.now() - self.relay_at).total_seconds() >= 10:
+            switch = self.relay
+        if switch is not None:
+            self.env.set_state(SWITCH, str(switch))  # a switch has no attributes here
 
     def use_service(self, domain, name, field="charging_current"):
         """Actuator form 2: the charger takes its current from a service instead of the number."""
@@ -81,7 +105,7 @@ class Home:
             return 0.0
 
     def car_w(self):
-        sw = self.env.get_state(SWITCH)
+        sw = self.relay if self.switch_lag else self.env.get_state(SWITCH)
         return self.amps() * 230 if sw is not None and str(sw) == "on" else 0.0
 
     def grid_w(self):
@@ -100,9 +124,14 @@ class Home:
             self.quarter_energy[quarter] = self.quarter_energy.get(quarter, 0.0) + self.grid_w() * step
             self.house_energy[quarter] = self.house_energy.get(quarter, 0.0) + self.house_w * step
             self.frozen.tick(timedelta(seconds=step))
+            if self.tick_first:
+                self.env.run_time_triggers()
             if self.meter_on and int(self.env.now().timestamp()) % self.meter_period == 0:
                 self.publish_grid()
-            self.env.run_time_triggers()
+            if (self.env.now() - self.polled_at).total_seconds() >= POLL_S:
+                self.poll()
+            if not self.tick_first:
+                self.env.run_time_triggers()
 
     # -- what happened
     def current_writes(self):

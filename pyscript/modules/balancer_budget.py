@@ -48,6 +48,25 @@ def minimum_affordable(limit_w, margin_w, energy_j, remaining_s, house_w, ev_now
     return left_j - ev_now_w * first_s - min_w * held_s >= 0
 
 
+def decrease_can_wait(target_w, energy_j, remaining_s, house_w, high_w, low_w, wait_s):
+    """Can the car keep drawing high_w until a later command could still take effect (wait_s),
+    and low_w after that, with the quarter (and the next one, when wait_s reaches into it)
+    staying within target_w? Then a decrease is not needed yet.
+
+    The quarter budget allows a current between two whole amps on average: holding the higher
+    one as long as the energy allows, and dropping only then, uses the quarter's energy in one
+    write per quarter, where dropping at once and raising again near the quarter's end took
+    three or four (16 -> 17 -> 18 A, then 16 A at the next quarter's start).
+    """
+    target_j = target_w * QUARTER_S
+    if wait_s < remaining_s:
+        return energy_j + (house_w + high_w) * wait_s + (house_w + low_w) * (remaining_s - wait_s) <= target_j
+    if energy_j + (house_w + high_w) * remaining_s > target_j:
+        return False
+    spill_s = min(wait_s - remaining_s, QUARTER_S)
+    return (house_w + high_w) * spill_s + (house_w + low_w) * (QUARTER_S - spill_s) <= target_j
+
+
 def projected_average_w(energy_j, remaining_s, grid_w):
     """Quarter average if the present grid power holds to the quarter's end."""
     return (energy_j + max(0.0, grid_w) * remaining_s) / QUARTER_S

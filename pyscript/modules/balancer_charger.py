@@ -90,6 +90,7 @@ class ChargerModel:
         self.cap_a = None  # the charger accepted no more than this (cloud clamp)
         self.cap_number_max = None  # the number's max when the cap was learned
         self.cap_at = None  # when the cap was learned
+        self.suspect_at = None  # when the meter last suggested the car stopped drawing
         self.unknown_status = None  # a status string this model does not know (to warn once)
 
     # ---- what the app did ----------------------------------------------------------------
@@ -164,9 +165,10 @@ class ChargerModel:
             if trusted:
                 self.paused_shown = True
         elif status in NOT_ASKING_STATUSES:
+            # Even a read taken before a pause/resume took effect says the car was not asking.
             self._set_car(True)
+            self.asking = False
             if trusted:
-                self.asking = False
                 self.paused_shown = False
         else:
             self.unknown_status = status  # the app warns once; the belief stays as it was
@@ -229,6 +231,20 @@ class ChargerModel:
         if self.changed_at is None:
             return True
         return (self.data_at - self.changed_at).total_seconds() >= self.settle_s
+
+    def suspect_stop(self, now):
+        """The meter suggests the car stopped drawing: believe nothing new until the next read."""
+        self.suspect_at = now
+
+    def read_since_change(self):
+        """The charger was read after the last change took effect (and after the meter last
+        suggested the car stopped); always True when none of its polled entities is configured
+        (nothing to wait for)."""
+        if self.last_reported is None:
+            return True
+        if self.suspect_at is not None and (self.data_at is None or self.data_at <= self.suspect_at):
+            return False
+        return self.power_fresh()
 
     def data_age_s(self, now):
         if self.data_at is None:

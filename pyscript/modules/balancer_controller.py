@@ -9,7 +9,7 @@ import balancer_charger
 import balancer_metering
 import balancer_plan
 import balancer_time
-from balancer_commands import CommandGate
+from balancer_commands import RESUME, CommandGate
 
 FAILSAFE_PAUSE = "pause"
 MODE_AUTO = "auto"
@@ -25,6 +25,11 @@ GRID_GAP = "gap"
 GRID_WAITING = "waiting"
 GRID_FAILSAFE = "failsafe"
 INCREASE_HYSTERESIS_A = 0.5
+# An increase in the last ENDING_SLOTS command intervals of a quarter (plus the response) goes at
+# most one amp above the steady rate.
+ENDING_SLOTS = 2
+# A grid drop of this share of the car's offered power looks like the car stopping.
+STOP_DROP_SHARE = 0.8
 # Slack when judging whether a pause can wait: a few meter updates (5 s each) plus the meter's
 # delay. 5 s to 30 s measured the same on the sample week; the larger is the safer.
 PAUSE_SLACK_S = 30.0
@@ -66,6 +71,7 @@ class Controller:
         grid_fresh = reading["grid_w"] is not None
         if grid_fresh:
             self.grid_at = min(now, reading["grid_at"] or now)
+        previous_w = self.meter.last_power_w
         closed = self.meter.advance(now, reading["grid_w"], reading["grid_at"] if grid_fresh else None)
         raised, incomplete = self._close_quarters(closed)
         if reading["meter_energy_j"] is not None:
@@ -97,6 +103,12 @@ class Controller:
             reading["charger"].power_w, self._charger_fresh(now), grid_w,
         )
         house_w = balancer_budget.house_load_w(grid_w, ev_w)
+        if grid_fresh and previous_w is not None and not paused_now and charger.car is not False:
+            offered_w = balancer_budget.power_for_amps(charger_a or 0, s["voltage"], s["phases"])
+            if offered_w > 0 and previous_w - grid_w >= STOP_DROP_SHARE * min(offered_w, previous_w):
+                # The grid fell by about what the car draws: it may have been unplugged or got
+                # full. Raising its current would be a write for nothing; wait for the next read.
+                charger.suspect_stop(now)
         remaining_s = self.meter.remaining_s(now)
         allowance_w, bound = balancer_budget.ev_allowance_w(
             limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w,
@@ -141,8 +153,23 @@ class Controller:
                 affordable,
             )
             want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)
-            if not grid_fresh and charger_a is not None and want_a > charger_a:
-                want_a = charger_a  # the meter skipped an update: no increase on an old reading
+            if charger_a is not None and want_a > charger_a and remaining_s < s["charger_response"] + ENDING_SLOTS * s["min_command_interval"]:
+                # The quarter's last minutes: what is left would be spent in a burst (16 -> 17 ->
+                # 18 A) and taken back at the next quarter's start. At most one amp above the
+                # steady rate, which the next quarter can carry on.
+                steady_a = balancer_budget.amps_for_power(limit_w - s["margin"] - house_w, s["voltage"], s["phases"])
+                want_a = max(charger_a, min(want_a, steady_a + 1))
+            if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True:
+                if grid_fresh and balancer_budget.decrease_can_wait(
+                        limit_w - s["margin"], energy_j, remaining_s, house_w,
+                        balancer_budget.power_for_amps(charger_a, s["voltage"], s["phases"]),
+                        balancer_budget.power_for_amps(want_a, s["voltage"], s["phases"]), wait_s):
+                    want_a = charger_a
+            if charger_a is not None and want_a > charger_a and not (grid_fresh and charger.read_since_change()):
+                # No increase on an old grid reading (the meter skipped an update), nor before the
+                # charger was read after the last change: a car that left or got full takes
+                # nothing more, and each write restarts the Wallbox poll that would show it.
+                want_a = charger_a
             reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a)
         elif grid_waiting:
             want_paused, want_a, short = shown_paused is True, charger_a or reading["min_a"], False
@@ -156,6 +183,8 @@ class Controller:
             reason = "off: the balancer leaves the charger alone (mode off)"
         elif not hold:
             write = self.gate.next_write(now, want_paused, want_a, charger_a, shown_paused)
+            if write is not None and write[0] == RESUME and not charger.read_since_change():
+                write = None  # a resume waits for a read of the charger after the pause, like an increase
         return {
             "peak_raised": raised,
             "incomplete_quarters": incomplete,
