@@ -194,6 +194,14 @@ def test_notification_only_when_the_peak_rises_above_the_target(frozen):
     assert "5.20 kW" in message and "target 4.00 kW" in message
 
 
+def test_no_notification_when_the_meters_month_peak_was_already_higher(frozen):
+    """A quarter above the app's own peak but below the meter's 1.6.0 does not raise the bill."""
+    home = with_meter(frozen, "5.6", house_w=5200, switch="unavailable")
+    home.run(1800)
+    assert home.notifications == []
+    assert home.state(PEAK) == "5600"
+
+
 def test_notification_can_be_turned_off(frozen):
     home = Home(frozen, config=dict(CONFIG, notify=False), house_w=5200, switch="unavailable")
     home.run(1800)

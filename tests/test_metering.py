@@ -120,3 +120,14 @@ def test_restore_keeps_only_this_months_peak():
 def test_capacity_limit_is_the_higher_of_peak_and_target():
     assert capacity_limit_w(3000, 4000) == 4000
     assert capacity_limit_w(5200, 4000) == 5200
+
+
+def test_a_restored_quarter_assumes_the_first_reading_held_through_the_unwatched_gap():
+    """After a restart the quarter's energy comes back, but nobody saw the minute until the
+    meter's first telegram: the budget assumes the first reading held then (not nothing, which
+    let the car take more than the quarter had)."""
+    meter = QuarterMeter()
+    meter.restore(at(0), 1000 * 275, 275, at(275))
+    meter.advance(at(331), 3000, reported_at=at(331))
+    assert meter.energy_j == 1000 * 275  # measured: the peak never counts the guess
+    assert meter.budget_energy_j() == 1000 * 275 + 3000 * 56

@@ -73,7 +73,7 @@ class Controller:
             self.grid_at = min(now, reading["grid_at"] or now)
         previous_w = self.meter.last_power_w
         closed = self.meter.advance(now, reading["grid_w"], reading["grid_at"] if grid_fresh else None)
-        raised, incomplete = self._close_quarters(closed)
+        raised, incomplete = self._close_quarters(closed, reading["meter_peak_w"])
         if reading["meter_energy_j"] is not None:
             self.meter_quarter = (self.meter.quarter_start, reading["meter_energy_j"])
         self.peak.roll_to(now)
@@ -201,10 +201,11 @@ class Controller:
             "write": write,
         }
 
-    def _close_quarters(self, closed):
+    def _close_quarters(self, closed, meter_peak_w):
         """Offer each closed quarter to the monthly peak. A quarter the app did not watch from its
         start counts only with the meter's own figure for it (1.4.0); without one it is left out.
-        Returns (quarters that raised the peak, quarters left out), each (start, average_w)."""
+        Returns (quarters that raised the month's peak, the meter's included; quarters left out),
+        each (start, average_w)."""
         raised, incomplete = [], []
         for start, average_w, covered_s, complete in closed:
             if not complete:
@@ -213,7 +214,7 @@ class Controller:
                     incomplete.append((start, average_w))
                     continue
                 average_w = max(average_w, meter_j / balancer_time.QUARTER_S)
-            if self.peak.observe(start, average_w):
+            if self.peak.observe(start, average_w) and average_w > (meter_peak_w or 0.0):
                 raised.append((start, average_w))
         return raised, incomplete
 

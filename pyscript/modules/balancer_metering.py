@@ -71,6 +71,7 @@ class QuarterMeter:
             return closed
         gap_s = (now - self.last_time).total_seconds()
         held_w = self.last_power_w if gap_s <= MAX_HOLD_S else None
+        unknown_since = self.last_time if held_w is None else None
         cursor = self.last_time
         while now >= self.quarter_end():
             end = self.quarter_end()
@@ -85,6 +86,11 @@ class QuarterMeter:
         self._integrate(cursor, now, held_w)
         self.last_time = now
         self._take(now, power_w, reported_at, held_w)
+        if unknown_since is not None and power_w is not None:
+            # After a restart or a long gap nobody knows what was drawn: the budget assumes the
+            # first reading since held through the part of this quarter that was not watched.
+            unwatched_s = (now - max(unknown_since, self.quarter_start)).total_seconds()
+            self.assumed_j += self.last_power_w * max(0.0, unwatched_s)
         return closed
 
     def _take(self, now, power_w, reported_at, held_w):
