@@ -128,6 +128,8 @@ def test_a_restored_quarter_assumes_the_first_reading_held_through_the_unwatched
     let the car take more than the quarter had)."""
     meter = QuarterMeter()
     meter.restore(at(0), 1000 * 275, 275, at(275))
+    for seconds in (300, 305, 310):  # steps while the meter has not spoken yet
+        meter.advance(at(seconds), None)
     meter.advance(at(331), 3000, reported_at=at(331))
     assert meter.energy_j == 1000 * 275  # measured: the peak never counts the guess
     assert meter.budget_energy_j() == 1000 * 275 + 3000 * 56

@@ -92,6 +92,7 @@ class ChargerModel:
         self.cap_at = None  # when the cap was learned
         self.suspect_at = None  # when the meter last suggested the car stopped drawing
         self.unknown_status = None  # a status string this model does not know (to warn once)
+        self.session_kwh = None  # energy added this session, as the charger last showed it
 
     # ---- what the app did ----------------------------------------------------------------
     def accepted(self, now, kind, amps=None):
@@ -112,6 +113,7 @@ class ChargerModel:
     # ---- what the charger shows ----------------------------------------------------------
     def observe(self, now, obs):
         """Take one step's observation; returns None."""
+        self.session_kwh = obs.session_kwh
         self._note_read(obs.reported_at)
         self._check_answer(now, obs)
         trusted = self._read_after_switch()
@@ -217,6 +219,17 @@ class ChargerModel:
         if self.switch_sent_at is not None and not self._read_after_switch():
             return self.switch_sent_paused
         return self.paused_shown
+
+    def car_text(self):
+        """The car as believed, in a word for the published state: none, not asking, paused,
+        charging, or unknown."""
+        if self.car is False:
+            return "none"
+        if self.car is None:
+            return "unknown"
+        if not self.asking:
+            return "not asking"
+        return "paused" if self.paused() else "charging"
 
     def car_absent(self):
         return self.car is False

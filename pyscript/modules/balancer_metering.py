@@ -38,17 +38,20 @@ class QuarterMeter:
         self.reported_at = None  # when the meter reported the power held now
         self.unwatched_s = 0.0  # seconds at the quarter's start before the first reading ever
         self.assumed_j = 0.0  # the budget's guess for those seconds (never part of energy_j)
+        self.unknown_since = None  # since when no power is known (a restart, a gap over MAX_HOLD_S)
 
-    def restore(self, quarter_start, energy_j, covered_s, saved_at, unwatched_s=0.0):
-        """Take back a quarter persisted before a restart; the caller checks it is this quarter."""
+    def restore(self, quarter_start, energy_j, covered_s, saved_at, assumed_j=0.0, unwatched_s=0.0):
+        """Take back a quarter persisted before a restart; the caller checks it is this quarter.
+        The budget's guesses (assumed_j) and the unwatched start come back with it."""
         self._set_quarter(quarter_start)
         self.energy_j = float(energy_j)
         self.covered_s = float(covered_s)
+        self.assumed_j = float(assumed_j)
         self.unwatched_s = float(unwatched_s)
-        self.assumed_j = 0.0
         self.last_time = saved_at
         self.last_power_w = None
         self.reported_at = None
+        self.unknown_since = saved_at
 
     def advance(self, now, power_w, reported_at=None):
         """Integrate up to now with the power held since the last call, then hold power_w.
@@ -71,7 +74,8 @@ class QuarterMeter:
             return closed
         gap_s = (now - self.last_time).total_seconds()
         held_w = self.last_power_w if gap_s <= MAX_HOLD_S else None
-        unknown_since = self.last_time if held_w is None else None
+        if held_w is None and self.unknown_since is None:
+            self.unknown_since = self.last_time
         cursor = self.last_time
         while now >= self.quarter_end():
             end = self.quarter_end()
@@ -86,11 +90,12 @@ class QuarterMeter:
         self._integrate(cursor, now, held_w)
         self.last_time = now
         self._take(now, power_w, reported_at, held_w)
-        if unknown_since is not None and power_w is not None:
+        if self.unknown_since is not None and power_w is not None:
             # After a restart or a long gap nobody knows what was drawn: the budget assumes the
             # first reading since held through the part of this quarter that was not watched.
-            unwatched_s = (now - max(unknown_since, self.quarter_start)).total_seconds()
+            unwatched_s = (now - max(self.unknown_since, self.quarter_start)).total_seconds()
             self.assumed_j += self.last_power_w * max(0.0, unwatched_s)
+            self.unknown_since = None
         return closed
 
     def _take(self, now, power_w, reported_at, held_w):
@@ -157,6 +162,7 @@ class QuarterMeter:
         self.reported_at = reported_at
         self.unwatched_s = (since - start).total_seconds()
         self.assumed_j = (self.last_power_w or 0.0) * self.unwatched_s
+        self.unknown_since = start if self.last_power_w is None else None
 
     def _hold(self, power_w):
         if power_w is not None:

@@ -26,7 +26,7 @@ SETPOINT_VAR = "pyscript.wallbox_balancer_setpoint"
 MODE_VAR = "pyscript.wallbox_balancer_mode"
 NOTIFICATION_ID = "wallbox_balancer_peak"
 TICK = "period(midnight, 5s)"  # closes quarters and counts a steady load (which fires no trigger)
-MIN_STEP_S = 1.0  # a sensor that bursts every 100 ms is sampled at most once a second
+MIN_STEP_S = 1.0  # a sensor that bursts every 100 ms triggers a step at most once a second
 TICK_SKIP_S = 4.0  # the tick skips when a sensor-triggered step ran this recently
 ENTITY_RECHECK_S = 60.0
 QUARTER_RESTORE_MAX_AGE_S = 300
@@ -65,6 +65,7 @@ METER_PEAK_GUARD = balancer_registers.MeterPeakGuard()
 POWER_PARSED = {}  # entity -> (state, unit, watts, problem) of its last reading
 RUNTIME = {
     "last_step": None,
+    "last_sensor_step": None,  # the last step a grid reading triggered
     "ready": False,  # every configured entity and service exists
     "last_check": None,
     "grid_problem": None,  # True while the fail-safe is on for want of a grid reading
@@ -446,6 +447,8 @@ def publish_quarter(decision, reading, now):
         "energy_wh": round(meter.energy_j / 3600.0, 2),
         "quarter_start": meter.quarter_start.isoformat(),
         "covered_s": round(meter.covered_s),
+        "assumed_wh": round(meter.assumed_j / 3600.0, 2),
+        "unwatched_s": round(meter.unwatched_s),
         "updated": now.isoformat(),
         "house_load": round(decision["house_w"]),
         "unit_of_measurement": "W", "device_class": "power", "friendly_name": "Wallbox balancer quarter average",
@@ -461,7 +464,8 @@ def publish_setpoint(decision, reason):
     last = RUNTIME["last_command"]
     value = decision["want_a"] if decision else "unknown"
     paused = decision["want_paused"] if decision else None
-    key = (value, reason, paused, RUNTIME["mode"], last, RUNTIME["last_result"])
+    charger = CONTROLLER.charger
+    key = (value, reason, paused, RUNTIME["mode"], last, RUNTIME["last_result"], charger.car_text(), charger.session_kwh)
     if RUNTIME["published"].get("setpoint key") == key:
         return
     RUNTIME["published"]["setpoint key"] = key
@@ -471,6 +475,8 @@ def publish_setpoint(decision, reason):
         "mode": RUNTIME["mode"],
         "last_command": last.isoformat() if last else None,
         "last_result": RUNTIME["last_result"],
+        "car": charger.car_text(),
+        "session_energy": charger.session_kwh,
         "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
     })
 
@@ -520,9 +526,11 @@ def restore_quarter(now):
     try:
         energy_j = float(attrs.get("energy_wh") or 0) * 3600.0
         covered_s = float(attrs.get("covered_s") or 0)
+        assumed_j = float(attrs.get("assumed_wh") or 0) * 3600.0
+        unwatched_s = float(attrs.get("unwatched_s") or 0)
     except (TypeError, ValueError):
         return
-    CONTROLLER.meter.restore(saved_quarter, energy_j, covered_s, saved_at)
+    CONTROLLER.meter.restore(saved_quarter, energy_j, covered_s, saved_at, assumed_j, unwatched_s)
     log.info("%s: restored this quarter's %.0f Wh drawn so far", APP, energy_j / 3600.0)
 
 
@@ -558,10 +566,13 @@ if CONTROLLER is not None:
 
     @state_trigger(SETTINGS["grid_power"])
     def wallbox_balancer_grid_changed():
+        # Only the sensor's own bursts are thinned out: a reading that lands just after a tick's
+        # step, in the same second, still gets its step (else it was held from the next one).
         now = utc_now()
-        last = RUNTIME["last_step"]
+        last = RUNTIME["last_sensor_step"]
         if last is not None and 0 <= (now - last).total_seconds() < MIN_STEP_S:
             return
+        RUNTIME["last_sensor_step"] = now
         run_step()
 
     @service

@@ -1,0 +1,316 @@
+"""Charge by departure in the safest quarters: the session planner (issue 10).
+
+A car that needs 10 kWh and stays plugged in for 13 hours has no reason to charge at 18:00, when a
+hob or a boiler starting mid-quarter makes the house alone set a new monthly peak with the car's
+energy already in that quarter. The planner spreads the need over the quarters until departure
+where the house (balancer_profile) usually stays far below the limit, and keeps the deadline safe:
+- each quarter can give the car min(car_max_w, limit - margin - the house's usual load) for its
+  time (nothing when that is below the car's minimum); the quarter budget still decides the real
+  current inside a chosen quarter;
+- quarters are taken safest first (risk in steps of RISK_STEP; within a step, earlier first, so a
+  late start never risks the deadline and re-planning every quarter keeps the same choice) until
+  the need plus BUFFER_SHARE is covered; the last RESERVE_S before departure come last;
+- a one-quarter gap between two chosen windows is charged too (a pause and a resume are two
+  writes and a relay cycle for little safety);
+- when all quarters to departure give less than the need plus the buffer, it charges in every
+  quarter from now; when they give less than the need itself, it says by how much it falls short
+  (inside the limit; only `fast` mode may raise the peak).
+Pure: readings, the profile and now in; no Home Assistant, no clock.
+"""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import balancer_time
+
+QUARTER_S = 900
+# Plan this share more energy than needed: the house's real quarters differ from its usual ones.
+BUFFER_SHARE = 0.25
+# The last hour before departure is chosen only when nothing else suffices.
+RESERVE_S = 3600
+# Risks within one step count as equal: a quarter of the limit (1 kW of the house's high at a 4 kW
+# limit). Finer steps split equally quiet night quarters (300 W and 400 W) and pushed the start late.
+RISK_STEP = 0.25
+# A gap of at most this many quarters between two chosen windows is charged too.
+FILL_GAP_QUARTERS = 1
+# Less than this left to deliver: the need is met.
+DONE_KWH = 0.05
+# A departure further away is planned over this horizon (192 quarters): the plan is redone every
+# quarter anyway, and an input_datetime left a week ahead must not make each plan slow.
+MAX_HORIZON_S = 48 * 3600
+
+STATE_WAITING = "waiting"
+STATE_CHARGING = "charging"
+STATE_FULL = "full"
+STATE_SHORT = "short"
+
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(:\d{2}(\.\d+)?)?$")
+_DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})(:\d{2}(\.\d+)?)?$")
+
+
+class SessionPlan:
+    """What the planner decided for one session, at one moment.
+
+    charge_now: charge in the running quarter; planned_finish: when the need is expected to be
+    delivered (UTC; None when it cannot be); on_track: the need fits by departure inside the limit;
+    next_window: (start, end) UTC of the next (or running) charging window, None when none;
+    windows: every chosen (start, end) in time order; short_kwh: what cannot be delivered inside the
+    limit by departure; remaining_kwh: need - delivered; state: waiting, charging, full or short
+    (the glue adds no_car and paused); reason: why, in plain words with units.
+    """
+
+    def __init__(self):
+        self.charge_now = True
+        self.planned_finish = None
+        self.on_track = True
+        self.next_window = None
+        self.windows = []
+        self.short_kwh = 0.0
+        self.remaining_kwh = 0.0
+        self.state = STATE_CHARGING
+        self.reason = ""
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+
+
+def _hhmm(dt):
+    return balancer_time.to_local(dt).strftime("%H:%M")
+
+
+def _kw(watts):
+    return "%.1f kW" % (watts / 1000.0)
+
+
+def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
+    """[start, end, kwh, risk bucket] for the running quarter (from now) and each quarter to end."""
+    slots = []
+    q = balancer_time.quarter_start(now)
+    while q < end:
+        q_end = q + timedelta(seconds=QUARTER_S)
+        a = max(q, now)
+        b = min(q_end, end)
+        power_w = min(car_max_w, limit_w - margin_w - profile.expected_w(q))
+        if power_w < car_min_w:
+            power_w = 0.0
+        kwh = power_w * (b - a).total_seconds() / 3600000.0
+        bucket = int(profile.risk(q, limit_w) / RISK_STEP)
+        slots.append([a, b, kwh, bucket])
+        q = q_end
+    return slots
+
+
+def _choose(slots, want_kwh, reserve_from):
+    """Indices of the slots to charge in: safest first, earlier first within a risk step, the
+    reserve last, until want_kwh is covered; then one-quarter gaps filled."""
+    ranked = []
+    for i in range(len(slots)):
+        if slots[i][2] > 0:
+            ranked.append((1 if slots[i][0] >= reserve_from else 0, slots[i][3], i))
+    ranked.sort()
+    chosen = []
+    got_kwh = 0.0
+    worst = 0
+    for entry in ranked:
+        if got_kwh >= want_kwh:
+            break
+        chosen.append(entry[2])
+        got_kwh += slots[entry[2]][2]
+        worst = max(worst, entry[1])
+    chosen.sort()
+    filled = list(chosen)
+    for k in range(1, len(chosen)):
+        gap = list(range(chosen[k - 1] + 1, chosen[k]))
+        if 0 < len(gap) <= FILL_GAP_QUARTERS and max([slots[i][3] for i in gap]) <= worst:
+            filled.extend(gap)
+    filled.sort()
+    return filled
+
+
+def _windows(slots, chosen):
+    """Contiguous runs of chosen slots as (start, end)."""
+    windows = []
+    for i in chosen:
+        if windows and windows[-1][1] == slots[i][0]:
+            windows[-1] = (windows[-1][0], slots[i][1])
+        else:
+            windows.append((slots[i][0], slots[i][1]))
+    return windows
+
+
+def _finish(slots, chosen, remaining_kwh):
+    """When the chosen slots, filled in time order at their planned power, deliver remaining_kwh."""
+    left = remaining_kwh
+    for i in chosen:
+        a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
+        if kwh <= 0:
+            continue
+        if kwh >= left:
+            return a + (b - a) * (left / kwh)
+        left -= kwh
+    return None
+
+
+def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w, car_max_w, car_min_w, profile):
+    """Plan the rest of one session (call it every quarter and whenever the need changes).
+
+    now, departure_utc: aware datetimes; need_kwh: energy to add this session; delivered_kwh: added
+    so far; limit_w: the capacity limit; margin_w: kept free under it; car_max_w, car_min_w: the
+    charger's (and car's) power range; profile: a balancer_profile.LoadProfile.
+    Without a departure or a need it charges as the quarter allows (the balancer's old behaviour).
+    """
+    plan = SessionPlan()
+    if departure_utc is None or not _is_number(need_kwh):
+        plan.reason = "no departure or energy need set: charging as the quarter allows"
+        return plan
+    remaining = max(0.0, float(need_kwh) - max(0.0, float(delivered_kwh or 0.0)))
+    plan.remaining_kwh = remaining
+    if remaining < DONE_KWH:
+        plan.charge_now = False
+        plan.state = STATE_FULL
+        plan.planned_finish = now
+        plan.reason = "need met: %.1f kWh of %.1f kWh delivered" % (float(delivered_kwh or 0.0), float(need_kwh))
+        return plan
+    if now >= departure_utc:
+        plan.on_track = False
+        plan.short_kwh = remaining
+        plan.reason = "departure %s passed with the car still plugged in: charging the %.1f kWh left inside the %s limit" % (
+            _hhmm(departure_utc), remaining, _kw(limit_w))
+        return plan
+    end = min(departure_utc, now + timedelta(seconds=MAX_HORIZON_S))
+    slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile)
+    total = sum([slot[2] for slot in slots])
+    want = remaining * (1.0 + BUFFER_SHARE)
+    by = _hhmm(departure_utc)
+    if total < want:
+        # Not enough room for the need plus the buffer: every quarter from now on counts.
+        chosen = list(range(len(slots)))
+        plan.windows = [(slots[0][0], slots[-1][1])]
+        if total < remaining:
+            plan.on_track = False
+            plan.short_kwh = remaining - total
+            plan.state = STATE_SHORT
+            plan.reason = "short: %.1f kWh left by %s, at most %.1f kWh fits under the %s limit: charging in every quarter, %.1f kWh short" % (
+                remaining, by, total, _kw(limit_w), plan.short_kwh)
+        else:
+            plan.reason = "tight: %.1f kWh left by %s needs most of the %.1f kWh that fits under the %s limit: charging in every quarter" % (
+                remaining, by, total, _kw(limit_w))
+        plan.next_window = plan.windows[0]
+        plan.planned_finish = _finish(slots, chosen, remaining)
+        return plan
+    chosen = _choose(slots, want, departure_utc - timedelta(seconds=RESERVE_S))
+    plan.windows = _windows(slots, chosen)
+    plan.next_window = plan.windows[0]
+    plan.planned_finish = _finish(slots, chosen, remaining)
+    plan.charge_now = chosen[0] == 0
+    window = "%s-%s" % (_hhmm(plan.next_window[0]), _hhmm(plan.next_window[1]))
+    if plan.charge_now:
+        plan.reason = "charging now: %.1f kWh by %s in the safest quarters (this window %s, finish about %s)" % (
+            remaining, by, window, _hhmm(plan.planned_finish))
+    else:
+        plan.state = STATE_WAITING
+        plan.reason = "waiting: %.1f kWh by %s planned in the safest quarters, next %s (finish about %s)" % (
+            remaining, by, window, _hhmm(plan.planned_finish))
+    return plan
+
+
+def plan_attributes(plan, need_kwh, delivered_kwh, departure_utc):
+    """The attributes of pyscript.wallbox_balancer_session (local ISO times, kWh to 0.1)."""
+    window = plan.next_window
+    return {
+        "energy_needed_kwh": None if need_kwh is None else round(float(need_kwh), 1),
+        "delivered_kwh": round(float(delivered_kwh or 0.0), 1),
+        "departure": None if departure_utc is None else balancer_time.iso_local(departure_utc),
+        "planned_finish": None if plan.planned_finish is None else balancer_time.iso_local(plan.planned_finish),
+        "on_track": plan.on_track,
+        "next_window_start": None if window is None else balancer_time.iso_local(window[0]),
+        "next_window_end": None if window is None else balancer_time.iso_local(window[1]),
+        "short_kwh": round(plan.short_kwh, 1),
+        "reason": plan.reason,
+    }
+
+
+# ---- departure -------------------------------------------------------------------------------
+
+def local_wall_to_utc(year, month, day, hour, minute):
+    """The UTC instant of a Belgian wall-clock time. The hour skipped in spring reads an hour
+    later (02:30 -> 03:30 summer time); the hour repeated in autumn gives its first pass."""
+    wall = datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
+    matches = []
+    for offset in (balancer_time.SUMMER_OFFSET, balancer_time.WINTER_OFFSET):
+        candidate = wall - offset
+        if balancer_time.utc_offset(candidate) == offset:
+            matches.append(candidate)
+    if matches:
+        return min(matches)
+    return wall - balancer_time.WINTER_OFFSET
+
+
+def departure_utc(now, departure, plugged_at=None):
+    """The session's departure (UTC) from the `departure` setting, None when unreadable.
+
+    'HH:MM' (or an input_datetime with only a time, 'HH:MM:SS'): the next such local time after
+    plug-in (plugged_at; now when unknown). A date and time ('YYYY-MM-DD HH:MM[:SS]', an
+    input_datetime with a date, local time; or ISO with an offset): that instant.
+    """
+    if departure is None:
+        return None
+    text = str(departure).strip()
+    match = _TIME_RE.match(text)
+    if match:
+        hour, minute = int(match.group(1)), int(match.group(2))
+        if hour > 23 or minute > 59:
+            return None
+        base = plugged_at or now
+        day = balancer_time.to_local(base).date()
+        for _ in range(3):
+            candidate = local_wall_to_utc(day.year, day.month, day.day, hour, minute)
+            if candidate > base:
+                return candidate
+            day = day + timedelta(days=1)
+        return None
+    aware = balancer_time.parse_iso(text)
+    if aware is not None:
+        return aware.astimezone(timezone.utc)
+    match = _DATETIME_RE.match(text)
+    if not match:
+        return None
+    try:
+        datetime(int(match.group(1)), int(match.group(2)), int(match.group(3)), int(match.group(4)), int(match.group(5)))
+    except ValueError:
+        return None
+    return local_wall_to_utc(int(match.group(1)), int(match.group(2)), int(match.group(3)), int(match.group(4)),
+                             int(match.group(5)))
+
+
+# ---- what survives a restart -----------------------------------------------------------------
+
+class Session:
+    """One plug-in session: when the car was plugged in (a departure 'HH:MM' counts from there)
+    and the energy the balancer estimated it delivered (used without a session_energy sensor)."""
+
+    def __init__(self, plugged_at=None, delivered_kwh=0.0):
+        self.plugged_at = plugged_at
+        self.delivered_kwh = delivered_kwh
+
+    def add_energy(self, kwh):
+        if kwh is not None and kwh > 0:
+            self.delivered_kwh += kwh
+
+    def as_dict(self):
+        return {
+            "plugged_at": None if self.plugged_at is None else self.plugged_at.isoformat(),
+            "delivered_kwh": round(self.delivered_kwh, 3),
+        }
+
+
+def session_from_dict(data):
+    """A Session from as_dict()'s output; anything malformed gives None (no session known)."""
+    if not isinstance(data, dict):
+        return None
+    plugged_at = balancer_time.parse_iso(data.get("plugged_at"))
+    delivered = data.get("delivered_kwh")
+    if plugged_at is None or isinstance(delivered, bool) or not isinstance(delivered, (int, float)) or delivered < 0:
+        return None
+    return Session(plugged_at, float(delivered))

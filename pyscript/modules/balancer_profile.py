@@ -1,0 +1,159 @@
+"""The household's own load profile: per day type and quarter of the day, what the house draws.
+
+The session planner (balancer_planner) needs to know, for each quarter until the car leaves, how
+much room the house usually leaves under the capacity limit, and how likely it is that the house
+alone jumps near the limit (a hob, an oven, a boiler starting mid-quarter): the car's energy
+already in such a quarter is what sets a new monthly peak. Both are learnt here from the house's
+own closed quarters, with no external data.
+
+Per day type (weekday, weekend; Belgian local time, public holidays not treated apart) and
+quarter of the local day (96) it keeps two exponentially weighted means:
+- mean_w: the house's quarter average (W, without the car);
+- jump_w: how far the quarter average went above that mean, counted 0 when below: the house's
+  usual upward jump in that quarter (an upper mean absolute deviation, W).
+Both are in absolute watts, not relative to the limit, so a new month (the limit drops back to
+the target) does not distort what was learnt.
+
+The house's high for a quarter is mean + JUMP_FACTOR x jump, widened by its neighbours (a hob
+that starts at 18:20 one day starts at 18:35 the next); risk = that high / the limit. With the
+neutral prior every quarter has the same figures, so nothing is ranked before anything is learnt.
+
+Learning rate: the prior counts as one observation, each quarter averages its first
+observations plainly, and from 1 / ALPHA_MIN observations on it forgets exponentially with
+weight ALPHA_MIN: about 10 weekday observations (two weeks) replace the prior. The stored form is
+three lists of 192 rounded ints, whatever the number of days observed.
+"""
+
+import math
+
+import balancer_time
+
+QUARTERS_PER_DAY = 96
+DAY_TYPES = ("weekday", "weekend")
+# A typical Belgian house draws 300-600 W on average; 800 W with 400 W of jump is a cautious start
+# that ranks every quarter the same.
+PRIOR_MEAN_W = 800
+PRIOR_JUMP_W = 400
+ALPHA_MIN = 0.1
+COUNT_CAP = 10  # 1 / ALPHA_MIN: beyond it the count changes nothing
+# The house's high = mean + JUMP_FACTOR x jump. With a 20 % chance of a 4 kW hob on a 1 kW base
+# (mean 1.8 kW, jump 0.5 kW) that gives 3.3 kW; a steady quarter's high is its mean.
+JUMP_FACTOR = 3.0
+# A neighbour's high counts at this share: the same appliance, a quarter earlier or later.
+NEIGHBOUR_SHARE = 0.75
+# Quarter averages above this are not a house (a unit mix-up): ignored.
+MAX_HOUSE_W = 60000.0
+FORMAT = 1
+
+
+def day_type_index(local_dt):
+    """0 for Monday-Friday, 1 for Saturday and Sunday (local date)."""
+    if local_dt.weekday() >= 5:
+        return 1
+    return 0
+
+
+def slot_of(quarter_start_utc):
+    """(day type index, quarter of the local day 0..95) of the quarter that starts at quarter_start_utc."""
+    local = balancer_time.to_local(quarter_start_utc)
+    return day_type_index(local), (local.hour * 60 + local.minute) // 15
+
+
+def _neutral_list(value):
+    return [value] * (QUARTERS_PER_DAY * len(DAY_TYPES))
+
+
+def _valid_list(values, low, high):
+    """The list as ints when it has 192 numbers within [low, high], else None."""
+    if not isinstance(values, list) or len(values) != QUARTERS_PER_DAY * len(DAY_TYPES):
+        return None
+    out = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if math.isnan(value) or value < low or value > high:
+            return None
+        out.append(int(round(value)))
+    return out
+
+
+class LoadProfile:
+    """mean_w, jump_w and count per (day type, quarter of the day), flattened: index = type * 96 + quarter."""
+
+    def __init__(self):
+        self.mean_w = _neutral_list(float(PRIOR_MEAN_W))
+        self.jump_w = _neutral_list(float(PRIOR_JUMP_W))
+        self.count = _neutral_list(0)
+
+    def _index(self, quarter_start_utc):
+        day_type, quarter = slot_of(quarter_start_utc)
+        return day_type * QUARTERS_PER_DAY + quarter
+
+    def observe(self, quarter_start_utc, house_average_w):
+        """Learn one closed quarter: the house's average (W, without the car) over a quarter
+        that was watched from its start. A missing or implausible value is ignored.
+        Returns True when it was learnt."""
+        if house_average_w is None or isinstance(house_average_w, bool):
+            return False
+        value = float(house_average_w)
+        if math.isnan(value) or value < 0 or value > MAX_HOUSE_W:
+            return False
+        i = self._index(quarter_start_utc)
+        alpha = max(ALPHA_MIN, 1.0 / (self.count[i] + 2))
+        self.mean_w[i] += alpha * (value - self.mean_w[i])
+        self.jump_w[i] += alpha * (max(0.0, value - self.mean_w[i]) - self.jump_w[i])
+        self.count[i] = min(COUNT_CAP, self.count[i] + 1)
+        return True
+
+    def expected_w(self, quarter_start_utc):
+        """The house's usual average (W) in this quarter of this day type."""
+        return self.mean_w[self._index(quarter_start_utc)]
+
+    def high_w(self, quarter_start_utc):
+        """The house's high (W) in this quarter: mean + JUMP_FACTOR x jump, or a neighbouring
+        quarter's high x NEIGHBOUR_SHARE when that is higher."""
+        i = self._index(quarter_start_utc)
+        base = (i // QUARTERS_PER_DAY) * QUARTERS_PER_DAY  # neighbours within the same day type
+        own = self._own_high_w(i)
+        before = self._own_high_w(base + (i - base - 1) % QUARTERS_PER_DAY)
+        after = self._own_high_w(base + (i - base + 1) % QUARTERS_PER_DAY)
+        return max(own, NEIGHBOUR_SHARE * max(before, after))
+
+    def _own_high_w(self, i):
+        return self.mean_w[i] + JUMP_FACTOR * self.jump_w[i]
+
+    def risk(self, quarter_start_utc, limit_w):
+        """How likely the house alone comes near the limit in this quarter, to rank quarters:
+        the house's high as a share of the limit (1.0: on its bad days the house alone reaches
+        the limit). Higher = riskier."""
+        return self.high_w(quarter_start_utc) / max(1.0, float(limit_w))
+
+    def learnt_days(self):
+        """The fewest observations of any quarter, per day type (0 = still the prior somewhere)."""
+        return [min(self.count[t * QUARTERS_PER_DAY:(t + 1) * QUARTERS_PER_DAY]) for t in range(len(DAY_TYPES))]
+
+    def as_dict(self):
+        """Compact, JSON-ready: three lists of 192 rounded ints (about 3 kB as JSON)."""
+        return {
+            "format": FORMAT,
+            "mean_w": [int(round(v)) for v in self.mean_w],
+            "jump_w": [int(round(v)) for v in self.jump_w],
+            "count": list(self.count),
+        }
+
+
+def from_dict(data):
+    """A LoadProfile from as_dict()'s output; anything missing, malformed or of another format
+    gives the neutral prior (never an exception: a bad saved state must not stop the balancer)."""
+    profile = LoadProfile()
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return profile
+    mean_w = _valid_list(data.get("mean_w"), 0, MAX_HOUSE_W)
+    jump_w = _valid_list(data.get("jump_w"), 0, MAX_HOUSE_W)
+    count = _valid_list(data.get("count"), 0, COUNT_CAP)
+    if mean_w is None or jump_w is None or count is None:
+        return profile
+    profile.mean_w = [float(v) for v in mean_w]
+    profile.jump_w = [float(v) for v in jump_w]
+    profile.count = count
+    return profile
