@@ -3,7 +3,7 @@
 Run: ../shared/harness/run.sh . e2e/
 The app runs with pyscript's defaults (allow_all_imports: false, hass_is_global: false). A small plant
 in the test plays the charger (number + pause switch updated as the core Wallbox integration does
-after a successful write) and the meter (grid = house + car, published every 5 s).
+after a successful write, and the switch written again at its 90 s poll) and the meter (grid = house + car, published every 5 s).
 """
 
 import logging
@@ -48,6 +48,7 @@ class Plant:
         self.turn_on = ps.mock_service("switch", "turn_on")
         self.seen = {"number": 0, "off": 0, "on": 0}
         self.quarter_energy_j = 0.0
+        self.since_poll_s = 0  # the Wallbox integration polls 90 s after its last poll or write
 
     async def publish_all(self):
         await self.ps.set_state(NUMBER, float(self.amps), min=6, max=32, step=1)
@@ -74,6 +75,7 @@ class Plant:
             changed = True
         self.seen = {"number": len(self.numbers), "off": len(self.turn_off), "on": len(self.turn_on)}
         if changed:
+            self.since_poll_s = 0
             await self.ps.set_state(NUMBER, float(self.amps), min=6, max=32, step=1)
             await self.ps.set_state(SWITCH, self.switch)
 
@@ -82,6 +84,10 @@ class Plant:
             self.quarter_energy_j += self.house_w + self.car_w()
             await self.ps.advance(1)
             await self.apply_writes()
+            self.since_poll_s += 1
+            if self.since_poll_s >= 90:  # the poll writes the switch again (last_reported moves)
+                self.since_poll_s = 0
+                await self.ps.set_state(SWITCH, self.switch)
             if _now_second(self.ps) % 5 == 0:
                 await self.publish_grid()
 
