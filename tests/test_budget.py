@@ -2,13 +2,11 @@
 
 import pytest
 
-from balancer_budget import (
-    amps_for_power,
-    ev_allowance_w,
-    ev_power_estimate_w,
-    house_load_w,
-    projected_average_w,
-)
+from balancer_budget import QuarterBudget, amps_for_power, ev_power_estimate_w, house_load_w
+
+
+def ev_allowance_w(limit_w, margin_w, energy_j, remaining_s, house_w, ev_w, response_s, hold_s):
+    return QuarterBudget(limit_w, margin_w, energy_j, remaining_s, house_w, ev_w).allowance_w(response_s, hold_s)
 
 
 def test_fresh_quarter_allows_the_steady_rate():
@@ -39,7 +37,7 @@ def test_near_the_end_the_command_also_serves_the_next_quarter():
 
 
 def test_projection_and_amps():
-    assert projected_average_w(1800 * 450, 450, 2000) == pytest.approx(1900)
+    assert QuarterBudget(4000, 150, 1800 * 450, 450, 0, 0).projected_average_w(2000) == pytest.approx(1900)
     assert amps_for_power(2299, 230, 1) == 9
     assert amps_for_power(11040, 230, 3) == 16
     assert amps_for_power(-100, 230, 1) < 0
@@ -56,3 +54,15 @@ def test_car_estimate():
     assert ev_power_estimate_w(16, True, 230, 1, None, False, 9000) == 0
     assert ev_power_estimate_w(16, False, 230, 1, 2100, True, 9000) == 2100
     assert ev_power_estimate_w(16, False, 230, 1, 2100, False, 9000) == 3680
+
+
+def test_a_decrease_waits_while_the_quarter_can_carry_the_higher_current():
+    budget = QuarterBudget(4000, 150, 0, 900, 1000, 2990)  # 13 A where the steady rate is 12.4 A
+    assert budget.decrease_can_wait(2990, 2760, 120)
+    late = QuarterBudget(4000, 150, (1000 + 2990) * 800, 100, 1000, 2990)
+    assert not late.decrease_can_wait(2990, 2760, 120)
+
+
+def test_the_minimum_is_affordable_until_a_pause_could_act():
+    assert QuarterBudget(4000, 150, 0, 900, 2000, 1380).minimum_affordable(30, 120, 1380)
+    assert not QuarterBudget(4000, 150, 3700 * 800, 100, 3800, 1380).minimum_affordable(30, 120, 1380)

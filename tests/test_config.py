@@ -22,13 +22,13 @@ def errors_for(**changes):
 def test_defaults():
     settings, errors = validate(dict(BASE))
     assert errors == []
-    assert settings["target_peak"] == 2500 and settings["margin"] == 150
-    assert (settings["min_current"], settings["max_current"], settings["voltage"], settings["phases"]) == (6, 32, 230, 1)
-    assert settings["min_command_interval"] == 60 and settings["stale_after"] == 60
-    assert settings["failsafe"] == "min_current"  # no pause switch
-    assert settings["on_stop"] == "leave"
-    assert validate(dict(BASE, on_stop=10))[0]["on_stop"] == 10
-    assert validate(dict(BASE, pause_switch="switch.wb_pause_resume"))[0]["failsafe"] == "pause"
+    assert settings.target_peak == 2500 and settings.margin == 150
+    assert (settings.min_current, settings.max_current, settings.voltage, settings.phases) == (6, 32, 230, 1)
+    assert settings.min_command_interval == 60 and settings.stale_after == 60
+    assert settings.failsafe == "min_current"  # no pause switch
+    assert settings.on_stop == "leave"
+    assert validate(dict(BASE, on_stop=10))[0].on_stop == 10
+    assert validate(dict(BASE, pause_switch="switch.wb_pause_resume"))[0].failsafe == "pause"
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_service_actuator_form():
     }
     settings, errors = validate(raw)
     assert errors == []
-    assert settings["current_field"] == "charging_current"
+    assert settings.current_field == "charging_current"
     assert "must not contain 'amps'" in validate(dict(raw, current_field="amps", current_service_data={"amps": 1}))[1][0]
 
 

@@ -8,68 +8,91 @@ in force at the next quarter's start, no more than the steady rate that fills a 
 (SmartEVSE's Flanders mode uses the same energy budget, without the delays).
 """
 
-QUARTER_S = 900
+from balancer_time import QUARTER_S
 
 
-def ev_allowance_w(limit_w, margin_w, energy_j, remaining_s, house_w, ev_now_w, response_s, hold_s):
-    """Power (W) the car may draw once a setpoint sent now takes effect. May be negative.
+class QuarterBudget:
+    """What the running quarter still allows, SmartEVSE-style: every budget question of one step
+    shares these inputs.
 
-    limit_w: capacity limit; margin_w: kept free under it; energy_j: offtake drawn this quarter;
-    remaining_s: seconds left in the quarter; house_w: load without the car; ev_now_w: what the
-    car draws now (it keeps drawing that until the response); response_s: command to effect;
-    hold_s: how long a command stays in force before the next one can follow.
-    Returns (allowance_w, bound) with bound 'quarter' or 'steady' naming the binding constraint.
+    limit_w: the capacity limit; margin_w: kept free under it; energy_j: offtake drawn this
+    quarter; remaining_s: seconds left in it; house_w: load without the car (assumed to hold);
+    ev_w: what the car draws now (it keeps drawing that until a command takes effect).
     """
-    target_w = limit_w - margin_w
-    steady_w = target_w - house_w
-    after_s = remaining_s - response_s
-    if after_s <= 0:
-        return steady_w, "steady"
-    left_j = target_w * QUARTER_S - energy_j - (house_w + ev_now_w) * response_s
-    quarter_w = left_j / after_s - house_w
-    if remaining_s < response_s + hold_s and steady_w < quarter_w:
-        return steady_w, "steady"
-    return quarter_w, "quarter"
 
+    def __init__(self, limit_w, margin_w, energy_j, remaining_s, house_w, ev_w):
+        self.limit_w = limit_w
+        self.margin_w = margin_w
+        self.energy_j = energy_j
+        self.remaining_s = remaining_s
+        self.house_w = house_w
+        self.ev_w = ev_w
+        self.target_w = limit_w - margin_w
 
-def minimum_affordable(limit_w, margin_w, energy_j, remaining_s, house_w, ev_now_w, response_s, wait_s, min_w):
-    """Can the car hold the minimum power a while longer and still pause in time?
+    def steady_w(self):
+        """What the car may draw for a whole quarter at the present house load."""
+        return self.target_w - self.house_w
 
-    The car keeps drawing ev_now_w until a command takes effect (response_s), the minimum power
-    min_w until a pause could be sent and take effect (wait_s from now), and nothing after that.
-    If the quarter stays within limit - margin even so, a pause now is not needed yet: a short
-    spike of the house (a kettle, a hob cycling) then costs no pause/resume cycle.
-    """
-    if remaining_s <= 0:
-        return True
-    left_j = (limit_w - margin_w) * QUARTER_S - energy_j - house_w * remaining_s
-    first_s = min(response_s, remaining_s)
-    held_s = max(0.0, min(wait_s, remaining_s) - first_s)
-    return left_j - ev_now_w * first_s - min_w * held_s >= 0
+    def left_j(self):
+        """Energy the quarter can still take under limit - margin (never below zero)."""
+        return max(0.0, self.target_w * QUARTER_S - self.energy_j)
 
+    def allowance_w(self, response_s, hold_s):
+        """Power (W) the car may draw once a setpoint sent now takes effect. May be negative.
 
-def decrease_can_wait(target_w, energy_j, remaining_s, house_w, high_w, low_w, wait_s):
-    """Can the car keep drawing high_w until a later command could still take effect (wait_s),
-    and low_w after that, with the quarter (and the next one, when wait_s reaches into it)
-    staying within target_w? Then a decrease is not needed yet.
+        response_s: command to effect; hold_s: how long a command stays in force before the next
+        one can follow. Returns (allowance_w, bound) with bound 'quarter' or 'steady' naming the
+        binding constraint: when the command will still be in force at the next quarter's start,
+        no more than the steady rate.
+        """
+        steady_w = self.steady_w()
+        after_s = self.remaining_s - response_s
+        if after_s <= 0:
+            return steady_w, "steady"
+        left_j = self.target_w * QUARTER_S - self.energy_j - (self.house_w + self.ev_w) * response_s
+        quarter_w = left_j / after_s - self.house_w
+        if self.remaining_s < response_s + hold_s and steady_w < quarter_w:
+            return steady_w, "steady"
+        return quarter_w, "quarter"
 
-    The quarter budget allows a current between two whole amps on average: holding the higher
-    one as long as the energy allows, and dropping only then, uses the quarter's energy in one
-    write per quarter, where dropping at once and raising again near the quarter's end took
-    three or four (16 -> 17 -> 18 A, then 16 A at the next quarter's start).
-    """
-    target_j = target_w * QUARTER_S
-    if wait_s < remaining_s:
-        return energy_j + (house_w + high_w) * wait_s + (house_w + low_w) * (remaining_s - wait_s) <= target_j
-    if energy_j + (house_w + high_w) * remaining_s > target_j:
-        return False
-    spill_s = min(wait_s - remaining_s, QUARTER_S)
-    return (house_w + high_w) * spill_s + (house_w + low_w) * (QUARTER_S - spill_s) <= target_j
+    def minimum_affordable(self, response_s, wait_s, min_w):
+        """Can the car hold the minimum power a while longer and still pause in time?
 
+        The car keeps drawing ev_w until a command takes effect (response_s), the minimum power
+        min_w until a pause could be sent and take effect (wait_s from now), and nothing after that.
+        If the quarter stays within limit - margin even so, a pause now is not needed yet: a short
+        spike of the house (a kettle, a hob cycling) then costs no pause/resume cycle.
+        """
+        remaining_s = self.remaining_s
+        if remaining_s <= 0:
+            return True
+        left_j = self.target_w * QUARTER_S - self.energy_j - self.house_w * remaining_s
+        first_s = min(response_s, remaining_s)
+        held_s = max(0.0, min(wait_s, remaining_s) - first_s)
+        return left_j - self.ev_w * first_s - min_w * held_s >= 0
 
-def projected_average_w(energy_j, remaining_s, grid_w):
-    """Quarter average if the present grid power holds to the quarter's end."""
-    return (energy_j + max(0.0, grid_w) * remaining_s) / QUARTER_S
+    def decrease_can_wait(self, high_w, low_w, wait_s):
+        """Can the car keep drawing high_w until a later command could still take effect (wait_s),
+        and low_w after that, with the quarter (and the next one, when wait_s reaches into it)
+        staying within limit - margin? Then a decrease is not needed yet.
+
+        The quarter budget allows a current between two whole amps on average: holding the higher
+        one as long as the energy allows, and dropping only then, uses the quarter's energy in one
+        write per quarter, where dropping at once and raising again near the quarter's end took
+        three or four (16 -> 17 -> 18 A, then 16 A at the next quarter's start).
+        """
+        target_j = self.target_w * QUARTER_S
+        house_w, remaining_s = self.house_w, self.remaining_s
+        if wait_s < remaining_s:
+            return self.energy_j + (house_w + high_w) * wait_s + (house_w + low_w) * (remaining_s - wait_s) <= target_j
+        if self.energy_j + (house_w + high_w) * remaining_s > target_j:
+            return False
+        spill_s = min(wait_s - remaining_s, QUARTER_S)
+        return (house_w + high_w) * spill_s + (house_w + low_w) * (QUARTER_S - spill_s) <= target_j
+
+    def projected_average_w(self, grid_w):
+        """Quarter average if the present grid power holds to the quarter's end."""
+        return (self.energy_j + max(0.0, grid_w) * self.remaining_s) / QUARTER_S
 
 
 def amps_for_power(power_w, voltage, phases):

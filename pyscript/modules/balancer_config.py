@@ -7,9 +7,9 @@ checked when the app loads; whether the named entities and services exist is che
 
 import re
 
-from balancer_runtime import TUNABLE
+from balancer_runtime import SAFE_FALLBACK, TUNABLE
 
-APP = "wallbox_balancer"
+APP = "wallbox_balancer"  # the app's name: its config key, log prefix and state variable prefix
 ENTITY_ID = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
 FAILSAFE_MODES = ("pause", "min_current")
 
@@ -47,8 +47,53 @@ KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
 ON_STOP_LEAVE = "leave"
 
 
+class Settings:
+    """The validated configuration: every key of the README, as numbers, entity ids or None.
+
+    target_peak, max_current and min_current hold numbers; when the user named an input_number
+    instead, the number here is the safe fallback (balancer_runtime.SAFE_FALLBACK) and
+    tunable_entities maps the key to the entity, read at each decision.
+    """
+
+    def __init__(self, values):
+        # sensors and actuators (entity ids, or None when not configured)
+        self.grid_power = values["grid_power"]
+        self.grid_export_power = values["grid_export_power"]
+        self.charger_power = values["charger_power"]
+        self.charger_status = values["charger_status"]
+        self.session_energy = values["session_energy"]
+        self.current_number = values["current_number"]
+        self.current_service = values["current_service"]  # "domain.service" or None
+        self.current_field = values["current_field"]
+        self.current_service_data = values["current_service_data"]
+        self.pause_switch = values["pause_switch"]
+        self.has_pause_switch = values["pause_switch"] is not None
+        self.average_demand = values["average_demand"]
+        self.monthly_peak_meter = values["monthly_peak_meter"]
+        # the limit (W) and the charger (V, phases, A)
+        self.target_peak = values["target_peak"]
+        self.margin = values["margin"]
+        self.voltage = values["voltage"]
+        self.phases = values["phases"]
+        self.min_current = values["min_current"]
+        self.max_current = values["max_current"]
+        self.park_current = values["park_current"]
+        self.tunable_entities = values["tunable_entities"]
+        # timing (s) and command discipline
+        self.min_command_interval = values["min_command_interval"]
+        self.increase_interval = values["increase_interval"]
+        self.min_increase = values["min_increase"]
+        self.stale_after = values["stale_after"]
+        self.charger_response = values["charger_response"]
+        self.resume_after = values["resume_after"]
+        # behaviour
+        self.failsafe = values["failsafe"]
+        self.on_stop = values["on_stop"]
+        self.notify = values["notify"]
+
+
 def validate(raw):
-    """Return (settings, errors). settings is None when there is any error."""
+    """Return (Settings, errors). Settings is None when there is any error."""
     errors = []
     if not isinstance(raw, dict):
         return None, ["%s: the app config must be a mapping of keys (see the README), got %s" % (APP, type(raw).__name__)]
@@ -66,15 +111,17 @@ def validate(raw):
     _relations(raw, settings, errors)
     if errors:
         return None, errors
-    return settings, errors
+    settings["tunable_entities"] = tunable_entities(settings)
+    for key in settings["tunable_entities"]:
+        settings[key] = SAFE_FALLBACK[key]
+    return Settings(settings), errors
 
 
 def missing_entities(settings, entity_exists):
     """Errors for configured entities that Home Assistant does not have (yet)."""
     errors = []
-    keys = list(ENTITIES) + list(tunable_entities(settings))
-    for key in keys:
-        entity_id = settings.get(key)
+    named = [(key, getattr(settings, key)) for key in ENTITIES] + list(settings.tunable_entities.items())
+    for key, entity_id in named:
         if entity_id and not entity_exists(entity_id):
             errors.append("%s: '%s' names %s, which does not exist in Home Assistant: check the entity id under Settings > Entities" % (APP, key, entity_id))
     return errors
@@ -92,13 +139,13 @@ def missing_services(settings, service_exists):
 def needed_services(settings):
     """(domain, service, config key) for each service the app will call."""
     needed = []
-    if settings.get("current_service"):
-        domain, name = settings["current_service"].split(".")
+    if settings.current_service:
+        domain, name = settings.current_service.split(".")
         needed.append((domain, name, "current_service"))
-    if settings.get("current_number"):
-        needed.append((settings["current_number"].split(".")[0], "set_value", "current_number"))
-    if settings.get("pause_switch"):
-        domain = settings["pause_switch"].split(".")[0]
+    if settings.current_number:
+        needed.append((settings.current_number.split(".")[0], "set_value", "current_number"))
+    if settings.pause_switch:
+        domain = settings.pause_switch.split(".")[0]
         needed.append((domain, "turn_on", "pause_switch"))
         needed.append((domain, "turn_off", "pause_switch"))
     return needed
@@ -171,6 +218,14 @@ def _actuator(raw, settings, errors):
     settings["current_service_data"] = data
 
 
+def tunable_bounds():
+    """{key: (low, high)} of each tunable setting, for values read from an entity."""
+    bounds = {}
+    for key in TUNABLE:
+        bounds[key] = (NUMBERS[key][1], NUMBERS[key][2])
+    return bounds
+
+
 def tunable_entities(settings):
     """{key: entity_id} for the tunable settings given as entities."""
     found = {}
@@ -181,10 +236,10 @@ def tunable_entities(settings):
 
 
 def fixed(settings, key):
-    """A tunable setting's number, or its default (the fallback) when it names an entity."""
+    """A tunable setting's number, or the safe fallback when it names an entity (during validation)."""
     value = settings[key]
     if isinstance(value, str):
-        return NUMBERS[key][0]
+        return SAFE_FALLBACK[key]
     return value
 
 

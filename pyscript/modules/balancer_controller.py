@@ -1,13 +1,15 @@
 """The balancer's decision loop: readings and now in, one decision out. No Home Assistant here.
 
-Like evcc's loadpoint, this knows nothing of how the charger is reached; the pyscript app reads the
-sensors, calls step(), carries out decision["write"] and publishes the figures.
+Like evcc's loadpoint, this knows nothing of how the charger is reached: the pyscript app reads the
+sensors into a Reading, calls step(), carries out Decision.write and publishes the Decision's
+figures. All the controller's state is in Controller.__init__, one commented field each.
 """
 
 import balancer_budget
 import balancer_charger
 import balancer_metering
 import balancer_plan
+import balancer_registers
 import balancer_time
 from balancer_commands import RESUME, CommandGate
 
@@ -17,7 +19,7 @@ MODE_PAUSED = "paused"
 MODE_FAST = "fast"
 MODE_OFF = "off"
 MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
-# How the grid reading stands (decision["grid"]): fresh; missing for less than stale_after (a
+# How the grid reading stands (Decision.grid): fresh; missing for less than stale_after (a
 # skipped meter update: hold, no increase); never seen since the start, for less than stale_after
 # (Home Assistant starting: write nothing); missing for longer (the fail-safe).
 GRID_OK = "ok"
@@ -33,173 +35,246 @@ STOP_DROP_SHARE = 0.8
 # Slack when judging whether a pause can wait: a few meter updates (5 s each) plus the meter's
 # delay. 5 s to 30 s measured the same on the sample week; the larger is the safer.
 PAUSE_SLACK_S = 30.0
+# The charger's power sensor is believed for this many stale_after after a real read.
+CHARGER_FRESH_STALE_AFTERS = 3
+
+
+class Reading:
+    """What the glue read at one step. Powers in W (export negative), times aware UTC; None where
+    a sensor is not configured or gave nothing usable.
+
+    grid_w / grid_at: the grid power and when the meter reported it; charger: a
+    balancer_charger.ChargerObservation; target_peak_w, min_a, max_a: the settings as they stand
+    now (input_number tuning, the number entity's own range); mode: one of MODES;
+    meter_average_w / meter_average_at: the meter's running quarter average (1-0:1.4.0) and when
+    it was reported; meter_peak_w / meter_peak_changed_at: the meter's month peak (1-0:1.6.0) and
+    when it last changed.
+    """
+
+    def __init__(self, grid_w, grid_at, charger, target_peak_w, min_a, max_a, mode=MODE_AUTO,
+                 meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None):
+        self.grid_w = grid_w
+        self.grid_at = grid_at
+        self.charger = charger
+        self.target_peak_w = target_peak_w
+        self.min_a = min_a
+        self.max_a = max_a
+        self.mode = mode
+        self.meter_average_w = meter_average_w
+        self.meter_average_at = meter_average_at
+        self.meter_peak_w = meter_peak_w
+        self.meter_peak_changed_at = meter_peak_changed_at
+
+
+class Decision:
+    """One step's outcome: the wanted charger state, the one write to send now (or None), and
+    every figure the app publishes, so the glue never reaches into the controller."""
+
+    def __init__(self):
+        self.write = None  # (kind, amps) from balancer_commands, or None
+        self.want_paused = False
+        self.want_a = None
+        self.short_of_minimum = False  # below min_current and no pause switch: the limit may break
+        self.reason = ""  # the decision in words, for the setpoint's `reason`
+        self.grid = GRID_OK  # GRID_OK, GRID_GAP, GRID_WAITING or GRID_FAILSAFE
+        self.peak_raised = []  # closed quarters that raised the month's peak: (start, average_w)
+        self.incomplete_quarters = []  # closed quarters left out of the peak: (start, average_w)
+        self.limit_w = 0.0  # max(month's peak incl. the meter's, target)
+        self.peak_w = 0.0  # the month's peak: max(own, the meter's trusted 1.6.0)
+        self.own_peak_w = 0.0
+        self.peak_month = None  # "YYYY-MM"
+        self.peak_quarter = None  # start of the own peak's quarter (UTC)
+        self.energy_j = 0.0  # what the budget counts as drawn this quarter
+        self.house_w = 0.0
+        self.remaining_s = 0.0
+        self.projected_w = 0.0  # end-of-quarter average if the present grid power holds
+        self.running_average_w = 0.0  # average over the part of the quarter that has passed
+        self.last_grid_w = None  # the grid power held now
+        self.meter_average_w = None  # the meter's 1.4.0 as read (W)
+        self.meter_peak_w = None  # the meter's 1.6.0 as read (W), trusted or not
+        self.car = "unknown"  # balancer_charger.ChargerModel.car_text()
+        self.session_kwh = None
 
 
 class Controller:
     """Quarter meter, monthly peak, charger/car model, pause plan and command gate for one charger."""
 
     def __init__(self, settings):
-        self.settings = settings
-        self.meter = balancer_metering.QuarterMeter()
-        self.peak = balancer_metering.MonthlyPeak()
-        self.plan = balancer_plan.ChargePlan(settings["resume_after"])
-        self.gate = CommandGate(
-            settings["min_command_interval"], settings["increase_interval"], settings["min_increase"]
+        self.settings = settings  # balancer_config.Settings
+        self.meter = balancer_metering.QuarterMeter()  # this quarter's energy
+        self.peak = balancer_metering.MonthlyPeak()  # this month's own peak
+        self.meter_peak_guard = balancer_registers.MeterPeakGuard()  # is the meter's 1.6.0 this month's?
+        self.plan = balancer_plan.ChargePlan(settings.resume_after)  # pause and resume
+        self.gate = CommandGate(  # the one write per slot, and when the last one was sent
+            settings.min_command_interval, settings.increase_interval, settings.min_increase
         )
-        self.charger = balancer_charger.ChargerModel(settings["charger_response"])
+        self.charger = balancer_charger.ChargerModel(settings.charger_response)  # charger and car
         self.started_at = None  # the first step: the grid gets stale_after from here to report
         self.grid_at = None  # when the last usable grid reading was reported
         self.parked = False  # the park write of this spell without a car was accepted
         self.meter_quarter = (None, None)  # (quarter_start, J) of the meter's 1.4.0 last seen
-        self.reason_key = None
+        self.reason_key = None  # the figures the last reason text showed
         self.reason_text = None
 
     def step(self, now, reading):
-        """One control step.
-
-        reading: grid_w (offtake W, negative = export; None when unusable), grid_at (when the
-        meter reported it), charger (balancer_charger.ChargerObservation), target_peak_w, max_a,
-        min_a (runtime values), mode (one of MODES), meter_energy_j (the meter's own energy of
-        this quarter, None when not fresh or not configured), meter_peak_w (the meter's month peak
-        when it belongs to this month, else None).
-        Returns a dict of figures, the wanted state, and "write": the one write to send now or None.
-        """
+        """One control step: a Reading in, a Decision out."""
         s = self.settings
+        d = Decision()
         if self.started_at is None:
             self.started_at = now
-        self.charger.observe(now, reading["charger"])
-        grid_fresh = reading["grid_w"] is not None
-        if grid_fresh:
-            self.grid_at = min(now, reading["grid_at"] or now)
-        previous_w = self.meter.last_power_w
-        closed = self.meter.advance(now, reading["grid_w"], reading["grid_at"] if grid_fresh else None)
-        raised, incomplete = self._close_quarters(closed, reading["meter_peak_w"])
-        if reading["meter_energy_j"] is not None:
-            self.meter_quarter = (self.meter.quarter_start, reading["meter_energy_j"])
-        self.peak.roll_to(now)
-        peak_w = max(self.peak.peak_w, reading["meter_peak_w"] or 0.0)
-        limit_w = balancer_metering.capacity_limit_w(peak_w, reading["target_peak_w"])
-        # What Fluvius bills is the meter's figure: when it says more was drawn, believe it.
-        energy_j = max(self.meter.budget_energy_j(), reading["meter_energy_j"] or 0.0)
-
         charger = self.charger
+        charger.observe(now, reading.charger)
         if not charger.car_absent():
             self.parked = False
-        grid_age_s = (now - self.grid_at).total_seconds() if self.grid_at is not None else None
-        grid_ok = grid_age_s is not None and grid_age_s <= s["stale_after"]
-        # A meter that has not spoken since the start (Home Assistant restarting: DSMR needs its
-        # first telegram) gets stale_after before the fail-safe; until then nothing is written.
-        grid_waiting = self.grid_at is None and (now - self.started_at).total_seconds() <= s["stale_after"]
-        if grid_ok:
-            grid = GRID_OK if grid_fresh else GRID_GAP
-        else:
-            grid = GRID_WAITING if grid_waiting else GRID_FAILSAFE
-        charger_a = reading["charger"].amps
-        shown_paused = charger.paused() if s["has_pause_switch"] else None
+        grid_fresh = reading.grid_w is not None
+        previous_w = self.meter.last_power_w
+        self._meter(now, reading, d)
+        limit_w, energy_j = d.limit_w, d.energy_j
+        grid_ok, grid_waiting = self._grid(now, grid_fresh, d)
+
+        charger_a = self._held_a(reading)
+        shown_paused = charger.paused() if s.has_pause_switch else None
         paused_now = shown_paused is True or self.plan.paused
         grid_w = self.meter.last_power_w or 0.0
         ev_w = balancer_budget.ev_power_estimate_w(
-            charger_a, paused_now or charger.car_absent() or charger.not_asking(), s["voltage"], s["phases"],
-            reading["charger"].power_w, self._charger_fresh(now), grid_w,
+            charger_a, paused_now or charger.car_absent() or charger.not_asking(), s.voltage, s.phases,
+            reading.charger.power_w, self._charger_fresh(now), grid_w,
         )
         house_w = balancer_budget.house_load_w(grid_w, ev_w)
         if grid_fresh and previous_w is not None and not paused_now and charger.car is not False:
-            offered_w = balancer_budget.power_for_amps(charger_a or 0, s["voltage"], s["phases"])
+            offered_w = balancer_budget.power_for_amps(charger_a or 0, s.voltage, s.phases)
             if offered_w > 0 and previous_w - grid_w >= STOP_DROP_SHARE * min(offered_w, previous_w):
                 # The grid fell by about what the car draws: it may have been unplugged or got
                 # full. Raising its current would be a write for nothing; wait for the next read.
                 charger.suspect_stop(now)
         remaining_s = self.meter.remaining_s(now)
-        allowance_w, bound = balancer_budget.ev_allowance_w(
-            limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w,
-            s["charger_response"], s["min_command_interval"],
-        )
-        max_a = charger.max_a(reading["max_a"])
-        # The plan may pause whenever a switch is configured; while the switch is unavailable (no
-        # car connected) no pause is sent.
-        can_pause = s["has_pause_switch"]
-        mode = reading["mode"]
+        budget = balancer_budget.QuarterBudget(limit_w, s.margin, energy_j, remaining_s, house_w, ev_w)
+        max_a = charger.max_a(reading.max_a)
+        can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
+        mode = reading.mode
         hold = False  # True: write nothing this step
         if charger.car_absent():
-            self.plan.paused = False
-            self.plan.resume_ok_since = None
-            want_paused, want_a, short = False, s["park_current"], False
+            self.plan.release()
+            self.plan.reset_resume_wait()
+            want_paused, want_a, short = False, s.park_current, False
             reason = "no car: the charger waits at %d A for the next session" % want_a
             hold = self.parked or mode == MODE_OFF
         elif mode == MODE_FAST:
             want_paused, want_a, short = False, max_a, False
-            self.plan.paused = False
+            self.plan.release()
             reason = "fast: %d A, the limit is ignored (mode fast)" % want_a
         elif mode == MODE_PAUSED:
             self.plan.force_pause()
-            want_paused, want_a, short = can_pause, reading["min_a"], not can_pause
+            want_paused, want_a, short = can_pause, reading.min_a, not can_pause
             reason = "paused by the user (mode paused)"
             if not can_pause:
                 reason = "mode paused without a pause_switch: holding %d A" % want_a
         elif charger.not_asking():
-            want_paused, want_a, short = shown_paused is True, charger_a or reading["min_a"], False
+            want_paused, want_a, short = shown_paused is True, charger_a or reading.min_a, False
             reason = "car connected, not asking for energy (full, or its own timer): no writes until it asks"
             hold = True
         elif grid_ok:
-            # A pause could take effect after the next free slot and the response, plus slack for
-            # the meter's own delay and update period.
-            wait_s = self.gate.seconds_until_free(now) + s["charger_response"] + PAUSE_SLACK_S
-            affordable = balancer_budget.minimum_affordable(
-                limit_w, s["margin"], energy_j, remaining_s, house_w, ev_w, s["charger_response"], wait_s,
-                balancer_budget.power_for_amps(reading["min_a"], s["voltage"], s["phases"]),
-            )
-            want_paused, want_a, short = self.plan.decide(
-                now, allowance_w, s["voltage"], s["phases"], reading["min_a"], max_a, can_pause,
-                affordable,
-            )
-            want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)
-            if charger_a is not None and want_a > charger_a and remaining_s < s["charger_response"] + ENDING_SLOTS * s["min_command_interval"]:
-                # The quarter's last minutes: what is left would be spent in a burst (16 -> 17 ->
-                # 18 A) and taken back at the next quarter's start. At most one amp above the
-                # steady rate, which the next quarter can carry on.
-                steady_a = balancer_budget.amps_for_power(limit_w - s["margin"] - house_w, s["voltage"], s["phases"])
-                want_a = max(charger_a, min(want_a, steady_a + 1))
-            if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True:
-                if grid_fresh and balancer_budget.decrease_can_wait(
-                        limit_w - s["margin"], energy_j, remaining_s, house_w,
-                        balancer_budget.power_for_amps(charger_a, s["voltage"], s["phases"]),
-                        balancer_budget.power_for_amps(want_a, s["voltage"], s["phases"]), wait_s):
-                    want_a = charger_a
-            if charger_a is not None and want_a > charger_a and not (grid_fresh and charger.read_since_change()):
-                # No increase on an old grid reading (the meter skipped an update), nor before the
-                # charger was read after the last change: a car that left or got full takes
-                # nothing more, and each write restarts the Wallbox poll that would show it.
-                want_a = charger_a
-            reason = self._reason(want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a)
+            want_paused, want_a, short, reason = self._balance(
+                now, reading, budget, charger_a, shown_paused, max_a, grid_fresh)
         elif grid_waiting:
-            want_paused, want_a, short = shown_paused is True, charger_a or reading["min_a"], False
-            reason = "waiting for the first grid reading (up to %d s)" % s["stale_after"]
+            want_paused, want_a, short = shown_paused is True, charger_a or reading.min_a, False
+            reason = "waiting for the first grid reading (up to %d s)" % s.stale_after
             hold = True
         else:
             want_paused, want_a, short = self._failsafe(reading, can_pause)
             reason = "fail-safe: no fresh grid reading"
-        write = None
         if mode == MODE_OFF:
             reason = "off: the balancer leaves the charger alone (mode off)"
         elif not hold:
-            write = self.gate.next_write(now, want_paused, want_a, charger_a, shown_paused)
-            if write is not None and write[0] == RESUME and not charger.read_since_change():
-                write = None  # a resume waits for a read of the charger after the pause, like an increase
-        return {
-            "peak_raised": raised,
-            "incomplete_quarters": incomplete,
-            "grid": grid,
-            "limit_w": limit_w,
-            "peak_w": peak_w,
-            "energy_j": energy_j,
-            "house_w": house_w,
-            "remaining_s": remaining_s,
-            "want_paused": want_paused,
-            "want_a": want_a,
-            "short_of_minimum": short,
-            "reason": reason,
-            "write": write,
-        }
+            d.write = self.gate.next_write(now, want_paused, want_a, charger_a, shown_paused)
+            if d.write is not None and d.write[0] == RESUME and not charger.read_since_change():
+                d.write = None  # a resume waits for a read of the charger after the pause, like an increase
+        d.want_paused, d.want_a, d.short_of_minimum, d.reason = want_paused, want_a, short, reason
+        d.house_w, d.remaining_s = house_w, remaining_s
+        d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
+        d.car, d.session_kwh = charger.car_text(), charger.session_kwh
+        return d
+
+    def _meter(self, now, reading, d):
+        """Integrate the grid reading, close quarters into the month's peak, and fill the metering
+        figures of the decision (limit, peak, the energy the budget counts)."""
+        s = self.settings
+        grid_fresh = reading.grid_w is not None
+        if grid_fresh:
+            self.grid_at = min(now, reading.grid_at or now)
+        closed = self.meter.advance(now, reading.grid_w, reading.grid_at if grid_fresh else None)
+        meter_peak_w = self.meter_peak_guard.trusted_peak_w(now, reading.meter_peak_w, reading.meter_peak_changed_at)
+        meter_energy_j = None
+        if reading.meter_average_w is not None and reading.meter_average_at is not None:
+            age_s = (now - reading.meter_average_at).total_seconds()
+            meter_energy_j = balancer_registers.meter_quarter_energy_j(
+                reading.meter_average_w, reading.meter_average_at, balancer_time.quarter_start(now), age_s, s.stale_after)
+        d.peak_raised, d.incomplete_quarters = self._close_quarters(closed, meter_peak_w)
+        if meter_energy_j is not None:
+            self.meter_quarter = (self.meter.quarter_start, meter_energy_j)
+        self.peak.roll_to(now)
+        d.own_peak_w, d.peak_month, d.peak_quarter = self.peak.peak_w, self.peak.month, self.peak.peak_quarter
+        d.peak_w = max(self.peak.peak_w, meter_peak_w or 0.0)
+        d.limit_w = balancer_metering.capacity_limit_w(d.peak_w, reading.target_peak_w)
+        # What Fluvius bills is the meter's figure: when it says more was drawn, believe it.
+        d.energy_j = max(self.meter.budget_energy_j(), meter_energy_j or 0.0)
+        d.running_average_w = self.meter.running_average_w(now)
+        d.last_grid_w = self.meter.last_power_w
+        d.meter_average_w, d.meter_peak_w = reading.meter_average_w, reading.meter_peak_w
+
+    def _grid(self, now, grid_fresh, d):
+        """(grid_ok, grid_waiting), and Decision.grid."""
+        stale_after = self.settings.stale_after
+        grid_age_s = (now - self.grid_at).total_seconds() if self.grid_at is not None else None
+        grid_ok = grid_age_s is not None and grid_age_s <= stale_after
+        # A meter that has not spoken since the start (Home Assistant restarting: DSMR needs its
+        # first telegram) gets stale_after before the fail-safe; until then nothing is written.
+        grid_waiting = self.grid_at is None and (now - self.started_at).total_seconds() <= stale_after
+        if grid_ok:
+            d.grid = GRID_OK if grid_fresh else GRID_GAP
+        else:
+            d.grid = GRID_WAITING if grid_waiting else GRID_FAILSAFE
+        return grid_ok, grid_waiting
+
+    def _held_a(self, reading):
+        """The current the charger holds: the number entity read back, or with the service form,
+        the last current the service accepted."""
+        if self.settings.current_service:
+            return self.charger.current_written_a
+        return reading.charger.amps
+
+    def _balance(self, now, reading, budget, charger_a, shown_paused, max_a, grid_fresh):
+        """Normal control: the quarter budget, the pause plan, and when a change is worth a write.
+        Returns (want_paused, want_a, short_of_minimum, reason)."""
+        s = self.settings
+        allowance_w, bound = budget.allowance_w(s.charger_response, s.min_command_interval)
+        # A pause could take effect after the next free slot and the response, plus slack for
+        # the meter's own delay and update period.
+        wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
+        affordable = budget.minimum_affordable(
+            s.charger_response, wait_s, balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases))
+        want_paused, want_a, short = self.plan.decide(
+            now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
+        )
+        want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)
+        if charger_a is not None and want_a > charger_a and budget.remaining_s < s.charger_response + ENDING_SLOTS * s.min_command_interval:
+            # The quarter's last minutes: what is left would be spent in a burst (16 -> 17 ->
+            # 18 A) and taken back at the next quarter's start. At most one amp above the
+            # steady rate, which the next quarter can carry on.
+            steady_a = balancer_budget.amps_for_power(budget.steady_w(), s.voltage, s.phases)
+            want_a = max(charger_a, min(want_a, steady_a + 1))
+        if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True:
+            if grid_fresh and budget.decrease_can_wait(
+                    balancer_budget.power_for_amps(charger_a, s.voltage, s.phases),
+                    balancer_budget.power_for_amps(want_a, s.voltage, s.phases), wait_s):
+                want_a = charger_a
+        if charger_a is not None and want_a > charger_a and not (grid_fresh and self.charger.read_since_change()):
+            # No increase on an old grid reading (the meter skipped an update), nor before the
+            # charger was read after the last change: a car that left or got full takes
+            # nothing more, and each write restarts the Wallbox poll that would show it.
+            want_a = charger_a
+        reason = self._reason(want_paused, want_a, short, budget, bound, max_a)
+        return want_paused, want_a, short, reason
 
     def _close_quarters(self, closed, meter_peak_w):
         """Offer each closed quarter to the monthly peak. A quarter the app did not watch from its
@@ -227,58 +302,60 @@ class Controller:
         if want_paused or charger_a is None or want_a <= charger_a:
             return want_a
         s = self.settings
-        damped_a = balancer_budget.amps_for_power(allowance_w - INCREASE_HYSTERESIS_A * s["voltage"] * s["phases"], s["voltage"], s["phases"])
+        damped_a = balancer_budget.amps_for_power(allowance_w - INCREASE_HYSTERESIS_A * s.voltage * s.phases, s.voltage, s.phases)
         return max(charger_a, min(want_a, damped_a))
 
     def command_sent(self, now):
-        """The app attempted decision['write'] now (it used the slot, whatever the outcome)."""
+        """The app attempted Decision.write now (it used the slot, whatever the outcome)."""
         self.gate.sent(now)
 
     def command_accepted(self, now, write):
-        """The charger accepted decision['write'] (the blocking call returned without error)."""
+        """The charger accepted Decision.write (the blocking call returned without error)."""
         kind, amps = write
         self.charger.accepted(now, kind, amps)
         if self.charger.car_absent():
             self.parked = True
 
+    def restore_command(self, sent_at):
+        """After a restart: a command was sent at sent_at (the slot is taken, older charger data
+        is not trusted)."""
+        self.gate.sent(sent_at)
+        self.charger.restore(sent_at)
+
     def _charger_fresh(self, now):
         """The charger's power sensor is believed only when the charger was really read (not a
         write's echo) recently, after the last change took effect."""
         age_s = self.charger.data_age_s(now)
-        return age_s is not None and age_s <= self.settings["stale_after"] * 3 and self.charger.power_fresh()
+        fresh_s = self.settings.stale_after * CHARGER_FRESH_STALE_AFTERS
+        return age_s is not None and age_s <= fresh_s and self.charger.power_fresh()
 
     def _failsafe(self, reading, can_pause):
-        self.plan.resume_ok_since = None
-        if self.settings["failsafe"] == FAILSAFE_PAUSE and can_pause:
+        self.plan.reset_resume_wait()
+        if self.settings.failsafe == FAILSAFE_PAUSE and can_pause:
             self.plan.force_pause()
-            return True, reading["min_a"], False
-        return False, reading["min_a"], False
+            return True, reading.min_a, False
+        return False, reading.min_a, False
 
-    def _reason(self, want_paused, want_a, short, house_w, limit_w, energy_j, bound, remaining_s, max_a):
+    def _reason(self, want_paused, want_a, short, budget, bound, max_a):
         """The decision in words; rebuilt only when a figure it shows changes (it runs every step)."""
-        left_kwh = self._left_kwh(limit_w, energy_j)
-        ending = bound == "steady" and remaining_s < 120
-        key = (want_paused, want_a, short, round(house_w / 100.0), round(limit_w / 100.0), round(left_kwh * 10.0), ending, max_a)
+        left_kwh = budget.left_j() / 3600000.0
+        ending = bound == "steady" and budget.remaining_s < 120
+        key = (want_paused, want_a, short, round(budget.house_w / 100.0), round(budget.limit_w / 100.0), round(left_kwh * 10.0), ending, max_a)
         if key == self.reason_key:
             return self.reason_text
         self.reason_key = key
-        self.reason_text = self._reason_text(want_paused, want_a, short, house_w, limit_w, left_kwh, ending, max_a)
-        return self.reason_text
-
-    def _reason_text(self, want_paused, want_a, short, house_w, limit_w, left_kwh, ending, max_a):
         figures = "%.1f kW house load, %.1f kW limit, %.1f kWh left this quarter" % (
-            house_w / 1000.0, limit_w / 1000.0, left_kwh,
+            budget.house_w / 1000.0, budget.limit_w / 1000.0, left_kwh,
         )
         if short:
-            return "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
-        if want_paused:
-            return "paused: budget below the minimum current (%s)" % figures
-        if want_a >= max_a:
-            return "full speed: %d A (%s)" % (want_a, figures)
-        if ending:
-            return "quarter ending: %d A at the steady rate (%s)" % (want_a, figures)
-        return "limited: %d A (%s)" % (want_a, figures)
-
-    def _left_kwh(self, limit_w, energy_j):
-        target_j = (limit_w - self.settings["margin"]) * balancer_time.QUARTER_S
-        return max(0.0, target_j - energy_j) / 3600000.0
+            text = "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
+        elif want_paused:
+            text = "paused: budget below the minimum current (%s)" % figures
+        elif want_a >= max_a:
+            text = "full speed: %d A (%s)" % (want_a, figures)
+        elif ending:
+            text = "quarter ending: %d A at the steady rate (%s)" % (want_a, figures)
+        else:
+            text = "limited: %d A (%s)" % (want_a, figures)
+        self.reason_text = text
+        return text

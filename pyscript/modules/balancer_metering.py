@@ -10,13 +10,15 @@ from datetime import timedelta
 
 import balancer_time
 
-QUARTER_S = balancer_time.QUARTER_S
+from balancer_time import QUARTER_S
 # A gap longer than this between two integrations (Home Assistant down, clock jumped forward) is
 # not filled with the last power: nobody knows what was drawn then.
 MAX_HOLD_S = 300
 # A quarter is complete when the app watched it from its start, give or take this much: only a
 # complete quarter may set the monthly peak from the app's own energy.
 UNWATCHED_OK_S = 10.0
+# A saved quarter counts again after a restart only if saved at most this long ago.
+RESTORE_MAX_AGE_S = 300
 
 
 class QuarterMeter:
@@ -39,6 +41,36 @@ class QuarterMeter:
         self.unwatched_s = 0.0  # seconds at the quarter's start before the first reading ever
         self.assumed_j = 0.0  # the budget's guess for those seconds (never part of energy_j)
         self.unknown_since = None  # since when no power is known (a restart, a gap over MAX_HOLD_S)
+
+    def snapshot(self, now):
+        """The persisted form (state attributes of the quarter variable), as HA's ExtraStoredData."""
+        return {
+            "quarter_start": self.quarter_start.isoformat() if self.quarter_start else None,
+            "energy_wh": round(self.energy_j / 3600.0, 2),
+            "assumed_wh": round(self.assumed_j / 3600.0, 2),
+            "covered_s": round(self.covered_s),
+            "unwatched_s": round(self.unwatched_s),
+            "updated": now.isoformat(),
+        }
+
+    def restore_snapshot(self, saved, now):
+        """Take back a snapshot only if it is of this quarter and at most RESTORE_MAX_AGE_S old.
+        Returns True when it was taken."""
+        saved_quarter = balancer_time.parse_iso(saved.get("quarter_start"))
+        saved_at = balancer_time.parse_iso(saved.get("updated"))
+        if saved_quarter != balancer_time.quarter_start(now) or saved_at is None:
+            return False
+        if not 0 <= (now - saved_at).total_seconds() <= RESTORE_MAX_AGE_S:
+            return False
+        try:
+            energy_j = float(saved.get("energy_wh") or 0) * 3600.0
+            covered_s = float(saved.get("covered_s") or 0)
+            assumed_j = float(saved.get("assumed_wh") or 0) * 3600.0
+            unwatched_s = float(saved.get("unwatched_s") or 0)
+        except (TypeError, ValueError):
+            return False
+        self.restore(saved_quarter, energy_j, covered_s, saved_at, assumed_j, unwatched_s)
+        return True
 
     def restore(self, quarter_start, energy_j, covered_s, saved_at, assumed_j=0.0, unwatched_s=0.0):
         """Take back a quarter persisted before a restart; the caller checks it is this quarter.
@@ -184,6 +216,23 @@ class MonthlyPeak:
         self.peak_w = 0.0
         self.peak_quarter = None
         self.bounds = None  # (start, end) in UTC of self.month: a step checks these, not the calendar
+
+    def snapshot(self):
+        """The persisted form (attributes of the monthly peak variable)."""
+        return {
+            "month": self.month,
+            "quarter_start": balancer_time.iso_local(self.peak_quarter) if self.peak_quarter else None,
+            "own_peak": round(self.peak_w),
+        }
+
+    def restore_snapshot(self, saved, state_value, now):
+        """Take back a snapshot (state_value: the variable's state, for snapshots without
+        own_peak). Returns True when it belongs to this month and was kept."""
+        try:
+            peak_w = float(saved.get("own_peak", state_value))
+        except (TypeError, ValueError):
+            peak_w = 0.0
+        return self.restore(saved.get("month"), peak_w, balancer_time.parse_iso(saved.get("quarter_start")), now)
 
     def restore(self, month, peak_w, peak_quarter, now):
         """Take a persisted peak back only if it belongs to the current month. Returns True if kept."""

@@ -68,6 +68,14 @@ class ChargePlan:
         # current could not be corrected for a whole command interval.
         return False, min_a, False
 
+    def release(self):
+        """No pause is wanted (no car, mode fast): the plan stops holding one."""
+        self.paused = False
+
+    def reset_resume_wait(self):
+        """The time the budget has allowed a resume starts again (fail-safe, no car)."""
+        self.resume_ok_since = None
+
     def force_pause(self):
         """Fail-safe or user mode: pause now, and restart the resume wait afterwards."""
         self.paused = True

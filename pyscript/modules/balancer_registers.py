@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import balancer_time
 
-QUARTER_S = balancer_time.QUARTER_S
+from balancer_time import QUARTER_S
 TRUST_AFTER_RESTART = timedelta(hours=2)  # local time on the 1st after which a restored 1.6.0 is believed
 
 

@@ -8,6 +8,9 @@ holds, and before there is one the safe fallback (the billed minimum peak, the l
 import math
 
 TUNABLE = ("target_peak", "max_current", "min_current")
+# A tunable entity that never gave a usable value: the safest setting (the billed minimum peak,
+# the lowest current).
+SAFE_FALLBACK = {"target_peak": 2500, "max_current": 6, "min_current": 6}
 
 
 def tunable_value(key, text, last_good, fallback, low, high):
@@ -35,3 +38,52 @@ def current_range(min_a, max_a):
     if min_a > max_a:
         min_a = max_a
     return min_a, max_a
+
+
+def entity_range(min_a, max_a, entity_min, entity_max):
+    """Keep the current inside the number entity's own min/max too, so the charger never rejects it."""
+    try:
+        entity_min = float(min_a if entity_min is None else entity_min)
+        entity_max = float(max_a if entity_max is None else entity_max)
+    except (TypeError, ValueError):
+        return min_a, max_a
+    return current_range(max(min_a, entity_min), min(max_a, entity_max))
+
+
+class Notice:
+    """A problem told once: a WARNING when it starts (or changes), an INFO when it is gone.
+
+    update(problem) returns "start", "end" or None; the caller logs accordingly.
+    """
+
+    def __init__(self):
+        self.problem = None
+
+    def update(self, problem):
+        previous, self.problem = self.problem, problem
+        if problem and problem != previous:
+            return "start"
+        if previous and not problem:
+            return "end"
+        return None
+
+
+class Tunables:
+    """The tunable settings that name an input_number: the last good value of each, and whether
+    its entity is usable now."""
+
+    def __init__(self, entities, bounds):
+        self.entities = entities  # key -> entity id
+        self.bounds = bounds  # key -> (low, high)
+        self.good = {}  # key -> last good value
+        self.notices = {}  # key -> Notice
+        for key in entities:
+            self.notices[key] = Notice()
+
+    def value(self, key, text):
+        """(value, change, problem) for the entity's state text; change as Notice.update."""
+        low, high = self.bounds[key]
+        value, problem = tunable_value(key, text, self.good.get(key), SAFE_FALLBACK[key], low, high)
+        if problem is None:
+            self.good[key] = value
+        return value, self.notices[key].update(problem), problem

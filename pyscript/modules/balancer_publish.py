@@ -1,0 +1,79 @@
+"""What the app publishes: the state and attributes of each pyscript.wallbox_balancer_* variable,
+built from one Decision (and the persisted forms of the meter and the peak). No Home Assistant here.
+
+Every figure a user sees comes from here, so the README's "What it publishes" table has one source.
+"""
+
+import balancer_config
+import balancer_time
+
+PREFIX = "pyscript." + balancer_config.APP + "_"
+PEAK_VAR = PREFIX + "monthly_peak"
+LIMIT_VAR = PREFIX + "capacity_limit"
+QUARTER_VAR = PREFIX + "quarter_average"
+SETPOINT_VAR = PREFIX + "setpoint"
+MODE_VAR = PREFIX + "mode"
+NOTIFICATION_ID = balancer_config.APP + "_peak"
+POWER = {"unit_of_measurement": "W", "device_class": "power"}
+
+
+def _with(attributes, extra):
+    merged = dict(attributes)
+    merged.update(extra)
+    return merged
+
+
+def peak(decision, peak_snapshot):
+    """(value W, attributes) of the monthly peak: max(own, the meter's); the snapshot is what a
+    restart takes back."""
+    attributes = _with(peak_snapshot, POWER)
+    attributes["friendly_name"] = "Wallbox balancer monthly peak"
+    if decision.meter_peak_w is not None:
+        attributes["meter_peak"] = round(decision.meter_peak_w)
+        attributes["meter_difference"] = round(decision.own_peak_w - decision.meter_peak_w)
+    return round(decision.peak_w), attributes
+
+
+def limit(decision, target_peak_w, margin_w):
+    attributes = _with({"target_peak": target_peak_w, "margin": margin_w}, POWER)
+    attributes["friendly_name"] = "Wallbox balancer capacity limit"
+    return round(decision.limit_w), attributes
+
+
+def quarter(decision, quarter_snapshot):
+    """(running average W, attributes) of the running quarter; the snapshot is what a restart takes
+    back (energy_wh measured, assumed_wh the budget's guesses, quarter_start, updated, ...)."""
+    attributes = _with(quarter_snapshot, POWER)
+    attributes["projected"] = round(decision.projected_w)
+    attributes["house_load"] = round(decision.house_w)
+    attributes["friendly_name"] = "Wallbox balancer quarter average"
+    if decision.meter_average_w is not None:
+        # The meter's 1.4.0 climbs from 0 to the quarter's average: compare it with energy / 900 s.
+        measured_w = quarter_snapshot["energy_wh"] * 3600.0 / balancer_time.QUARTER_S
+        attributes["meter_average"] = round(decision.meter_average_w)
+        attributes["meter_difference"] = round(measured_w - decision.meter_average_w)
+    return round(decision.running_average_w), attributes
+
+
+def setpoint(decision, reason, mode, last_command, last_result):
+    """(amps or 'unknown', attributes) of the setpoint; decision None before the first step."""
+    return (decision.want_a if decision else "unknown"), {
+        "reason": reason,
+        "paused": decision.want_paused if decision else None,
+        "mode": mode,
+        "last_command": last_command.isoformat() if last_command else None,
+        "last_result": last_result,
+        "car": decision.car if decision else "unknown",
+        "session_energy": decision.session_kwh if decision else None,
+        "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
+    }
+
+
+def mode(value, modes):
+    return value, {"options": list(modes), "friendly_name": "Wallbox balancer mode"}
+
+
+def peak_message(quarter_start, average_w, target_peak_w, grid_w):
+    """The persistent notification's text when a quarter raised the peak above the target."""
+    return "This month's peak rose to %.2f kW in the quarter from %s (target %.2f kW; the grid drew %.2f kW as it ended)." % (
+        average_w / 1000.0, balancer_time.iso_local(quarter_start), target_peak_w / 1000.0, (grid_w or 0.0) / 1000.0)
