@@ -1,16 +1,14 @@
 """Stubs that run the real pyscript app file under CPython: Home Assistant 2025.12.1 + pyscript 1.7.0.
 
-"When the stubs and real pyscript disagree, the stubs are wrong." Anything not modelled raises
-``StubLimitation`` (a NotImplementedError); code pyscript's interpreter cannot run raises
-``PyscriptIncompatible`` when loaded. See stubs/README.md.
+"When the stubs and real pyscript disagree, the stubs are wrong." They model only what the app, its
+tests and the simulator use; anything else raises ``StubLimitation`` (a NotImplementedError); code
+pyscript's interpreter cannot run raises ``PyscriptIncompatible`` when loaded. See stubs/README.md.
 """
 
 from .compat import ALLOWED_IMPORTS
 from .env import PyscriptEnv
 from .errors import PyscriptIncompatible, StubLimitation
-from .ha import (
-    HomeAssistantError, Invalid, InvalidStateError, ServiceNotFound, ServiceValidationError, StateVal,
-)
+from .ha import HomeAssistantError, Invalid, InvalidStateError, ServiceNotFound, ServiceValidationError, StateVal
 
 __all__ = [
     "ALLOWED_IMPORTS", "HomeAssistantError", "Invalid", "InvalidStateError", "PyscriptEnv",

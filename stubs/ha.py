@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-STATE_UNKNOWN = "unknown"
 STATE_UNAVAILABLE = "unavailable"
 MAX_LENGTH_STATE_STATE = 255  # homeassistant/const.py
 
@@ -87,38 +86,12 @@ class HState:
 
 
 # --------------------------------------------------------------------------- StateVal
-_SENTINEL = object()
-
-
-def raise_no_default(function, value):
-    """helpers/template/helpers.py raise_no_default (outside a template: template '')."""
-    raise ValueError(
-        f"Template error: {function} got invalid input '{value}' when rendering or compiling"
-        " template '' but no default was specified"
-    )
-
-
-def _cv_boolean(value):
-    """helpers/config_validation.py boolean(); returns None instead of raising vol.Invalid."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        value = value.lower().strip()
-        if value in ("1", "true", "yes", "on", "enable"):
-            return True
-        if value in ("0", "false", "no", "off", "disable"):
-            return False
-    elif isinstance(value, (int, float)):
-        return value != 0
-    return None
-
-
 class StateVal(str):
     """pyscript 1.7.0 ``state.py`` ``StateVal``: the state string, attributes in ``__dict__``.
 
-    Built from anything with ``entity_id``/``state``/``attributes``/``last_*`` (an HA
-    ``State`` or the stub's ``HState``). The ``as_*`` helpers use HA's forgiving template
-    filters: without a default a non-numeric state raises ``ValueError``.
+    Built from anything with ``entity_id``/``state``/``attributes``/``last_*`` (an HA ``State`` or
+    the stub's ``HState``). The app reads only the string and attributes; pyscript's ``as_*``
+    helpers are not modelled (an app using one gets AttributeError here, so the stubs say so).
     """
 
     def __new__(cls, state):
@@ -130,80 +103,6 @@ class StateVal(str):
         attrs["last_reported"] = state.last_reported
         new_var.__dict__ = attrs
         return new_var
-
-    def as_float(self, default=_SENTINEL):
-        """template forgiving_float."""
-        try:
-            return float(self)
-        except (ValueError, TypeError):
-            if default is _SENTINEL:
-                raise_no_default("float", self)
-            return default
-
-    def as_int(self, default=_SENTINEL, base=10):
-        """template forgiving_int (jinja2 do_int: "42.7" -> 42)."""
-        try:
-            return int(str(self), base)
-        except (TypeError, ValueError):
-            try:
-                return int(float(self))
-            except (TypeError, ValueError, OverflowError):
-                if default is _SENTINEL:
-                    raise_no_default("int", self)
-                return default
-
-    def as_bool(self, default=_SENTINEL):
-        """template forgiving_boolean (cv.boolean)."""
-        result = _cv_boolean(str(self))
-        if result is None:
-            if default is _SENTINEL:
-                raise_no_default("bool", self)
-            return default
-        return result
-
-    def as_round(self, precision=0, method="common", default=_SENTINEL):
-        """template forgiving_round."""
-        import math
-
-        try:
-            multiplier = float(10**precision)
-            if method == "ceil":
-                value = math.ceil(float(self) * multiplier) / multiplier
-            elif method == "floor":
-                value = math.floor(float(self) * multiplier) / multiplier
-            elif method == "half":
-                value = round(float(self) * 2) / 2
-            else:
-                value = round(float(self), precision)
-            return int(value) if precision == 0 else value
-        except (ValueError, TypeError):
-            if default is _SENTINEL:
-                raise_no_default("round", self)
-            return default
-
-    def as_datetime(self, default=_SENTINEL):
-        """dt_util.parse_datetime approximated with ``datetime.fromisoformat``."""
-        try:
-            return datetime.fromisoformat(str(self))
-        except (ValueError, TypeError):
-            if default is _SENTINEL:
-                raise_no_default("as_datetime", self)
-        return default
-
-    def is_unknown(self):
-        return self == STATE_UNKNOWN
-
-    def is_unavailable(self):
-        return self == STATE_UNAVAILABLE
-
-    def has_value(self):
-        return not self.is_unknown() and not self.is_unavailable()
-
-
-# pyscript state.py STATE_CALLABLE_ATTRS
-STATE_CALLABLE_ATTRS = frozenset(
-    attr for attr, value in StateVal.__dict__.items() if callable(value) and not attr.startswith("_")
-)
 
 
 def repr_helper(inp):
