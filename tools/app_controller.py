@@ -16,13 +16,20 @@
   poll) the stub skips the call (Home Assistant skips unavailable entities). Its state is set
   only from the charger's polls (the integration is not optimistic).
 * Ticks: `env.run_time_triggers()` every 5 s on the local-midnight grid (`period(midnight, 5s)`).
+* Sessions mode only (the plant has `PlantParams.sessions`, issue 10): the user's helpers
+  `input_number.ev_energy_needed` (kWh, the session's need) and `input_datetime.ev_departure`
+  (local "YYYY-MM-DD HH:MM:SS", has_date and has_time, as Home Assistant's input_datetime shows
+  it) are set at each plug-in, as the user does when plugging in; at the start they hold the
+  session under way, else the replay's first session. The app's config then also gets
+  `energy_needed: input_number.ev_energy_needed` and `departure: input_datetime.ev_departure`.
+  Without sessions neither the entities nor the keys exist (the default replay is unchanged).
 """
 from __future__ import annotations
 
 import os
-from datetime import timezone
+from datetime import datetime, timezone
 
-from tools.plant import Controller
+from tools.plant import TZ, Controller, session_list
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP_PATH = os.path.join(REPO, "pyscript", "apps", "wallbox_balancer", "__init__.py")
@@ -33,9 +40,12 @@ NUMBER = "number.wallbox_sim_maximum_charging_current"
 SWITCH = "switch.wallbox_sim_pause_resume"
 STATUS = "sensor.wallbox_sim_status_description"
 ADDED_ENERGY = "sensor.wallbox_sim_added_energy"
+ENERGY_NEEDED = "input_number.ev_energy_needed"
+DEPARTURE = "input_datetime.ev_departure"
 
 
 def app_config(params, **overrides) -> dict:
+    """The app's configuration for this plant; `energy_needed` and `departure` only in sessions mode."""
     cfg = {
         "grid_power": GRID,
         "charger_power": CHARGER_POWER,
@@ -52,6 +62,9 @@ def app_config(params, **overrides) -> dict:
         "min_command_interval": int(params.write_interval),
         "stale_after": 60,
     }
+    if getattr(params, "sessions", ()):
+        cfg["energy_needed"] = ENERGY_NEEDED
+        cfg["departure"] = DEPARTURE
     cfg.update(overrides)
     return cfg
 
@@ -135,6 +148,8 @@ class AppController(Controller):
             self.env = env
             self._set_grid(plant.grid_reading(t))
             self._set_charger_sensors(plant.sensor_kw)
+            if p.sessions:
+                self._set_session_helpers(*_initial_session(plant))
             env.load_app(self.app_path)
             env.start()
         except BaseException:
@@ -176,6 +191,19 @@ class AppController(Controller):
         env.set_state(ADDED_ENERGY, repr(plant.session_kwh_shown), unit_of_measurement="kWh",
                       device_class="energy")
 
+    def on_plug(self, t, plugged):
+        """Sessions mode: at plug-in the user sets the session's need and departure."""
+        if plugged and self.env is not None:
+            self._at(t)
+            self._set_session_helpers(self.plant.session_need_kwh, self.plant.session_departure)
+
+    def _set_session_helpers(self, need_kwh, departure):
+        if need_kwh is None or departure is None:
+            return
+        self.env.set_state(ENERGY_NEEDED, repr(float(need_kwh)), **ENERGY_NEEDED_ATTRIBUTES)
+        state, attributes = input_datetime_state(departure)
+        self.env.set_state(DEPARTURE, state, **attributes)
+
     def on_end(self, t):
         self._at(t)
         self.notes.extend(self.env.errors("WARNING"))
@@ -202,6 +230,27 @@ class AppController(Controller):
         if not self.plant.set_paused(self.t, service == "turn_off"):
             raise HomeAssistantError("too_many_requests")
         return False
+
+
+ENERGY_NEEDED_ATTRIBUTES = dict(initial=None, editable=True, min=0.0, max=1000.0, step=0.1,
+                                mode="box", unit_of_measurement="kWh", friendly_name="EV energy needed")
+
+
+def input_datetime_state(t: float) -> tuple[str, dict]:
+    """State and attributes of an input_datetime with date and time holding epoch t (local time)."""
+    local = datetime.fromtimestamp(t, TZ).replace(microsecond=0)
+    return local.strftime("%Y-%m-%d %H:%M:%S"), dict(
+        has_date=True, has_time=True, editable=True, year=local.year, month=local.month,
+        day=local.day, hour=local.hour, minute=local.minute, second=local.second,
+        timestamp=local.timestamp(), friendly_name="EV departure")
+
+
+def _initial_session(plant) -> tuple:
+    """(need kWh, departure) the helpers hold at the start: the session under way, else the first."""
+    if plant.session_need_kwh is not None:
+        return plant.session_need_kwh, plant.session_departure
+    sessions = session_list(plant.p, plant.start, plant.end)
+    return (sessions[0][2], sessions[0][1]) if sessions else (None, None)
 
 
 def _kw(kw: float) -> str:

@@ -17,6 +17,8 @@ the peaks of the month with the largest EV-caused increase, and the worst quarte
 * causal oracle: per quarter, EV energy = clamp(L_q * 900 s - house energy, 0, max EV power *
   plugged seconds), L_q = max(target_peak, house-alone peak of the completed quarters this month).
   Nobody can charge more without raising the peak above what the house alone forces.
+  In sessions mode (`PlantParams.sessions`) the car is full after each session's need, so the
+  oracle takes, per session, its quarters from plug-in in time order until the need is reached.
 """
 from __future__ import annotations
 
@@ -116,6 +118,31 @@ def oracle_ev_j(house_j, plugged_s, months, target: float, max_ev_w: float) -> l
             for lim, h, s in zip(limits, house_j, plugged_s)]
 
 
+def oracle_quarters(run: RunResult, q: Quarters) -> list[float]:
+    """The oracle's EV energy (J) per quarter: `oracle_ev_j`, and in sessions mode each session's
+    quarters in time order only until its need (kWh) is delivered."""
+    target, max_ev_w = run.params.target_peak, run.params.max_ev_w
+    free = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, max_ev_w)
+    sessions = getattr(run.params, "sessions", ())
+    if not sessions:
+        return free
+    nq = len(q.house_j)
+    out = [0.0] * nq
+    for a, b, need_kwh in sorted(sessions):
+        a, b = max(a, run.start), min(b, run.end)
+        if b <= a:
+            continue
+        plugged = plugged_seconds([(a, b)], q.q0, nq)
+        left = need_kwh * 3.6e6
+        for k, e in enumerate(oracle_ev_j(q.house_j, plugged, q.months, target, max_ev_w)):
+            if left <= 0:
+                break
+            take = min(e, left, free[k] - out[k])   # two sessions in one quarter share it
+            out[k] += take
+            left -= take
+    return out
+
+
 def _monthly_max(values, months):
     out: dict = {}
     for v, m in zip(values, months):
@@ -178,7 +205,7 @@ def _quality(q0, house_w, ev_j, months, target) -> dict:
 def evaluate(run: RunResult, q: Quarters | None = None) -> Metrics:
     q = q or quarters_of(run)
     target = run.params.target_peak
-    oracle = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, run.params.max_ev_w)
+    oracle = oracle_quarters(run, q)
     hours = (run.end - run.start) / 3600.0
     sent = [w for w in run.writes if w[3] in ("ok", "429")]
     pauses = sum(1 for w in run.writes if w[1] == "pause" and w[3] == "ok")
@@ -223,7 +250,7 @@ def oracle_metrics(run: RunResult, q: Quarters | None = None) -> Metrics:
     """The oracle as a table row (its EV energy placed in each quarter; no commands)."""
     q = q or quarters_of(run)
     target = run.params.target_peak
-    ev = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, run.params.max_ev_w)
+    ev = oracle_quarters(run, q)
     kwh = sum(ev) / 3.6e6
     return Metrics("oracle", run.trace.name, **_quality(q.q0, q.house_w, ev, q.months, target),
                    ev_kwh=kwh, oracle_kwh=kwh, writes=0, writes_per_h=0.0, rejected_429=0,

@@ -48,6 +48,12 @@ plug_windows   Mon-Fri 18:00-07:30 (next morning), Sat+Sun 12:00-18:00, local ti
                        when the car is plugged in (Sunday evening is weekend: away until Monday
                        18:00). A pause belongs to the session: after plug-in the car charges at the
                        current the charger holds, whatever was paused before.
+sessions       ()      Charging sessions (issue 10): (plug_in, departure, need_kwh) tuples, epoch s and
+                       kWh, in time order, not overlapping (`tools/sessions.py` makes them from the
+                       windows or reads a CSV). When given they replace `plug_windows`: the car is
+                       plugged in from plug_in to departure (clipped to the replay) and is full once
+                       that session's need_kwh is delivered (instead of `session_kwh`). A session
+                       under way at the replay's start keeps its whole need.
 At start the charger holds `max_current`, not paused (the user's setting before the balancer).
 """
 from __future__ import annotations
@@ -100,6 +106,7 @@ class PlantParams:
     session_kwh: float = math.inf
     target_peak: float = 4000.0
     plug_windows: tuple = DEFAULT_PLUG_WINDOWS
+    sessions: tuple = ()
 
     @property
     def max_ev_w(self) -> float:
@@ -111,7 +118,10 @@ class PlantParams:
 
 
 def plug_intervals(params: PlantParams, start: float, end: float) -> list[tuple[float, float]]:
-    """Merged [plug-in, plug-out) intervals (epoch s) overlapping [start, end), clipped to it."""
+    """Merged [plug-in, plug-out) intervals (epoch s) overlapping [start, end), clipped to it.
+    With `params.sessions`: one interval per session (not merged: each is its own plug-in)."""
+    if params.sessions:
+        return [(max(a, start), min(b, end)) for a, b, _ in session_list(params, start, end)]
     day = datetime.fromtimestamp(start, TZ).date() - timedelta(days=1)
     last_day = datetime.fromtimestamp(end, TZ).date()
     raw = []
@@ -134,6 +144,12 @@ def plug_intervals(params: PlantParams, start: float, end: float) -> list[tuple[
     return [(max(a, start), min(b, end)) for a, b in merged if b > start and a < end]
 
 
+def session_list(params: PlantParams, start: float, end: float) -> list[tuple[float, float, float]]:
+    """The sessions (plug_in, departure, need_kwh) of `params.sessions` overlapping [start, end),
+    unclipped, in time order."""
+    return sorted((float(a), float(b), float(n)) for a, b, n in params.sessions if b > start and a < end)
+
+
 class Controller:
     """What the loop calls. Writes go through `self.plant`."""
 
@@ -153,6 +169,11 @@ class Controller:
 
     def on_tick(self, t: float) -> None:
         """Every 5 s on the local-midnight grid, when wants_ticks."""
+
+    def on_plug(self, t: float, plugged: bool) -> None:
+        """The car was plugged in (or out) at t, only in sessions mode (`PlantParams.sessions`): what
+        the user does then (set the session's need and departure). The charger's sensors show it
+        only at the next poll."""
 
     def on_end(self, t: float) -> None:
         """The replay reached its end."""
@@ -190,6 +211,9 @@ class Plant:
         self.start = trace.start if start is None else start
         self.end = trace.end if end is None else end
         self.plugged_intervals = plug_intervals(params, self.start, self.end)
+        # sessions mode: the clipped plug-in time -> (departure, need kWh) of each session
+        self._sessions = {max(a, self.start): (b, n)
+                          for a, b, n in session_list(params, self.start, self.end)}
         # house step function + cumulative energy for exact integrals
         self._ht = trace.times
         self._hp = trace.power_w
@@ -206,6 +230,8 @@ class Plant:
         self.plugged = False
         self.full = False                       # the session's energy is delivered
         self.session_j = 0.0                    # energy delivered this session
+        self.session_need_j = params.session_kwh * 3.6e6   # energy the car takes this session
+        self.session_departure: float | None = None        # sessions mode: this session's departure
         self._session_t = self.start            # session_j counts up to here
         self._full_gen = 0
         self.full_intervals: list[tuple[float, float]] = []
@@ -284,8 +310,8 @@ class Plant:
         if w != self.ev_w:
             self.ev_w = w
             self._full_gen += 1
-            if w > 0 and math.isfinite(self.p.session_kwh):
-                left_j = max(0.0, self.p.session_kwh * 3.6e6 - self.session_j)
+            if w > 0 and math.isfinite(self.session_need_j):
+                left_j = max(0.0, self.session_need_j - self.session_j)
                 self._push(t + left_j / w, P_EFFECT, self._effect, ("full", self._full_gen))
             if self.ev_times[-1] == t:
                 self.ev_vals[-1] = w
@@ -310,6 +336,17 @@ class Plant:
             self.full_intervals.append((t, t))
         self._update_ev(t)
 
+    @property
+    def session_need_kwh(self) -> float | None:
+        """Sessions mode: the energy the plugged-in car's session needs (kWh); None otherwise."""
+        return self.session_need_j / 3.6e6 if self.p.sessions and self.plugged else None
+
+    def _start_session(self, t: float) -> None:
+        """Sessions mode: the need and departure of the session plugged in at t."""
+        departure, need = self._sessions[t]
+        self.session_need_j = need * 3.6e6
+        self.session_departure = departure
+
     def _plug(self, t: float, plugged: bool) -> None:
         self._account(t)
         self.plugged = plugged
@@ -320,9 +357,15 @@ class Plant:
             # a new session: charge at the held current, a previous pause no longer applies
             self.paused = self.paused_cmd = False
             self.session_j = 0.0
+            if self.p.sessions:
+                self._start_session(t)
             self._push(t + self.p.charger_delay, P_EFFECT, self._effect, ("start", None))
         else:
             self._update_ev(t)
+            if self.p.sessions:
+                self.session_departure = None
+        if self.p.sessions:
+            self.controller.on_plug(t, plugged)
 
     # ---- cloud writes (what the controllers call) -------------------------------------------
     def _cloud(self, t: float) -> bool:
@@ -409,6 +452,8 @@ class Plant:
         for a, b in self.plugged_intervals:
             if a <= start:          # a session already under way: the car draws from the start
                 self.plugged = True
+                if p.sessions:
+                    self._start_session(start)
                 self._update_ev(start)
             else:
                 self._push(a, P_PLUG, self._plug, True)

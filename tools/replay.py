@@ -8,11 +8,15 @@
     python tools/replay.py TRACE --meter-period 30                # DSMR's default 30 s throttle
     python tools/replay.py --history-csv history.csv --entity sensor.p1_power \\
         --ev-entity sensor.wallbox_charging_power --plug "mon-fri 19:00-07:00"    # and your car
+    python tools/replay.py TRACE --sessions generated     # sessions: a need and a departure each
+    python tools/replay.py TRACE --sessions sessions.csv  # plug_in,departure,need_kwh
 
 Prints per trace a compact table, a legend and one verdict line per controller (--wide: every
 metric), writes a PNG of one day and one of the month per trace into out/ (paths printed), shows a
-progress bar on stderr. Exit status: 0 = done; 1 = a controller logged an ERROR (its row says so);
-2 = bad arguments or input, nothing replayed. See tools/README_SIMULATOR.md for the plant model and
+progress bar on stderr. With --sessions (issue 10) each plug-in is a session with an energy need
+and a departure, the 22:00 timer joins the baselines, and a session table follows (met by
+departure, what the oracle could meet, kWh short). Exit status: 0 = done; 1 = a controller logged
+an ERROR (its row says so); 2 = bad arguments or input, nothing replayed. See tools/README_SIMULATOR.md for the plant model and
 the metrics.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 import os
 import re
 import sys
+import zlib
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -34,10 +39,14 @@ from tools.controllers import OriginalAutomation, Uncontrolled  # noqa: E402
 from tools.metrics import QUARTER, Metrics, evaluate, oracle_metrics, quarters_of  # noqa: E402
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost  # noqa: E402
 from tools.plant import TZ, Plant, PlantParams, RunResult  # noqa: E402
+from tools.sessions import Session  # noqa: E402
 from tools.traces import Trace, load_csv, load_ha_history  # noqa: E402
 
 SAMPLE = os.path.join(REPO, "tools", "sample", "H4_4p_2025-01_week1.csv")
 ALL_CONTROLLERS = ("app", "original", "uncontrolled")
+# sessions mode (--sessions) adds the 22:00 timer baseline
+SESSION_CONTROLLERS = ALL_CONTROLLERS + ("timer",)
+GENERATED = "generated"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # plant option: (PlantParams field, lowest, highest, unit)
 PLANT_RANGES = {
@@ -62,7 +71,12 @@ def make_controller(name: str):
         return OriginalAutomation()
     if name == "uncontrolled":
         return Uncontrolled()
-    raise ValueError(f"unknown controller {name!r} (choose from {', '.join(ALL_CONTROLLERS)})")
+    if name == "timer":
+        from tools.timer_controller import Timer2200
+        timer = Timer2200()
+        timer.name = "timer"
+        return timer
+    raise ValueError(f"unknown controller {name!r} (choose from {', '.join(SESSION_CONTROLLERS)})")
 
 
 def app_available() -> str | None:
@@ -80,7 +94,8 @@ def app_available() -> str | None:
 
 
 def app_config_errors(params: PlantParams) -> list[str]:
-    """The app's own validation of the configuration the replay gives it (empty: accepted)."""
+    """The app's own validation of the configuration the replay gives it (empty: accepted). In
+    sessions mode (params.sessions) the config has the energy_needed and departure keys."""
     modules = os.path.join(REPO, "pyscript", "modules")
     if modules not in sys.path:
         sys.path.insert(0, modules)
@@ -285,7 +300,9 @@ def plant_tag(p: PlantParams) -> str:
         tag += f"_session{p.session_kwh:g}kWh"
     if p.meter_gaps:
         tag += "_gaps"
-    if p.plug_windows != ref.plug_windows:
+    if p.sessions:
+        tag += f"_sessions{len(p.sessions)}-{zlib.crc32(repr(tuple(p.sessions)).encode()):08x}"
+    elif p.plug_windows != ref.plug_windows:
         tag += "_plug" + "+".join(f"{_days_text(d)}{a}-{b}" for d, a, b in p.plug_windows)
     return re.sub(r"[^A-Za-z0-9_.+-]", "", tag.replace(":", ""))
 
@@ -296,6 +313,10 @@ def plant_text(p: PlantParams) -> str:
     if not math.isinf(session):
         car += f", {session:g} kWh per session"
     plug = ", ".join(f"{_days_text(d)} {a}-{b}" for d, a, b in p.plug_windows)
+    if p.sessions:
+        needs = [n for _, _, n in p.sessions]
+        plug = (f"{len(needs)} sessions (plug-in to departure, each full after its need, "
+                f"{min(needs):g}-{max(needs):g} kWh)")
     return (f"{p.phases} x {p.voltage:.0f} V, {p.min_current}-{p.max_current} A, "
             f"meter every {p.meter_period:g} s (+{p.meter_delay:g} s delay), charger responds in "
             f"{p.charger_delay:g} s, cloud {p.write_interval:g} s between writes (429 beyond), "
@@ -429,14 +450,107 @@ def check_args(args) -> list[str]:
             parse_plug(spec)
         except ValueError as error:
             problems.append(str(error))
-    names = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    choices = SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS
+    names = controller_names(args)
     for c in names:
-        if c not in ALL_CONTROLLERS:
+        if c == "timer" and not args.sessions:
+            problems.append("the timer baseline charges by the clock, not by a session's need: it "
+                            "needs --sessions (generated or a file)")
+        elif c not in choices:
             problems.append(f"unknown controller {c!r} in --controllers (choose from "
-                            f"{', '.join(ALL_CONTROLLERS)})")
+                            f"{', '.join(choices)})")
     if not names:
-        problems.append("--controllers is empty (choose from " + ", ".join(ALL_CONTROLLERS) + ")")
+        problems.append("--controllers is empty (choose from " + ", ".join(choices) + ")")
+    if args.sessions not in (None, GENERATED):
+        if args.session_kwh is not None:
+            problems.append("--session-kwh gives every generated session the same need: with "
+                            f"--sessions {args.sessions} the file gives each session its need")
+        if args.plug:
+            problems.append(f"--plug sets the plug windows: with --sessions {args.sessions} the "
+                            "file says when the car is plugged in")
     return problems
+
+
+def controller_names(args) -> list[str]:
+    """--controllers, or the default: every controller (the timer too in sessions mode)."""
+    if args.controllers is None:
+        return list(SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS)
+    return [c.strip() for c in args.controllers.split(",") if c.strip()]
+
+
+def load_sessions(args) -> list[Session] | None:
+    """The --sessions file's sessions (ValueError naming the file and line); None otherwise."""
+    if args.sessions in (None, GENERATED):
+        return None
+    from tools.sessions import load_csv as load_sessions_csv
+    return load_sessions_csv(args.sessions)
+
+
+def trace_sessions(args, params: PlantParams, trace: Trace, from_file: list[Session] | None
+                   ) -> list[Session]:
+    """The sessions of this trace's replay: generated over its plug windows (seeded; every need
+    --session-kwh if given) or the file's sessions that overlap it (ValueError if none)."""
+    from tools.sessions import SEED, generate
+    start, end = whole_quarters(trace)
+    if from_file is None:
+        inside = generate(params, start, end, seed=SEED, fixed_kwh=args.session_kwh)
+    else:
+        inside = [s for s in from_file if s.departure > start and s.plug_in < end]
+    if not inside:
+        first, last = trace_days(trace)
+        source = "the plug windows give" if from_file is None else f"{args.sessions} has"
+        raise ValueError(f"--sessions {args.sessions}: {source} no session inside {trace.name}, "
+                         f"which covers {first} to {last}")
+    return inside
+
+
+def app_sessions_note(params: PlantParams) -> str | None:
+    """Sessions mode: when the app does not take the energy_needed and departure keys (the session
+    planner is not wired into it yet), what the user is told; None when it takes them."""
+    extra = app_config_errors(replace(params, sessions=((0.0, 1.0, 0.0),)))
+    if not extra:
+        return None
+    return (f"sessions mode gives the app energy_needed and departure, which it does not accept "
+            f"yet ({extra[0]}): its rows will read CONFIG REJECTED (it commands nothing, the car "
+            "charges as uncontrolled); the baselines run as usual")
+
+
+def format_sessions(runs: list[RunResult], rows: list[Metrics], params: PlantParams,
+                    failed: dict) -> str:
+    """The session table and one verdict per controller (the oracle last)."""
+    from tools.session_metrics import format_table as session_table
+    from tools.session_metrics import oracle_session_metrics, session_metrics
+    from tools.session_metrics import verdict as session_verdict
+    sessions = [Session(a, b, n) for a, b, n in params.sessions]
+    table = [session_metrics(run, sessions) for run in runs]
+    oracle = next((m for m in rows if m.controller == "oracle"), None)
+    if runs and oracle is not None:
+        table.append(oracle_session_metrics(runs[0], sessions, oracle))
+    lines = [session_table(table, failed), "",
+             "Sessions: met by departure = the need delivered by then (within 0.05 kWh); oracle "
+             "could meet = inside the limit (max(target, the house-alone month peak so far)) from "
+             "plug-in to departure; kWh short = what was missing at departures; car +W = the "
+             "billed peak increase the car caused.", ""]
+    lines += [session_verdict(m, failed.get(m.controller)) for m in table]
+    return "\n".join(lines)
+
+
+def with_sessions(params: PlantParams, sessions: list[Session]) -> PlantParams:
+    return replace(params, sessions=tuple((s.plug_in, s.departure, s.need_kwh) for s in sessions),
+                   session_kwh=math.inf)
+
+
+def sessions_text(args) -> str:
+    from tools.sessions import OVERNIGHT_H, OVERNIGHT_KWH, SEED, SHORT_KWH
+    if args.sessions != GENERATED:
+        return f"Sessions: from {args.sessions} (plug_in, departure, need_kwh)."
+    windows = ", ".join(f"{_days_text(d)} {a}-{b}" for d, a, b in params_from_args(args).plug_windows)
+    if args.session_kwh is not None:
+        need = f"every session needs {args.session_kwh:g} kWh"
+    else:
+        need = (f"need uniform {OVERNIGHT_KWH[0]:g}-{OVERNIGHT_KWH[1]:g} kWh when plugged in "
+                f"{OVERNIGHT_H:g} h or more, else {SHORT_KWH[0]:g}-{SHORT_KWH[1]:g} kWh, seed {SEED}")
+    return f"Sessions: generated, one per plug-in of {windows}, departure at its end; {need}."
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -455,8 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--gaps", choices=("hold", "unavailable"), default="hold",
                     help="history export unavailable/unknown rows: the load always holds its last "
                     "value; 'unavailable' also shows the controllers an unavailable meter then")
-    ap.add_argument("--controllers", default=",".join(ALL_CONTROLLERS),
-                    help="comma-separated, from app,original,uncontrolled (default: all)")
+    ap.add_argument("--controllers",
+                    help="comma-separated, from app,original,uncontrolled, and timer (the 22:00 "
+                    "timer) with --sessions (default: all)")
     ap.add_argument("--day", help="local day to plot, YYYY-MM-DD inside the trace, or 'worst': the "
                     "day of the first controller's worst own-fault quarter (default: the day of the "
                     "highest house-alone quarter with the car plugged in)")
@@ -480,6 +595,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--session-kwh", type=float, help="kWh the car takes per plug-in session, then "
                    "it is full until unplugged (default: it always wants more)")
     g.add_argument("--target-peak", type=float, help="W (default 4000)")
+    g.add_argument("--sessions", metavar="generated|FILE",
+                   help="sessions mode: each plug-in has an energy need and a departure, the car is "
+                   "full once the need is delivered; 'generated': one session per plug window, the "
+                   "need drawn (seeded) by its length; FILE: a CSV plug_in,departure,need_kwh. Adds "
+                   "the 22:00 timer baseline and the session table")
     g.add_argument("--plug", action="append", metavar="'DAYS HH:MM-HH:MM'",
                    help="when the car is plugged in, repeatable, e.g. --plug 'mon-fri 18:00-07:30' "
                    "--plug 'sat,sun 12:00-18:00' (default: those two); days mon..sun, a-b, daily")
@@ -514,23 +634,34 @@ def main(argv=None) -> int:
     if problems:
         return _fail(problems)
     params = params_from_args(args)
+    if args.sessions:
+        params = replace(params, session_kwh=math.inf)   # the sessions give the needs
     price = DEFAULT_PRICE_EUR_PER_KW_YEAR if args.price_per_kw is None else args.price_per_kw
-    controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    controllers = controller_names(args)
+    sessions_note = None
     if "app" in controllers:
         why = app_available()
         if why:
-            return _fail([f"the app cannot run: {why}; or leave it out: --controllers "
-                          "original,uncontrolled"])
+            others = ",".join(c for c in (SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS)
+                              if c != "app")
+            return _fail([f"the app cannot run: {why}; or leave it out: --controllers {others}"])
         problems = [f"the app rejects this configuration: {e}" for e in app_config_errors(params)]
         if problems:
             return _fail(problems)
+        if args.sessions:
+            sessions_note = app_sessions_note(params)
     try:
         traces = load_traces(args)
+        from_file = load_sessions(args)
     except ValueError as error:
         return _fail([str(error)])
-    for trace in traces:
+    trace_params = [params] * len(traces)
+    for i, trace in enumerate(traces):
         try:
             first, last = trace_days(trace)
+            if args.sessions:
+                trace_params[i] = with_sessions(
+                    params, trace_sessions(args, params, trace, from_file))
         except ValueError as error:
             problems.append(str(error))
             continue
@@ -546,11 +677,16 @@ def main(argv=None) -> int:
     for trace in traces:
         for note in trace.notes:
             print(f"replay: {note}", file=sys.stderr)
-    print(f"Plant: {plant_text(params)}.\n")
+    print(f"Plant: {plant_text(params)}.")
+    if args.sessions:
+        print(sessions_text(args))
+    print()
+    if sessions_note:
+        print(f"replay: {sessions_note}", file=sys.stderr)
     status = 0
-    for trace in traces:
+    for trace, trace_p in zip(traces, trace_params):
         errors: dict = {}
-        runs, rows = replay_trace(trace, params, controllers, progress=not args.no_progress,
+        runs, rows = replay_trace(trace, trace_p, controllers, progress=not args.no_progress,
                                   errors=errors)
         failed = {name: problem_label(next(r for r in runs if r.controller == name), lines)
                   for name, lines in errors.items()}
@@ -561,6 +697,9 @@ def main(argv=None) -> int:
         else:
             print(format_compact(rows, title, failed, price, params.target_peak))
         print()
+        if args.sessions:
+            print(format_sessions(runs, rows, trace_p, failed))
+            print()
         for run in runs:
             if run.notes:
                 print(f"replay: {run.controller} logged {len(run.notes)} warning(s)/error(s); "
@@ -568,7 +707,7 @@ def main(argv=None) -> int:
         if failed:
             status = 1
         if plot:
-            write_plots(args, trace, runs, rows, params)
+            write_plots(args, trace, runs, rows, trace_p)
     return status
 
 

@@ -17,9 +17,11 @@ Two sources:
   and decimal commas are fine, as in `tools/traces.py`), sessions in time order, not overlapping.
   Errors name the file and the line.
 
-The plant (`tools/plant.py`) still plugs the car in by its weekly windows and gives every session
-the one `session_kwh`: per-session needs and plug times from a file need the plant change described
-in the issue-10 report. The session metrics (`tools/session_metrics.py`) take any session list.
+The plant (`tools/plant.py`) takes a session list as `PlantParams.sessions` ((plug_in, departure,
+need_kwh) tuples; `tools.replay.with_sessions` makes them): the car is plugged in from plug-in to
+departure and is full once its need is delivered. `python tools/replay.py TRACE --sessions
+generated` or `--sessions FILE.csv` replays in that mode. The session metrics
+(`tools/session_metrics.py`) take any session list.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from tools.plant import PlantParams, plug_intervals
 from tools.traces import _epoch, _number, _read, _rows
 
+SEED = 1                      # the seed of generated needs (tools/replay.py --sessions generated)
 OVERNIGHT_H = 8.0
 OVERNIGHT_KWH = (4.0, 16.0)   # uniform range, mean 10 kWh
 SHORT_KWH = (2.0, 10.0)       # uniform range, mean 6 kWh
@@ -43,14 +46,14 @@ class Session:
     need_kwh: float      # energy the car needs by departure
 
 
-def need_kwh(plug_in: float, departure: float, seed: int = 1) -> float:
+def need_kwh(plug_in: float, departure: float, seed: int = SEED) -> float:
     """The documented need of a session (kWh, one decimal)."""
     low, high = OVERNIGHT_KWH if departure - plug_in >= OVERNIGHT_H * 3600 else SHORT_KWH
     rng = random.Random(f"{seed}:{int(plug_in)}")
     return round(rng.uniform(low, high), 1)
 
 
-def generate(params: PlantParams, start: float, end: float, seed: int = 1,
+def generate(params: PlantParams, start: float, end: float, seed: int = SEED,
              fixed_kwh: float | None = None) -> list[Session]:
     """One session per plug-in interval of the plant's windows in [start, end) (a session under way
     at start begins there, with the need of its real plug-in)."""
