@@ -1,0 +1,164 @@
+"""Controller.step tested directly, evcc-style: a Reading and a clock in, a Decision out.
+
+No stubs, no Home Assistant: each case builds the settings, steps the controller through a short
+script of readings, and checks the decision. The stubs-level tests keep what only the glue shows.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from balancer_charger import ChargerObservation
+from balancer_commands import CURRENT, PAUSE, RESUME
+from balancer_config import validate
+from balancer_controller import (
+    GRID_FAILSAFE,
+    GRID_GAP,
+    GRID_OK,
+    GRID_WAITING,
+    MODE_FAST,
+    MODE_OFF,
+    MODE_PAUSED,
+    Controller,
+    Reading,
+)
+
+T0 = datetime(2025, 1, 15, 17, 0, tzinfo=timezone.utc)  # 18:00 local, a quarter start
+SWITCH = "switch.wb_pause_resume"
+BASE = {"grid_power": "sensor.grid", "current_number": "number.wb_current", "pause_switch": SWITCH,
+        "target_peak": 4000, "charger_power": "sensor.wb_power"}
+
+
+def at(seconds):
+    return T0 + timedelta(seconds=seconds)
+
+
+def controller(**config):
+    settings, errors = validate(dict(BASE, **config))
+    assert not errors, errors
+    return Controller(settings)
+
+
+def reading(seconds, grid_w=1000.0, amps=16, switch="on", status=None, power_w=None, polled=0, mode="auto",
+            target=4000, min_a=6, max_a=32, reported=None, **meter):
+    """A Reading at `seconds`: the grid reported at `reported` (default: now), the charger's
+    entities last written at `polled`."""
+    charger = ChargerObservation(amps=amps, number_max=32, switch=switch, status=status, power_w=power_w,
+                                 reported_at=at(polled))
+    grid_at = at(seconds if reported is None else reported) if grid_w is not None else None
+    return Reading(grid_w, grid_at, charger, target, min_a, max_a, mode, **meter)
+
+
+def run(ctrl, seconds, **fields):
+    return ctrl.step(at(seconds), reading(seconds, **fields))
+
+
+@pytest.mark.parametrize("mode, write, reason", [
+    (MODE_FAST, (CURRENT, 32), "fast: 32 A"),
+    (MODE_PAUSED, (PAUSE, None), "paused by the user"),
+    (MODE_OFF, None, "off: the balancer leaves the charger alone"),
+])
+def test_each_mode(mode, write, reason):
+    ctrl = controller()
+    d = run(ctrl, 0, grid_w=4680.0, amps=16, mode=mode)
+    assert d.write == write and reason in d.reason
+
+
+def test_auto_gives_the_quarter_budget_to_the_car():
+    d = run(controller(), 0, grid_w=2380.0, amps=6)  # house 1000 W + car 1380 W
+    assert d.grid == GRID_OK and d.write == (CURRENT, 12) and d.want_a == 12  # about 2900 W / 230 V, floored
+    assert d.limit_w == 4000 and d.house_w == pytest.approx(1000)
+
+
+def test_a_decrease_waits_while_the_quarter_can_carry_the_present_current():
+    d = run(controller(), 0, grid_w=5680.0, amps=16)  # 7 A would do; 16 A for another minute still fits
+    assert d.write is None and d.want_a == 16
+
+
+def test_a_full_house_pauses_and_a_quiet_one_resumes_after_resume_after():
+    ctrl = controller(resume_after=120)
+    d = run(ctrl, 0, grid_w=3980.0 + 3680.0, amps=16)
+    for seconds in (5, 60, 180, 200):  # a sustained shortfall: the minimum is held at most 180 s
+        d = run(ctrl, seconds, grid_w=3980.0 + 1380.0, amps=6, polled=seconds)
+    assert d.want_paused and d.write == (PAUSE, None)
+    ctrl.command_sent(at(200))
+    ctrl.command_accepted(at(200), d.write)
+    d = run(ctrl, 205, grid_w=500.0, amps=6, switch="on", polled=200)
+    assert d.want_paused and d.write is None  # the switch shows the old state: the pause is believed
+    writes = [run(ctrl, s, grid_w=500.0, amps=6, switch="off", polled=s).write for s in range(290, 480, 30)]
+    assert (RESUME, None) in writes
+
+
+@pytest.mark.parametrize("failsafe, switch, write", [
+    ("pause", SWITCH, (PAUSE, None)),
+    ("min_current", SWITCH, (CURRENT, 6)),
+    ("min_current", None, (CURRENT, 6)),
+])
+def test_the_fail_safe_after_stale_after(failsafe, switch, write):
+    ctrl = controller(failsafe=failsafe, pause_switch=switch)
+    run(ctrl, 0, grid_w=4680.0, amps=16)
+    ctrl.command_sent(at(0))  # the slot is taken: the fail-safe waits for the next one
+    assert run(ctrl, 30, grid_w=None, amps=16).grid == GRID_GAP
+    d = run(ctrl, 61, grid_w=None, amps=16, switch="on" if switch else None)
+    assert d.grid == GRID_FAILSAFE and d.write == write and "fail-safe" in d.reason
+
+
+def test_no_grid_reading_since_the_start_waits_stale_after_then_fails_safe():
+    ctrl = controller()
+    d = run(ctrl, 0, grid_w=None)
+    assert d.grid == GRID_WAITING and d.write is None
+    assert run(ctrl, 61, grid_w=None).grid == GRID_FAILSAFE
+
+
+def test_a_gap_within_stale_after_raises_nothing():
+    ctrl = controller()
+    run(ctrl, 0, grid_w=1000.0 + 1380.0, amps=6)  # room for much more
+    ctrl.command_sent(at(-60))
+    d = run(ctrl, 10, grid_w=None, amps=6)
+    assert d.grid == GRID_GAP and d.write is None
+
+
+@pytest.mark.parametrize("polled, house_w", [
+    (60, 3300.0 - 2300.0),  # a real poll after the change took effect: the car draws 2300 W
+    (11, 3300.0 - 12 * 230),  # the write's echo (old data, fresh last_reported): the setpoint's power
+])
+def test_the_charger_power_counts_only_from_a_real_read_after_the_change(polled, house_w):
+    ctrl = controller()
+    run(ctrl, 0, grid_w=3300.0, amps=10, power_w=2300.0, polled=0)
+    ctrl.command_sent(at(10))
+    ctrl.command_accepted(at(10), (CURRENT, 12))
+    d = run(ctrl, 100, grid_w=3300.0, amps=12, power_w=2300.0, polled=polled)
+    assert d.house_w == pytest.approx(house_w)
+
+
+def test_an_increase_is_damped_by_half_an_amp():
+    ctrl = controller()
+    # allowance just above 13 A (2990 W) but below 13.5 A: stay at 12 A
+    d = run(ctrl, 0, grid_w=1000.0 + 2760.0 - 150.0, amps=12, polled=0)
+    assert d.want_a == 12 and d.write is None
+
+
+def test_the_meter_registers_raise_the_limit_and_count_the_quarter():
+    ctrl = controller(average_demand="sensor.avg", monthly_peak_meter="sensor.peak")
+    d = run(ctrl, 450, grid_w=4680.0, amps=16, meter_average_w=2500.0, meter_average_at=at(449),
+            meter_peak_w=5200.0, meter_peak_changed_at=at(-86400))
+    assert d.peak_w == 5200 and d.limit_w == 5200
+    assert d.energy_j >= 2500.0 * 900  # the meter's own energy of the quarter, when higher
+
+
+def test_no_car_parks_once_and_a_full_car_gets_nothing():
+    ctrl = controller(charger_status="sensor.wb_status")
+    d = run(ctrl, 0, amps=16, switch="unavailable", status="Ready")
+    assert d.write == (CURRENT, 6) and d.car == "none"
+    ctrl.command_sent(at(0))
+    ctrl.command_accepted(at(0), d.write)
+    assert run(ctrl, 120, amps=16, switch="unavailable", status="Ready").write is None  # readback lagging: parked already
+    d = run(ctrl, 300, grid_w=1000.0, amps=16, status="Waiting for car demand", polled=290)
+    assert d.car == "not asking" and d.write is None
+
+
+def test_a_quarter_not_watched_from_its_start_never_sets_the_peak():
+    ctrl = controller()
+    run(ctrl, 600, grid_w=7400.0, amps=32)
+    d = run(ctrl, 900, grid_w=1000.0, amps=6)
+    assert d.own_peak_w == 0 and d.peak_raised == [] and len(d.incomplete_quarters) == 1
