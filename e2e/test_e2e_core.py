@@ -7,17 +7,14 @@ after a successful write, and the switch written again at its 90 s poll) and the
 """
 
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 from homeassistant.core import State
 
-GRID = "sensor.electricity_meter_power_consumption"
-NUMBER = "number.wallbox_pulsar_maximum_charging_current"
-SWITCH = "switch.wallbox_pulsar_pause_resume"
-PEAK = "pyscript.wallbox_balancer_monthly_peak"
-SETPOINT = "pyscript.wallbox_balancer_setpoint"
-QUARTER = "pyscript.wallbox_balancer_quarter_average"
-LIMIT = "pyscript.wallbox_balancer_capacity_limit"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the plant the stub tests use too
+from plant import GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Plant  # noqa: E402
 
 README_APP = {  # the README's example, with this test's entity names
     "grid_power": GRID,
@@ -35,75 +32,12 @@ README_APP = {  # the README's example, with this test's entity names
 DEFAULTS = {"allow_all_imports": False, "hass_is_global": False}
 
 
-class Plant:
-    """Charger + meter: applies the app's writes, publishes grid = house + car in kW every 5 s."""
-
-    def __init__(self, ps, house_w, amps=6, switch="on"):
-        self.ps = ps
-        self.house_w = house_w
-        self.amps = amps
-        self.switch = switch
-        self.numbers = ps.mock_service("number", "set_value")
-        self.turn_off = ps.mock_service("switch", "turn_off")
-        self.turn_on = ps.mock_service("switch", "turn_on")
-        self.seen = {"number": 0, "off": 0, "on": 0}
-        self.quarter_energy_j = 0.0
-        self.since_poll_s = 0  # the Wallbox integration polls 90 s after its last poll or write
-
-    async def publish_all(self):
-        await self.ps.set_state(NUMBER, float(self.amps), min=6, max=32, step=1)
-        await self.ps.set_state(SWITCH, self.switch)
-        await self.publish_grid()
-
-    def car_w(self):
-        return self.amps * 230 if self.switch == "on" else 0
-
-    async def publish_grid(self):
-        kw = (self.house_w + self.car_w()) / 1000.0
-        await self.ps.set_state(GRID, "%.3f" % kw, unit_of_measurement="kW", device_class="power")
-
-    async def apply_writes(self):
-        changed = False
-        for call in self.numbers[self.seen["number"]:]:
-            self.amps = int(call.data["value"])
-            changed = True
-        for call in self.turn_off[self.seen["off"]:]:
-            self.switch = "off"
-            changed = True
-        for call in self.turn_on[self.seen["on"]:]:
-            self.switch = "on"
-            changed = True
-        self.seen = {"number": len(self.numbers), "off": len(self.turn_off), "on": len(self.turn_on)}
-        if changed:
-            self.since_poll_s = 0
-            await self.ps.set_state(NUMBER, float(self.amps), min=6, max=32, step=1)
-            await self.ps.set_state(SWITCH, self.switch)
-
-    async def run(self, seconds):
-        for _ in range(int(seconds)):
-            self.quarter_energy_j += self.house_w + self.car_w()
-            await self.ps.advance(1)
-            await self.apply_writes()
-            self.since_poll_s += 1
-            if self.since_poll_s >= 90:  # the poll writes the switch again (last_reported moves)
-                self.since_poll_s = 0
-                await self.ps.set_state(SWITCH, self.switch)
-            if _now_second(self.ps) % 5 == 0:
-                await self.publish_grid()
-
-
 async def started(ps, app=None, house_w=1000, amps=16, restore=None):
     """A plant with the charger and meter published, and the app started with pyscript's defaults."""
-    plant = Plant(ps, house_w=house_w, amps=amps)
+    plant = Plant(ps, house_w=house_w, amps=amps, unit="kW")
     await plant.publish_all()
     await ps.start(apps={"wallbox_balancer": app or README_APP}, restore=restore, **DEFAULTS)
     return plant
-
-
-def _now_second(ps):
-    from homeassistant.util import dt as dt_util
-
-    return dt_util.utcnow().second
 
 
 def writes(plant):
@@ -118,7 +52,7 @@ async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_l
     assert writes(plant)[0] > 6  # the car was given more than the minimum
     plant.house_w = 3500  # an oven starts mid-quarter
     await plant.run(450)
-    quarter_avg = plant.quarter_energy_j / 900
+    [quarter_avg] = plant.averages().values()  # 12:00-12:15, every second of it
     assert quarter_avg <= 4000, quarter_avg
     # the app's own figures agree with the plant's
     assert abs(int(ps.state(PEAK)) - quarter_avg) < 60
@@ -139,11 +73,11 @@ async def test_pauses_when_the_house_leaves_no_room_and_resumes_later(pyscript_h
     await plant.run(60)
     plant.house_w = 3900
     await plant.run(120)
-    assert len(plant.turn_off) == 1 and plant.switch == "off"
+    assert len(plant.turn_off) == 1 and plant.switch() == "off"
     assert ps.attrs(SETPOINT)["paused"] is True
     plant.house_w = 500
     await plant.run(900)
-    assert len(plant.turn_on) == 1 and plant.switch == "on"
+    assert len(plant.turn_on) == 1 and plant.switch() == "on"
     ps.assert_no_errors()
 
 
@@ -172,7 +106,7 @@ async def test_service_actuator_form(pyscript_ha):
 
 async def test_bad_config_logs_one_error_per_problem_and_commands_nothing(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000)
+    plant = Plant(ps, house_w=1000, unit="kW")
     await plant.publish_all()
     bad = dict(README_APP, max_current="32A", min_current=40)
     await ps.start(apps={"wallbox_balancer": bad}, **DEFAULTS)

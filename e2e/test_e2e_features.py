@@ -8,9 +8,9 @@ import logging
 import pytest
 from homeassistant.exceptions import HomeAssistantError
 
-from test_e2e_core import DEFAULTS, GRID, LIMIT, PEAK, QUARTER, README_APP, SETPOINT, Plant, started
+from test_e2e_core import DEFAULTS, README_APP, started
 
-MODE = "pyscript.wallbox_balancer_mode"
+from plant import GRID, LIMIT, MODE, PEAK, QUARTER, SETPOINT, Plant
 
 
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
@@ -21,10 +21,10 @@ async def test_set_mode_service_and_each_mode(pyscript_ha):
     assert ps.state(MODE) == "auto"
     await ps.call("pyscript", "wallbox_balancer_set_mode", {"mode": "fast"})
     await plant.run(70)
-    assert plant.amps == 32 and "fast" in ps.attrs(SETPOINT)["reason"]
+    assert plant.amps() == 32 and "fast" in ps.attrs(SETPOINT)["reason"]
     await ps.call("pyscript", "wallbox_balancer_set_mode", {"mode": "paused"})
     await plant.run(70)
-    assert plant.switch == "off"
+    assert plant.switch() == "off"
     await ps.call("pyscript", "wallbox_balancer_set_mode", {"mode": "off"})
     writes = len(plant.numbers) + len(plant.turn_on) + len(plant.turn_off)
     plant.house_w = 3900
@@ -38,7 +38,7 @@ async def test_set_mode_service_and_each_mode(pyscript_ha):
     plant.house_w = 1000
     await ps.call("pyscript", "wallbox_balancer_set_mode", {"mode": "auto"})
     await plant.run(300)
-    assert plant.switch == "on"
+    assert plant.switch() == "on"
     ps.assert_no_errors()
 
 
@@ -53,14 +53,14 @@ async def test_input_number_tuning_without_reload(pyscript_ha):
     assert max(c.data["value"] for c in plant.numbers) == 10
     await ps.set_state("input_number.ev_max_current", "14.0", min=6, max=32, step=1)
     await plant.run(70)
-    assert plant.amps == 14
+    assert plant.amps() == 14
     await ps.set_state("input_number.ev_target_peak", "5000.0", min=2500, max=10000, step=100)
     await plant.run(5)
     assert ps.state(LIMIT) == "5000"
     # unavailable: the last good value holds, one warning
     await ps.set_state("input_number.ev_max_current", "unavailable")
     await plant.run(70)
-    assert plant.amps == 14
+    assert plant.amps() == 14
     warnings = ps.errors(logging.WARNING)
     assert len(warnings) == 1 and "max_current is unavailable: using 14" in warnings[0]
 
@@ -83,7 +83,7 @@ async def test_meter_registers_raise_the_peak_and_publish_the_difference(pyscrip
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
 async def test_a_429_from_a_blocking_write_is_caught_and_reported(pyscript_ha):
     ps = pyscript_ha
-    plant = Plant(ps, house_w=1000, amps=6)
+    plant = Plant(ps, house_w=1000, amps=6, unit="kW")
     await plant.publish_all()
     ps.hass.services.async_remove("number", "set_value")
     refused = ps.mock_service("number", "set_value", raise_exception=HomeAssistantError("too_many_requests"))
@@ -114,7 +114,7 @@ async def test_on_stop_sets_the_configured_current_when_the_config_breaks(pyscri
     ps = pyscript_ha
     plant = await started(ps, app=dict(README_APP, on_stop=8), house_w=500, amps=6)
     await plant.run(130)
-    assert plant.amps > 8
+    assert plant.amps() > 8
     ps.write_config(apps={"wallbox_balancer": dict(README_APP, on_stop=8, max_current="many")}, **DEFAULTS)
     await ps.reload()
     await plant.run(5)
@@ -131,7 +131,7 @@ async def test_grid_unavailable_fail_safe_and_recovery(pyscript_ha):
     for _ in range(80):
         await ps.advance(1)
         await plant.apply_writes()
-    assert plant.switch == "off" and "fail-safe" in ps.attrs(SETPOINT)["reason"]
+    assert plant.switch() == "off" and "fail-safe" in ps.attrs(SETPOINT)["reason"]
     await plant.run(300)
     assert "fail-safe" not in ps.attrs(SETPOINT)["reason"]
     warnings = ps.errors(logging.WARNING)

@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import pytest
 from freezegun import freeze_time
 
-from home import CONFIG, GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Home
+from home import Home
+from plant import CONFIG, GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_without_a_pause_switch_it_holds_the_minimum_and_warns_once_per_quarter(
     home.run(900)
     assert len(home.env.errors("WARNING")) == 2
     # the house + 6 A broke the 4000 W target: the user is told once per new peak
-    assert len(home.notifications) >= 1 and "peak rose to" in home.notifications[0]["data"]["message"]
+    assert len(home.notifications) >= 1 and "peak rose to" in home.notifications[0].data["message"]
 
 
 @pytest.mark.parametrize("unit", ["W", "kW"])
@@ -107,8 +108,8 @@ def test_service_actuator_form(frozen):
     home.run(300)
     # At start the app cannot read back what the charger holds, so it counts all grid power as
     # house load (6 A); once its own write is known it gives the car the real budget (12 A).
-    assert calls[0]["data"] == {"entity_id": "switch.wallbox_laden", "charging_current": 6}
-    amps = [c["data"]["charging_current"] for c in calls]
+    assert calls[0].data == {"entity_id": "switch.wallbox_laden", "charging_current": 6}
+    amps = [c.data["charging_current"] for c in calls]
     assert amps[1] >= 12
     assert all(a != b for a, b in zip(amps, amps[1:]))
     assert [c for c in home.env.calls if c["domain"] == "number"] == []  # the number was not used

@@ -2,7 +2,8 @@
 
 from datetime import datetime, timedelta
 
-from home import CONFIG, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Home
+from home import Home
+from plant import CONFIG, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH
 
 STATUS = "sensor.wallbox_pulsar_status_description"
 

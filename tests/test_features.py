@@ -3,7 +3,8 @@
 import pytest
 from freezegun import freeze_time
 
-from home import CONFIG, LIMIT, MODE, PEAK, QUARTER, SETPOINT, SWITCH, Home
+from home import Home
+from plant import CONFIG, LIMIT, MODE, PEAK, QUARTER, SETPOINT, SWITCH
 
 AVERAGE = "sensor.electricity_meter_current_average_demand"
 MONTH_PEAK = "sensor.electricity_meter_maximum_demand_current_month"
@@ -190,7 +191,7 @@ def test_notification_only_when_the_peak_rises_above_the_target(frozen):
     home.house_w = 5200
     home.run(900)
     assert len(home.notifications) == 1
-    message = home.notifications[0]["data"]["message"]
+    message = home.notifications[0].data["message"]
     assert "5.20 kW" in message and "target 4.00 kW" in message
 
 

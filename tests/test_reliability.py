@@ -9,7 +9,8 @@ import pytest
 from freezegun import freeze_time
 
 import stubs
-from home import CONFIG, GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Home
+from home import Home
+from plant import CONFIG, GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH
 
 
 @pytest.fixture

@@ -483,3 +483,28 @@ def test_restart_without_start(load):
     assert env.get_state("pyscript.t_boots") is None
     env.start()
     assert env.get_state("pyscript.t_boots") == "1"
+
+
+# --------------------------------------------------------------------------- the harness's verbs
+def test_stub_ha_speaks_the_harness_verbs(frozen):
+    """stubs.harness.StubHA: what ../shared/harness's PyscriptHA does, for the shared plant."""
+    import logging
+
+    from stubs.harness import StubHA, run
+
+    ha = StubHA(frozen)
+    refused = ha.mock_service("number", "set_value", raise_exception=HomeAssistantError("too_many_requests"))
+    with pytest.raises(HomeAssistantError):
+        run(ha.call("number", "set_value", {"value": 7}))
+    assert refused[0].data == {"value": 7}                     # recorded, then raised
+    run(ha.set_state("sensor.p", 5, unit="W"))
+    assert (ha.state("sensor.p"), ha.attrs("sensor.p"), ha.state("sensor.none")) == ("5", {"unit": "W"}, None)
+    ha.env._log("WARNING", "custom_components.pyscript.apps.t", "careful")
+    ha.env._log("WARNING", "homeassistant.core", "elsewhere")
+    assert [r.getMessage() for r in ha.log_records()] == ["careful"]
+    assert len(ha.log_records(logging.WARNING, logger="")) == 2 and ha.log_records(logging.ERROR) == []
+    with pytest.raises(AssertionError, match="careful"):
+        ha.assert_no_errors()
+    start = ha.env.now()
+    run(ha.advance(3))
+    assert (ha.env.now() - start).total_seconds() == 3
