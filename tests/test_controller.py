@@ -162,3 +162,68 @@ def test_a_quarter_not_watched_from_its_start_never_sets_the_peak():
     run(ctrl, 600, grid_w=7400.0, amps=32)
     d = run(ctrl, 900, grid_w=1000.0, amps=6)
     assert d.own_peak_w == 0 and d.peak_raised == [] and len(d.incomplete_quarters) == 1
+
+
+# -- the session planner (issue 10) -------------------------------------------------------------
+
+def busy_evening_profile():
+    """Weekday evenings 17:00-21:00 local: a 3 kW house that jumps 1 kW; nights: 300 W."""
+    from balancer_profile import LoadProfile
+    profile = LoadProfile()
+    for day in range(14):
+        for quarter in range(96):
+            start = datetime(2025, 1, 6, tzinfo=timezone.utc) + timedelta(days=day, minutes=15 * quarter)
+            local_hour = (start + timedelta(hours=1)).hour
+            busy = 17 <= local_hour < 21
+            profile.observe(start, (3000.0 + (1000.0 if day % 2 else 0.0)) if busy else 300.0)
+    return profile.as_dict()
+
+
+def planned(**config):
+    ctrl = controller(departure="07:30", energy_needed=10, charger_status="sensor.wb_status", **config)
+    ctrl.restore_session({}, busy_evening_profile())
+    return ctrl
+
+
+def plan_reading(seconds, need=10.0, **fields):
+    r = reading(seconds, status="Charging", polled=seconds, **fields)
+    r.departure, r.energy_needed_kwh = "07:30", need
+    return r
+
+
+def test_a_busy_evening_waits_for_the_quiet_night_and_the_need_is_planned_by_departure():
+    ctrl = planned()
+    d = ctrl.step(at(0), plan_reading(0, grid_w=4680.0, amps=16))  # 18:00 local, a Wednesday
+    assert d.session_state == "waiting" and d.write == (PAUSE, None)
+    assert d.session_attributes["on_track"] and d.session_attributes["energy_needed_kwh"] == 10.0
+    assert d.session_attributes["next_window_start"] >= "2025-01-15T21:00"
+    late = ctrl.step(at(4 * 3600), plan_reading(4 * 3600, grid_w=300.0, amps=6, switch="off"))  # 22:00 local
+    assert late.session_state == "charging"
+
+
+def test_a_need_that_cannot_be_met_says_short_and_charges_now():
+    ctrl = planned()
+    d = ctrl.step(at(0), plan_reading(0, need=150.0, grid_w=4680.0, amps=16))
+    assert d.session_state == "short" and d.session_attributes["short_kwh"] > 0
+    assert d.write != (PAUSE, None)
+
+
+def test_a_need_changed_mid_session_is_planned_again():
+    ctrl = planned()
+    assert ctrl.step(at(0), plan_reading(0, grid_w=4680.0, amps=16)).session_state == "waiting"
+    assert ctrl.step(at(5), plan_reading(5, need=150.0, grid_w=4680.0, amps=16)).session_state == "short"
+
+
+def test_the_session_and_the_profile_survive_a_restart():
+    ctrl = planned()
+    ctrl.step(at(0), plan_reading(0, grid_w=4680.0, amps=16))
+    saved_session, saved_profile = ctrl.session_snapshot(), ctrl.profile.as_dict()
+    again = planned()
+    again.restore_session(saved_session, saved_profile)
+    assert again.session.plugged_at == at(0) and again.profile.as_dict() == saved_profile
+
+
+def test_without_departure_and_need_the_car_charges_as_the_budget_allows():
+    ctrl = controller(charger_status="sensor.wb_status")
+    d = run(ctrl, 0, grid_w=2380.0, amps=6, status="Charging")
+    assert d.session_state == "charging" and d.write == (CURRENT, 12)

@@ -42,8 +42,12 @@ ENTITIES = {
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
-    "notify",
+    "notify", "departure", "energy_needed",
 )
+DEPARTURE = re.compile(r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")
+DEPARTURE_DOMAINS = ("input_datetime", "sensor")
+ENERGY_NEEDED_DOMAINS = ("input_number", "number", "sensor")
+ENERGY_NEEDED_MAX_KWH = 200
 ON_STOP_LEAVE = "leave"
 
 
@@ -90,6 +94,11 @@ class Settings:
         self.failsafe = values["failsafe"]
         self.on_stop = values["on_stop"]
         self.notify = values["notify"]
+        # the session planner (issue 10): "HH:MM" or an entity; kWh or an entity; None: not planned
+        self.departure = values["departure"]
+        self.departure_entity = values["departure_entity"]
+        self.energy_needed = values["energy_needed"]
+        self.energy_needed_entity = values["energy_needed_entity"]
 
 
 def validate(raw):
@@ -109,6 +118,7 @@ def validate(raw):
         errors.append("%s: 'grid_power' is required: the grid power sensor (W or kW), e.g. sensor.electricity_meter_power_consumption" % APP)
     _actuator(raw, settings, errors)
     _relations(raw, settings, errors)
+    _session(raw, settings, errors)
     if errors:
         return None, errors
     settings["tunable_entities"] = tunable_entities(settings)
@@ -121,6 +131,7 @@ def missing_entities(settings, entity_exists):
     """Errors for configured entities that Home Assistant does not have (yet)."""
     errors = []
     named = [(key, getattr(settings, key)) for key in ENTITIES] + list(settings.tunable_entities.items())
+    named = named + [("departure", settings.departure_entity), ("energy_needed", settings.energy_needed_entity)]
     for key, entity_id in named:
         if entity_id and not entity_exists(entity_id):
             errors.append("%s: '%s' names %s, which does not exist in Home Assistant: check the entity id under Settings > Entities" % (APP, key, entity_id))
@@ -216,6 +227,31 @@ def _actuator(raw, settings, errors):
     elif field in data:
         errors.append("%s: 'current_service_data' must not contain '%s': the app fills it with the amps" % (APP, field))
     settings["current_service_data"] = data
+
+
+def _session(raw, settings, errors):
+    """departure ("HH:MM", or an input_datetime / sensor) and energy_needed (kWh, or an
+    input_number / number / sensor): both or neither."""
+    departure, needed = raw.get("departure"), raw.get("energy_needed")
+    settings["departure"], settings["departure_entity"] = None, None
+    settings["energy_needed"], settings["energy_needed_entity"] = None, None
+    if departure is None and needed is None:
+        return
+    if (departure is None) != (needed is None):
+        errors.append("%s: 'departure' and 'energy_needed' go together: give both, or neither (then the car charges as fast as the budget allows)" % APP)
+        return
+    if isinstance(departure, str) and DEPARTURE.match(departure.strip()):
+        settings["departure"] = departure.strip()
+    elif isinstance(departure, str) and ENTITY_ID.match(departure) and departure.split(".")[0] in DEPARTURE_DOMAINS:
+        settings["departure_entity"] = departure
+    else:
+        errors.append("%s: 'departure' must be a local time \"HH:MM\" (quote it) or an input_datetime entity, got %s" % (APP, _show(departure)))
+    if isinstance(needed, str) and ENTITY_ID.match(needed) and needed.split(".")[0] in ENERGY_NEEDED_DOMAINS:
+        settings["energy_needed_entity"] = needed
+    elif not isinstance(needed, bool) and isinstance(needed, (int, float)) and 0 <= needed <= ENERGY_NEEDED_MAX_KWH:
+        settings["energy_needed"] = float(needed)
+    else:
+        errors.append("%s: 'energy_needed' must be kWh from 0 to %d or an input_number/sensor entity, got %s" % (APP, ENERGY_NEEDED_MAX_KWH, _show(needed)))
 
 
 def tunable_bounds():

@@ -9,6 +9,8 @@ import balancer_budget
 import balancer_charger
 import balancer_metering
 import balancer_plan
+import balancer_planner
+import balancer_profile
 import balancer_registers
 import balancer_time
 from balancer_commands import RESUME, CommandGate
@@ -37,6 +39,13 @@ STOP_DROP_SHARE = 0.8
 PAUSE_SLACK_S = 30.0
 # The charger's power sensor is believed for this many stale_after after a real read.
 CHARGER_FRESH_STALE_AFTERS = 3
+# The car's energy is counted between two steps at most this far apart (a longer gap: unknown).
+CAR_COUNT_MAX_S = 60.0
+# States of pyscript.wallbox_balancer_session (issue 10), besides the planner's own.
+SESSION_NO_CAR = "no_car"
+SESSION_CHARGING = "charging"
+SESSION_FULL = "full"
+SESSION_PAUSED = "paused"
 
 
 class Reading:
@@ -52,7 +61,8 @@ class Reading:
     """
 
     def __init__(self, grid_w, grid_at, charger, target_peak_w, min_a, max_a, mode=MODE_AUTO,
-                 meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None):
+                 meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None,
+                 departure=None, energy_needed_kwh=None):
         self.grid_w = grid_w
         self.grid_at = grid_at
         self.charger = charger
@@ -64,6 +74,8 @@ class Reading:
         self.meter_average_at = meter_average_at
         self.meter_peak_w = meter_peak_w
         self.meter_peak_changed_at = meter_peak_changed_at
+        self.departure = departure  # "HH:MM", or an input_datetime's state; None: not planned
+        self.energy_needed_kwh = energy_needed_kwh  # kWh to add this session; None: not planned
 
 
 class Decision:
@@ -94,6 +106,9 @@ class Decision:
         self.meter_peak_w = None  # the meter's 1.6.0 as read (W), trusted or not
         self.car = "unknown"  # balancer_charger.ChargerModel.car_text()
         self.session_kwh = None
+        self.session_state = SESSION_NO_CAR  # pyscript.wallbox_balancer_session's state
+        self.session_attributes = {}  # ... and attributes (balancer_planner.plan_attributes)
+        self.profile_learnt = False  # a closed quarter was added to the load profile
 
 
 class Controller:
@@ -115,6 +130,14 @@ class Controller:
         self.meter_quarter = (None, None)  # (quarter_start, J) of the meter's 1.4.0 last seen
         self.reason_key = None  # the figures the last reason text showed
         self.reason_text = None
+        # the session planner (issue 10)
+        self.profile = balancer_profile.LoadProfile()  # the house's usual quarters, learnt
+        self.session = None  # balancer_planner.Session while a car is plugged in
+        self.session_plan = None  # the last balancer_planner.SessionPlan
+        self.planned_for = None  # (quarter_start, need_kwh, departure_utc) of that plan
+        self.last_step_at = None
+        self.last_ev_w = 0.0  # the car's estimated draw since the last step
+        self.quarter_car_j = 0.0  # the car's estimated energy in the running quarter
 
     def step(self, now, reading):
         """One control step: a Reading in, a Decision out."""
@@ -128,6 +151,7 @@ class Controller:
             self.parked = False
         grid_fresh = reading.grid_w is not None
         previous_w = self.meter.last_power_w
+        self._count_car(now)
         self._meter(now, reading, d)
         limit_w, energy_j = d.limit_w, d.energy_j
         grid_ok, grid_waiting = self._grid(now, grid_fresh, d)
@@ -147,9 +171,11 @@ class Controller:
                 # The grid fell by about what the car draws: it may have been unplugged or got
                 # full. Raising its current would be a write for nothing; wait for the next read.
                 charger.suspect_stop(now)
+        self.last_ev_w = ev_w
         remaining_s = self.meter.remaining_s(now)
         budget = balancer_budget.QuarterBudget(limit_w, s.margin, energy_j, remaining_s, house_w, ev_w)
         max_a = charger.max_a(reading.max_a)
+        plan = self._plan_session(now, reading, limit_w, max_a, d)
         can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
         mode = reading.mode
         hold = False  # True: write nothing this step
@@ -173,6 +199,11 @@ class Controller:
             want_paused, want_a, short = shown_paused is True, charger_a or reading.min_a, False
             reason = "car connected, not asking for energy (full, or its own timer): no writes until it asks"
             hold = True
+        elif plan is not None and not plan.charge_now and can_pause:
+            # The session planner keeps this quarter free: the car waits for a safer one.
+            self.plan.force_pause()
+            want_paused, want_a, short = True, reading.min_a, False
+            reason = plan.reason
         elif grid_ok:
             want_paused, want_a, short, reason = self._balance(
                 now, reading, budget, charger_a, shown_paused, max_a, grid_fresh)
@@ -195,6 +226,52 @@ class Controller:
         d.car, d.session_kwh = charger.car_text(), charger.session_kwh
         return d
 
+    def _count_car(self, now):
+        """The car's estimated energy since the last step: for the load profile (the house alone)
+        and, without a session_energy sensor, for what the session delivered."""
+        if self.last_step_at is not None:
+            elapsed_s = (now - self.last_step_at).total_seconds()
+            if 0 < elapsed_s <= CAR_COUNT_MAX_S:
+                self.quarter_car_j += self.last_ev_w * elapsed_s
+                if self.session is not None:
+                    self.session.add_energy(self.last_ev_w * elapsed_s / 3600000.0)
+        self.last_step_at = now
+
+    def _plan_session(self, now, reading, limit_w, max_a, d):
+        """Keep the session (plug-in to unplug) and its plan (redone each quarter and when the need
+        or the departure changes); fill Decision.session_*. Returns the plan, or None when no
+        departure and need are set (the car then charges as the budget allows)."""
+        s, charger = self.settings, self.charger
+        if charger.car_absent():
+            self.session, self.session_plan, self.planned_for = None, None, None
+            d.session_state, d.session_attributes = SESSION_NO_CAR, {"reason": "no car plugged in"}
+            return None
+        if self.session is None and charger.car is True:
+            self.session = balancer_planner.Session(now)
+        if self.session is None or reading.departure is None or reading.energy_needed_kwh is None:
+            d.session_state = SESSION_FULL if charger.not_asking() else SESSION_CHARGING
+            d.session_attributes = {"reason": "no departure or energy need set: charging as the quarter allows"}
+            return None
+        departure = balancer_planner.departure_utc(now, reading.departure, self.session.plugged_at)
+        delivered = charger.session_kwh if s.session_energy and charger.session_kwh is not None else self.session.delivered_kwh
+        need = reading.energy_needed_kwh
+        key = (self.meter.quarter_start, need, departure)
+        done = need - delivered < balancer_planner.DONE_KWH
+        if key != self.planned_for or (done and self.session_plan.state != balancer_planner.STATE_FULL):
+            self.planned_for = key
+            self.session_plan = balancer_planner.plan_session(
+                now, departure, need, delivered, limit_w, s.margin,
+                balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
+                balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile)
+        plan = self.session_plan
+        d.session_state = plan.state
+        if charger.not_asking():
+            d.session_state = SESSION_FULL
+        elif reading.mode == MODE_PAUSED:
+            d.session_state = SESSION_PAUSED
+        d.session_attributes = balancer_planner.plan_attributes(plan, need, delivered, departure)
+        return plan if reading.mode == MODE_AUTO else None
+
     def _meter(self, now, reading, d):
         """Integrate the grid reading, close quarters into the month's peak, and fill the metering
         figures of the decision (limit, peak, the energy the budget counts)."""
@@ -210,6 +287,12 @@ class Controller:
             meter_energy_j = balancer_registers.meter_quarter_energy_j(
                 reading.meter_average_w, reading.meter_average_at, balancer_time.quarter_start(now), age_s, s.stale_after)
         d.peak_raised, d.incomplete_quarters = self._close_quarters(closed, meter_peak_w)
+        if closed:
+            # The house alone, for the profile: the quarter's average less the car's estimate.
+            start, average_w, covered_s, complete = closed[-1]
+            if complete:
+                d.profile_learnt = self.profile.observe(start, average_w - self.quarter_car_j / balancer_time.QUARTER_S)
+            self.quarter_car_j = 0.0
         if meter_energy_j is not None:
             self.meter_quarter = (self.meter.quarter_start, meter_energy_j)
         self.peak.roll_to(now)
@@ -315,6 +398,19 @@ class Controller:
         self.charger.accepted(now, kind, amps)
         if self.charger.car_absent():
             self.parked = True
+
+    def session_snapshot(self):
+        """What a restart takes back of the session (empty without a car)."""
+        if self.session is None:
+            return {}
+        saved = self.session.as_dict()
+        return {"plugged_at": saved["plugged_at"], "delivered_estimate_kwh": saved["delivered_kwh"]}
+
+    def restore_session(self, saved, profile_saved):
+        """After a restart: the session under way (if any) and the learnt load profile."""
+        self.profile = balancer_profile.from_dict(profile_saved)
+        self.session = balancer_planner.session_from_dict(
+            {"plugged_at": saved.get("plugged_at"), "delivered_kwh": saved.get("delivered_estimate_kwh")})
 
     def restore_command(self, sent_at):
         """After a restart: a command was sent at sent_at (the slot is taken, older charger data

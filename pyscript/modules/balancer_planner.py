@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 import balancer_time
 
-QUARTER_S = 900
+from balancer_time import QUARTER_S
 # Plan this share more energy than needed: the house's real quarters differ from its usual ones.
 BUFFER_SHARE = 0.25
 # The last hour before departure is chosen only when nothing else suffices.

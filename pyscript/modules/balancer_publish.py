@@ -13,6 +13,8 @@ LIMIT_VAR = PREFIX + "capacity_limit"
 QUARTER_VAR = PREFIX + "quarter_average"
 SETPOINT_VAR = PREFIX + "setpoint"
 MODE_VAR = PREFIX + "mode"
+SESSION_VAR = PREFIX + "session"
+PROFILE_VAR = PREFIX + "profile"
 NOTIFICATION_ID = balancer_config.APP + "_peak"
 POWER = {"unit_of_measurement": "W", "device_class": "power"}
 
@@ -67,6 +69,23 @@ def setpoint(decision, reason, mode, last_command, last_result):
         "session_energy": decision.session_kwh if decision else None,
         "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
     }
+
+
+def session(decision, session_snapshot):
+    """(state, attributes) of the charging session: no_car, waiting, charging, full, paused or
+    short, the plan's figures, and what a restart takes back (plugged_at, delivered_estimate_kwh)."""
+    attributes = dict(decision.session_attributes)
+    attributes.update(session_snapshot)
+    attributes["friendly_name"] = "Wallbox balancer session"
+    return decision.session_state, attributes
+
+
+def profile(profile_snapshot, learnt_days):
+    """(state, attributes) of the learnt load profile: the fewest days learnt for any quarter."""
+    attributes = dict(profile_snapshot)
+    attributes["friendly_name"] = "Wallbox balancer load profile"
+    attributes["unit_of_measurement"] = "d"
+    return min(learnt_days), attributes
 
 
 def mode(value, modes):

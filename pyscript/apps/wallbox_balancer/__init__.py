@@ -25,6 +25,7 @@ ENTITY_RECHECK_S = 60.0
 # The running quarter is published (and so saved for a restart) at most this often: every state
 # write is also a recorder write in Home Assistant.
 QUARTER_PUBLISH_S = 30
+PROFILE_PUBLISH_S = 3600  # the learnt profile (about 3 kB) is saved at most hourly
 
 # A reload kills a step of the previous context still waiting on a charger command.
 task.unique(STEP_TASK)
@@ -65,6 +66,7 @@ RUNTIME = {
     "short_warned_quarter": None,
     "published": {},  # state variable -> (value, attributes) last written
     "quarter_published_at": None,
+    "profile_published_at": None,
     "mode": balancer_controller.MODE_AUTO,  # set from the persisted mode at load and by set_mode
 }
 
@@ -163,10 +165,18 @@ def read_all(now):
     min_a, max_a = balancer_runtime.entity_range(min_a, max_a, entity_min, entity_max)
     average_w, problem, average = read_power(SETTINGS.average_demand) if SETTINGS.average_demand else (None, None, None)
     peak_w, problem, peak = read_power(SETTINGS.monthly_peak_meter) if SETTINGS.monthly_peak_meter else (None, None, None)
+    departure = read_entity(SETTINGS.departure_entity)
+    departure = str(departure) if departure is not None else SETTINGS.departure
+    needed = read_entity(SETTINGS.energy_needed_entity)
+    if needed is not None:
+        needed = balancer_units.energy_kwh(str(needed), getattr(needed, "unit_of_measurement", None))
+    else:
+        needed = SETTINGS.energy_needed
     return balancer_controller.Reading(
         grid_w, grid_at, charger, read_tunable("target_peak", SETTINGS.target_peak), min_a, max_a, RUNTIME["mode"],
         meter_average_w=average_w, meter_average_at=average.last_reported if average is not None else None,
-        meter_peak_w=peak_w, meter_peak_changed_at=peak.last_changed if peak is not None else None)
+        meter_peak_w=peak_w, meter_peak_changed_at=peak.last_changed if peak is not None else None,
+        departure=departure, energy_needed_kwh=needed)
 
 
 def note(name, problem, started, ended):
@@ -294,6 +304,11 @@ def publish(d, reading, now):
         RUNTIME["quarter_published_at"] = now
         set_if_changed(pub.QUARTER_VAR, pub.quarter(d, CONTROLLER.meter.snapshot(now)))
     publish_setpoint(d, d.reason)
+    set_if_changed(pub.SESSION_VAR, pub.session(d, CONTROLLER.session_snapshot()))
+    last = RUNTIME["profile_published_at"]
+    if d.profile_learnt and (last is None or not 0 <= (now - last).total_seconds() < PROFILE_PUBLISH_S):
+        RUNTIME["profile_published_at"] = now
+        set_if_changed(pub.PROFILE_VAR, pub.profile(CONTROLLER.profile.as_dict(), CONTROLLER.profile.learnt_days()))
 
 
 def publish_setpoint(d, reason):
@@ -311,6 +326,9 @@ def restore(now):
     state.persist(pub.QUARTER_VAR, default_value=0, default_attributes={"quarter_start": None, "energy_wh": 0, "covered_s": 0, "updated": None})
     state.persist(pub.SETPOINT_VAR, default_value="unknown", default_attributes={"last_command": None})
     state.persist(pub.MODE_VAR, default_value=balancer_controller.MODE_AUTO)
+    state.persist(pub.SESSION_VAR, default_value="no_car", default_attributes={})
+    state.persist(pub.PROFILE_VAR, default_value=0, default_attributes={})
+    CONTROLLER.restore_session(state.getattr(pub.SESSION_VAR) or {}, state.getattr(pub.PROFILE_VAR) or {})
     mode = str(state.get(pub.MODE_VAR))
     publish_mode(mode if mode in balancer_controller.MODES else balancer_controller.MODE_AUTO)
     if CONTROLLER.peak.restore_snapshot(state.getattr(pub.PEAK_VAR) or {}, state.get(pub.PEAK_VAR), now):
