@@ -77,12 +77,8 @@ class HState:
     __slots__ = ("entity_id", "state", "attributes", "last_changed", "last_updated", "last_reported")
 
     def __init__(self, entity_id, state, attributes, last_changed, last_updated, last_reported):
-        self.entity_id = entity_id
-        self.state = state
-        self.attributes = attributes
-        self.last_changed = last_changed
-        self.last_updated = last_updated
-        self.last_reported = last_reported
+        self.entity_id, self.state, self.attributes = entity_id, state, attributes
+        self.last_changed, self.last_updated, self.last_reported = last_changed, last_updated, last_reported
 
 
 # --------------------------------------------------------------------------- StateVal

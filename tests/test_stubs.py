@@ -349,21 +349,20 @@ def test_number_handler_429_no_effect_and_unavailable(load):
 
 def test_service_schema_and_missing_entities(load):
     env, app = load("""
-        out = []
-
-        @state_trigger("sensor.cmd")
-        def go(value):
-            for data in ({"entity_id": "number.wb"}, {"entity_id": "number.wb", "value": "x"},
-                         {"entity_id": "number.gone", "value": 7}):
+        def go(*calls):
+            out = []
+            for data in calls:
                 try:
                     out.append(service.call("number", "set_value", **data))
                 except Exception as exc:
                     out.append(type(exc).__name__ + ": " + str(exc))
+            return out
     """)
     env.register_number_entity("number.wb")
-    env.set_state("sensor.cmd", 1)
-    assert app["out"] == ["Invalid: required key not provided @ data['value']",
-                          "Invalid: expected float for dictionary value @ data['value']", None]
+    out = app["go"]({"entity_id": "number.wb"}, {"entity_id": "number.wb", "value": "x"},
+                    {"entity_id": "number.gone", "value": 7})
+    assert out == ["Invalid: required key not provided @ data['value']",
+                   "Invalid: expected float for dictionary value @ data['value']", None]
     assert env.errors() == ["Referenced entities number.gone are missing or not currently available"]
 
 
