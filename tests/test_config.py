@@ -90,3 +90,19 @@ def test_missing_entities_and_services_are_named():
     assert [e.split("service ")[1].split(",")[0] for e in services] == ["switch.turn_on", "switch.turn_off"]
     settings, _ = validate({"grid_power": "sensor.grid", "current_service": "wallbox.set_max_charging_current"})
     assert "wallbox.set_max_charging_current" in missing_services(settings, lambda d, n: False)[0]
+
+
+def test_supply_three_phases_without_neutral_is_398_w_per_amp():
+    settings, errors = validate(dict(BASE, supply="3x230"))
+    assert not errors and settings.phases == 3
+    assert round(settings.voltage * settings.phases) == 398
+    assert validate(dict(BASE, supply="3x400"))[0].voltage * 3 == 690
+    assert "not both" in validate(dict(BASE, supply="3x230", phases=3))[1][0]
+    assert "must be one of" in validate(dict(BASE, supply="3x380"))[1][0]
+
+
+def test_departure_and_energy_needed_go_together():
+    assert not validate(dict(BASE, departure="07:30", energy_needed=10))[1]
+    assert not validate(dict(BASE, departure="input_datetime.ev_departure", energy_needed="input_number.ev_need"))[1]
+    assert "go together" in validate(dict(BASE, departure="07:30"))[1][0]
+    assert "(quote it)" in validate(dict(BASE, departure=450, energy_needed=10))[1][0]  # YAML read 07:30 as 450

@@ -5,6 +5,7 @@ checked when the app loads; whether the named entities and services exist is che
 (entities of cloud integrations can appear only after Home Assistant has started).
 """
 
+import math
 import re
 
 from balancer_runtime import SAFE_FALLBACK, TUNABLE
@@ -42,8 +43,13 @@ ENTITIES = {
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
-    "notify", "departure", "energy_needed",
+    "notify", "departure", "energy_needed", "supply",
 )
+# supply: (voltage per phase as the charger sees it, phases). Power per amp = voltage x phases.
+# Three phases without a neutral (3 x 230 V between lines, common in Belgium): sqrt(3) x 230 V =
+# 398 W per amp, written as 230 / sqrt(3) V on 3 phases. A charger on one phase, between two lines
+# or between a line and the neutral, is 1 x 230 V.
+SUPPLIES = {"1x230": (230.0, 1), "3x400": (230.0, 3), "3x230": (230.0 / math.sqrt(3.0), 3)}
 DEPARTURE = re.compile(r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")
 DEPARTURE_DOMAINS = ("input_datetime", "sensor")
 ENERGY_NEEDED_DOMAINS = ("input_number", "number", "sensor")
@@ -119,6 +125,7 @@ def validate(raw):
     _actuator(raw, settings, errors)
     _relations(raw, settings, errors)
     _session(raw, settings, errors)
+    _supply(raw, settings, errors)
     if errors:
         return None, errors
     settings["tunable_entities"] = tunable_entities(settings)
@@ -227,6 +234,19 @@ def _actuator(raw, settings, errors):
     elif field in data:
         errors.append("%s: 'current_service_data' must not contain '%s': the app fills it with the amps" % (APP, field))
     settings["current_service_data"] = data
+
+
+def _supply(raw, settings, errors):
+    """supply: 1x230, 3x400 or 3x230 sets voltage and phases at once (not together with them)."""
+    supply = raw.get("supply")
+    if supply is None:
+        return
+    if supply not in SUPPLIES:
+        errors.append("%s: 'supply' must be one of %s (3x230: three phases without a neutral), got %s" % (APP, ", ".join(SUPPLIES), _show(supply)))
+    elif "voltage" in raw or "phases" in raw:
+        errors.append("%s: give 'supply' or 'voltage' and 'phases', not both" % APP)
+    else:
+        settings["voltage"], settings["phases"] = SUPPLIES[supply]
 
 
 def _session(raw, settings, errors):
