@@ -138,6 +138,8 @@ class Controller:
         self.last_step_at = None
         self.last_ev_w = 0.0  # the car's estimated draw since the last step
         self.quarter_car_j = 0.0  # the car's estimated energy in the running quarter
+        self.session_attributes_key = None  # the figures session_attributes shows
+        self.session_attributes = {}
 
     def step(self, now, reading):
         """One control step: a Reading in, a Decision out."""
@@ -269,7 +271,12 @@ class Controller:
             d.session_state = SESSION_FULL
         elif reading.mode == MODE_PAUSED:
             d.session_state = SESSION_PAUSED
-        d.session_attributes = balancer_planner.plan_attributes(plan, need, delivered, departure)
+        key = (id(plan), round(delivered, 1), need, departure)
+        if key != self.session_attributes_key:
+            # rebuilt only when a figure it shows changes: this runs every step
+            self.session_attributes_key = key
+            self.session_attributes = balancer_planner.plan_attributes(plan, need, delivered, departure)
+        d.session_attributes = self.session_attributes
         return plan if reading.mode == MODE_AUTO else None
 
     def _meter(self, now, reading, d):

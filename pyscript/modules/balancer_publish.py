@@ -5,7 +5,12 @@ Every figure a user sees comes from here, so the README's "What it publishes" ta
 """
 
 import balancer_config
+import balancer_controller
+import balancer_runtime
 import balancer_time
+
+WARNING = "warning"
+INFO = "info"
 
 PREFIX = "pyscript." + balancer_config.APP + "_"
 PEAK_VAR = PREFIX + "monthly_peak"
@@ -96,3 +101,43 @@ def peak_message(quarter_start, average_w, target_peak_w, grid_w):
     """The persistent notification's text when a quarter raised the peak above the target."""
     return "This month's peak rose to %.2f kW in the quarter from %s (target %.2f kW; the grid drew %.2f kW as it ended)." % (
         average_w / 1000.0, balancer_time.iso_local(quarter_start), target_peak_w / 1000.0, (grid_w or 0.0) / 1000.0)
+
+
+class Messages:
+    """What a step has to tell the user in the log, each problem once: (level, text) lines."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.grid = balancer_runtime.Notice()
+        self.status = balancer_runtime.Notice()
+        self.short_quarter = None  # the quarter the short-of-minimum warning was given for
+
+    def after_step(self, d, now, grid_problem, unknown_status, target_peak_w):
+        """The log lines for one Decision, and the notification texts for peaks above target."""
+        s, said, notify = self.settings, [], []
+        failsafe = d.grid == balancer_controller.GRID_FAILSAFE
+        if failsafe or d.grid == balancer_controller.GRID_OK:
+            # a gap shorter than stale_after (DSMR after a restart, one failed HomeWizard poll) is not a fault
+            change = self.grid.update(failsafe or None)
+            if change == "start":
+                said.append((WARNING, "grid power %s is %s for more than %d s: fail-safe (%s) until it reports again" % (
+                    s.grid_power, grid_problem or "silent", s.stale_after, s.failsafe)))
+            elif change == "end":
+                said.append((INFO, "grid power %s reports again: normal control resumes" % s.grid_power))
+        if self.status.update(unknown_status) == "start":
+            said.append((WARNING, "charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)" % (
+                unknown_status, s.charger_status)))
+        for start, average_w in d.incomplete_quarters:
+            said.append((INFO, "the quarter from %s was not watched from its start (first start): its %.0f W measured so far does not count for the monthly peak" % (
+                balancer_time.iso_local(start), average_w)))
+        for start, average_w in d.peak_raised:
+            said.append((INFO, "new monthly peak %.0f W in the quarter from %s" % (average_w, balancer_time.iso_local(start))))
+            if s.notify and average_w > target_peak_w:
+                notify.append(peak_message(start, average_w, target_peak_w, d.last_grid_w))
+        quarter = balancer_time.quarter_start(now)
+        if d.short_of_minimum and self.short_quarter != quarter:
+            # without a pause switch the minimum current may break the limit: once per quarter
+            self.short_quarter = quarter
+            said.append((WARNING, "the budget is below %d A and the charger cannot be paused: holding %d A, the %.0f W limit may be exceeded this quarter" % (
+                d.want_a, d.want_a, d.limit_w)))
+        return said, notify

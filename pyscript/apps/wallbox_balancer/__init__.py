@@ -7,13 +7,12 @@ write, publish the figures balancer_publish builds. See README.md for the config
 
 from datetime import datetime, timezone
 
-import balancer_charger
 import balancer_config
 import balancer_controller
 import balancer_publish as pub
+import balancer_read
 import balancer_runtime
 import balancer_time
-import balancer_units
 from balancer_commands import CURRENT, PAUSE
 
 APP = balancer_config.APP
@@ -52,18 +51,15 @@ def load_settings():
 
 SETTINGS = load_settings()
 CONTROLLER = balancer_controller.Controller(SETTINGS) if SETTINGS else None
-TUNABLES = balancer_runtime.Tunables(SETTINGS.tunable_entities if SETTINGS else {}, balancer_config.tunable_bounds())
-NOTICES = {"grid": balancer_runtime.Notice(), "charger": balancer_runtime.Notice(),
-           "command": balancer_runtime.Notice(), "status": balancer_runtime.Notice()}
-POWER_PARSED = {}  # entity -> (state, unit, watts, problem) of its last reading
+READER = balancer_read.Reader(SETTINGS) if SETTINGS else None
+MESSAGES = pub.Messages(SETTINGS) if SETTINGS else None
+COMMAND_NOTICE = balancer_runtime.Notice()  # a failing charger write: told once
 RUNTIME = {
     "last_step": None,
     "last_sensor_step": None,  # the last step a grid reading triggered
     "ready": False,  # every configured entity and service exists
     "last_check": None,
-    "grid_reading_problem": None,  # why the last grid reading was unusable
     "last_result": None,
-    "short_warned_quarter": None,
     "published": {},  # state variable -> (value, attributes) last written
     "quarter_published_at": None,
     "profile_published_at": None,
@@ -71,121 +67,31 @@ RUNTIME = {
 }
 
 
-# ---- reading Home Assistant -------------------------------------------------------------
-
 def read_entity(entity_id):
-    """The entity's StateVal, or None when not configured or missing."""
-    if not entity_id:
-        return None
+    """The entity's StateVal, or None when missing."""
     try:
         return state.get(entity_id)
     except NameError:
         return None
 
 
-def read_power(entity_id):
-    """(watts, problem, value) of a power sensor; watts None when unusable."""
-    value = read_entity(entity_id)
-    if value is None:
-        return None, "missing", None
-    # A pyscript StateVal carries the entity's attributes as its own: one read is enough.
-    unit = getattr(value, "unit_of_measurement", None)
-    text = str(value)
-    parsed = POWER_PARSED.get(entity_id)
-    if parsed is None or parsed[0] != text or parsed[1] != unit:
-        # A steady meter repeats its state: parse each new (state, unit) once.
-        watts, problem = balancer_units.power_w(text, unit)
-        parsed = (text, unit, watts, problem)
-        POWER_PARSED[entity_id] = parsed
-    return parsed[2], parsed[3], value
+def read_all():
+    """One Reading from every configured entity (balancer_read)."""
+    values = {}
+    for entity_id in READER.entity_ids:
+        values[entity_id] = read_entity(entity_id)
+    reading, said = READER.reading(values, RUNTIME["mode"])
+    say(said)
+    return reading
 
 
-def read_grid():
-    """Net grid power (W, export negative) and when the meter reported it; (None, None) with the
-    problem noted when unusable."""
-    grid_w, problem, value = read_power(SETTINGS.grid_power)
-    RUNTIME["grid_reading_problem"] = problem
-    if grid_w is None:
-        return None, None
-    if not SETTINGS.grid_export_power:
-        return grid_w, value.last_reported
-    export_w, problem, export = read_power(SETTINGS.grid_export_power)
-    if export_w is None:
-        RUNTIME["grid_reading_problem"] = "export sensor " + problem
-        return None, None
-    return grid_w - export_w, max(value.last_reported, export.last_reported)
-
-
-def read_charger():
-    """Everything the charger's entities show, for the charger/car model, and the number
-    entity's own range (min, max; None with the service form)."""
-    amps, entity_min, entity_max = None, None, None
-    number = read_entity(SETTINGS.current_number)
-    if number is not None:
-        try:
-            amps = int(round(float(number)))
-        except ValueError:
-            amps = None
-        entity_min, entity_max = getattr(number, "min", None), getattr(number, "max", None)
-    switch = read_entity(SETTINGS.pause_switch)
-    status = read_entity(SETTINGS.charger_status)
-    energy = read_entity(SETTINGS.session_energy)
-    power_w, power = None, None
-    if SETTINGS.charger_power:
-        power_w, problem, power = read_power(SETTINGS.charger_power)
-        note("charger", problem and True, "charger power %s is %s: estimating the car's draw from the setpoint" % (SETTINGS.charger_power, problem),
-             "charger power %s reports again" % SETTINGS.charger_power)
-    times = [v.last_reported for v in (switch, status, energy, power) if v is not None]
-    observation = balancer_charger.ChargerObservation(
-        amps=amps, number_max=entity_max, switch=str(switch) if switch is not None else None,
-        status=str(status) if status is not None else None, power_w=power_w,
-        session_kwh=balancer_units.energy_kwh(str(energy), getattr(energy, "unit_of_measurement", None)) if energy is not None else None,
-        reported_at=max(times) if times else None)
-    return observation, entity_min, entity_max
-
-
-def read_tunable(key, configured):
-    """A setting that may name an input_number: its value now (safe when the entity is not)."""
-    entity_id = SETTINGS.tunable_entities.get(key)
-    if entity_id is None:
-        return configured
-    value = read_entity(entity_id)
-    value, change, problem = TUNABLES.value(key, str(value) if value is not None else "missing")
-    if change == "start":
-        log.warning("%s: %s (from %s)", APP, problem, entity_id)
-    elif change == "end":
-        log.info("%s: %s from %s is usable again: %s", APP, key, entity_id, value)
-    return value
-
-
-def read_all(now):
-    grid_w, grid_at = read_grid()
-    charger, entity_min, entity_max = read_charger()
-    min_a, max_a = balancer_runtime.current_range(read_tunable("min_current", SETTINGS.min_current), read_tunable("max_current", SETTINGS.max_current))
-    min_a, max_a = balancer_runtime.entity_range(min_a, max_a, entity_min, entity_max)
-    average_w, problem, average = read_power(SETTINGS.average_demand) if SETTINGS.average_demand else (None, None, None)
-    peak_w, problem, peak = read_power(SETTINGS.monthly_peak_meter) if SETTINGS.monthly_peak_meter else (None, None, None)
-    departure = read_entity(SETTINGS.departure_entity)
-    departure = str(departure) if departure is not None else SETTINGS.departure
-    needed = read_entity(SETTINGS.energy_needed_entity)
-    if needed is not None:
-        needed = balancer_units.energy_kwh(str(needed), getattr(needed, "unit_of_measurement", None))
-    else:
-        needed = SETTINGS.energy_needed
-    return balancer_controller.Reading(
-        grid_w, grid_at, charger, read_tunable("target_peak", SETTINGS.target_peak), min_a, max_a, RUNTIME["mode"],
-        meter_average_w=average_w, meter_average_at=average.last_reported if average is not None else None,
-        meter_peak_w=peak_w, meter_peak_changed_at=peak.last_changed if peak is not None else None,
-        departure=departure, energy_needed_kwh=needed)
-
-
-def note(name, problem, started, ended):
-    """One WARNING when a problem starts, one INFO when it is gone (balancer_runtime.Notice)."""
-    change = NOTICES[name].update(problem)
-    if change == "start":
-        log.warning("%s: %s", APP, started)
-    elif change == "end":
-        log.info("%s: %s", APP, ended)
+def say(lines):
+    """Log the (level, text) lines the modules returned."""
+    for level, text in lines:
+        if level == pub.WARNING:
+            log.warning("%s: %s", APP, text)
+        else:
+            log.info("%s: %s", APP, text)
 
 
 def check_ready(now):
@@ -206,47 +112,23 @@ def check_ready(now):
     return True
 
 
-# ---- the control step --------------------------------------------------------------------
-
 def control_step(now):
     if not check_ready(now):
         publish_setpoint(None, "waiting: a configured entity or service is missing (see the log)")
         return
-    reading = read_all(now)
+    reading = read_all()
     d = CONTROLLER.step(now, reading)
-    failsafe = d.grid == balancer_controller.GRID_FAILSAFE
-    if failsafe or d.grid == balancer_controller.GRID_OK:
-        # a gap shorter than stale_after (DSMR after a restart, one failed HomeWizard poll) is not a fault
-        note("grid", failsafe or None, "grid power %s is %s for more than %d s: fail-safe (%s) until it reports again" % (
-            SETTINGS.grid_power, RUNTIME["grid_reading_problem"] or "silent", SETTINGS.stale_after, SETTINGS.failsafe),
-            "grid power %s reports again: normal control resumes" % SETTINGS.grid_power)
-    status = CONTROLLER.charger.unknown_status
-    if NOTICES["status"].update(status) == "start":
-        log.warning("%s: charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)", APP, status, SETTINGS.charger_status)
-    for start, average_w in d.incomplete_quarters:
-        log.info("%s: the quarter from %s was not watched from its start (first start): its %.0f W measured so far does not count for the monthly peak", APP, balancer_time.iso_local(start), average_w)
-    for start, average_w in d.peak_raised:
-        announce_peak(start, average_w, reading.target_peak_w, d.last_grid_w)
-    if d.short_of_minimum and RUNTIME["short_warned_quarter"] != balancer_time.quarter_start(now):
-        # without a pause switch the minimum current may break the limit: once per quarter
-        RUNTIME["short_warned_quarter"] = balancer_time.quarter_start(now)
-        log.warning("%s: the budget is below %d A and the charger cannot be paused: holding %d A, the %.0f W limit may be exceeded this quarter", APP, d.want_a, d.want_a, d.limit_w)
+    said, notifications = MESSAGES.after_step(d, now, READER.grid_problem, CONTROLLER.charger.unknown_status, reading.target_peak_w)
+    say(said)
+    for message in notifications:
+        try:
+            service.call("persistent_notification", "create", title="Capacity peak raised", message=message, notification_id=pub.NOTIFICATION_ID)
+        except Exception as error:
+            # A notification must never stop the control step.
+            log.warning("%s: could not create the peak notification: %s", APP, error)
     if d.write is not None:
         send(d.write, now)
     publish(d, reading, now)
-
-
-def announce_peak(start, average_w, target_peak_w, grid_w):
-    """Log every new monthly peak; notify when it is above the target (the bill goes up)."""
-    log.info("%s: new monthly peak %.0f W in the quarter from %s", APP, average_w, balancer_time.iso_local(start))
-    if not SETTINGS.notify or average_w <= target_peak_w:
-        return
-    try:
-        service.call("persistent_notification", "create", title="Capacity peak raised",
-                     message=pub.peak_message(start, average_w, target_peak_w, grid_w), notification_id=pub.NOTIFICATION_ID)
-    except Exception as error:
-        # A notification must never stop the control step.
-        log.warning("%s: could not create the peak notification: %s", APP, error)
 
 
 def send(write, now):
@@ -262,10 +144,12 @@ def send(write, now):
             service.call(switch.split(".")[0], "turn_off" if kind == PAUSE else "turn_on", blocking=True, entity_id=switch)
     except Exception as error:
         RUNTIME["last_result"] = "failed: %s: %s" % (text, error)
-        note("command", True, "charger command (%s) failed: %s; retrying at the next slot" % (text, error), "")
+        if COMMAND_NOTICE.update(True) == "start":
+            log.warning("%s: charger command (%s) failed: %s; retrying at the next slot", APP, text, error)
         return
     CONTROLLER.command_accepted(now, write)
-    note("command", None, "", "charger commands work again")
+    if COMMAND_NOTICE.update(None) == "end":
+        log.info("%s: charger commands work again", APP)
     RUNTIME["last_result"] = "ok: " + text
     log.info("%s: sent %s", APP, text)
 
@@ -285,9 +169,8 @@ def set_current(amps):
     service.call(domain, name, blocking=True, **data)
 
 
-# ---- publishing (every state write is also a recorder write: only on change) ------------
-
 def set_if_changed(name, value_and_attributes):
+    """Every state write is also a recorder write: only on change."""
     if RUNTIME["published"].get(name) != value_and_attributes:
         RUNTIME["published"][name] = value_and_attributes
         state.set(name, value_and_attributes[0], new_attributes=value_and_attributes[1])
@@ -348,8 +231,9 @@ if CONTROLLER is not None:
     @time_trigger("startup")
     def wallbox_balancer_startup():
         """Runs once Home Assistant has started, and after every reload."""
-        log.info("%s: started: grid %s, target peak %s W, %s-%s A", APP, SETTINGS.grid_power, SETTINGS.tunable_entities.get("target_peak", SETTINGS.target_peak),
-                 SETTINGS.tunable_entities.get("min_current", SETTINGS.min_current), SETTINGS.tunable_entities.get("max_current", SETTINGS.max_current))
+        tuned = SETTINGS.tunable_entities
+        log.info("%s: started: grid %s, target peak %s W, %s-%s A", APP, SETTINGS.grid_power, tuned.get("target_peak", SETTINGS.target_peak),
+                 tuned.get("min_current", SETTINGS.min_current), tuned.get("max_current", SETTINGS.max_current))
         run_step()
 
     @time_trigger("shutdown")
