@@ -117,3 +117,11 @@ def test_no_polled_entity_configured_means_nothing_to_wait_for():
     model.observe(at(0), ChargerObservation(amps=16))
     model.accepted(at(1), "current", 20)
     assert model.read_since_change() and model.car is None
+
+
+def test_an_unavailable_status_says_nothing_about_the_car():
+    """The Wallbox integration makes every entity unavailable when a poll fails: not 'no car'."""
+    model = ChargerModel(settle_s=30)
+    seen(model, 0, 0, status="Charging", switch="on")
+    seen(model, 90, 90, status="unavailable", switch="unavailable")
+    assert model.car is True and not model.car_absent()

@@ -118,11 +118,14 @@ class ChargerModel:
         self._check_answer(now, obs)
         trusted = self._read_after_switch()
         status = obs.status
-        if status is not None and status not in UNSURE_STATUSES:
-            self._from_status(status, trusted)
-        elif obs.switch is not None and obs.switch not in ("unknown",):
+        if status is not None:
+            # With a status sensor the switch adds nothing; an unavailable status (the cloud's poll
+            # failed: every entity is unavailable then) says nothing about the car.
+            if status not in UNSURE_STATUSES:
+                self._from_status(status, trusted)
+        elif obs.switch is not None and obs.switch != "unknown":
             self._from_switch(obs.switch, trusted)
-        self._from_power(obs, trusted)
+        self._from_power(obs)
 
     def _note_read(self, reported_at):
         if reported_at is None or reported_at == self.last_reported:
@@ -183,7 +186,7 @@ class ChargerModel:
         if trusted and switch in ("on", "off"):
             self.paused_shown = switch == "off"
 
-    def _from_power(self, obs, trusted):
+    def _from_power(self, obs):
         """Without a status sensor, a connected car that a fresh read shows drawing nothing twice
         in a row is not asking; any draw means it asks again."""
         if obs.power_w is None or not self.power_fresh() or self.car is False:
