@@ -33,6 +33,8 @@ async def test_the_readme_example_loads_with_no_warning_and_controls(pyscript_ha
     await ps.set_state(app["current_number"], "6.0", min=6, max=32, step=1)
     await ps.set_state(app["pause_switch"], "on")
     await ps.set_state(app["charger_status"], "Charging")
+    await ps.set_state(app["average_demand"], "0.8", unit_of_measurement="kW", device_class="power")
+    await ps.set_state(app["monthly_peak_meter"], "3.1", unit_of_measurement="kW", device_class="power")
     await ps.set_state(app["session_energy"], "3.2", unit_of_measurement="kWh", device_class="energy")
     options = {k: v for k, v in conf.items() if k != "apps"}
     await ps.start(apps=conf["apps"], **options)
