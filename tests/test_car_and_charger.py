@@ -126,3 +126,27 @@ def test_a_restart_keeps_the_budgets_guess_for_a_quarter_joined_part_way(frozen)
     home.run(35)
     after = home.attrs(QUARTER)
     assert after["assumed_wh"] >= before["assumed_wh"] and after["unwatched_s"] == before["unwatched_s"]
+
+
+def test_the_session_is_published_and_a_busy_evening_waits_through_the_glue(frozen):
+    """Issue 10 through the app file: departure and energy_needed as entities, a learnt profile
+    restored from the persisted state, a plug-in at 18:00 on a weekday."""
+    from test_controller import busy_evening_profile
+
+    frozen.move_to("2025-01-15 17:00:00")  # 18:00 local, a Wednesday
+    config = dict(CONFIG, charger_status=STATUS, departure="input_datetime.ev_departure",
+                  energy_needed="input_number.ev_energy_needed")
+    home = Home(frozen, config=config, house_w=3000, amps=16, start=False,
+                restore={"pyscript.wallbox_balancer_profile": ("14", busy_evening_profile())})
+    home.env.set_state(STATUS, "Charging")
+    home.env.set_state("input_datetime.ev_departure", "07:30:00", has_date=False, has_time=True)
+    home.env.set_state("input_number.ev_energy_needed", "10", unit_of_measurement="kWh")
+    home.env.load_app()
+    home.env.start()
+    home.run(120)
+    session = home.attrs("pyscript.wallbox_balancer_session")
+    assert home.state("pyscript.wallbox_balancer_session") == "waiting"
+    assert session["energy_needed_kwh"] == 10.0 and session["on_track"] is True
+    assert session["departure"].startswith("2025-01-16T07:30")
+    assert "turn_off" in [w[1] for w in home.write_log]
+    home.env.assert_no_errors()
