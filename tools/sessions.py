@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass
 
 from tools.plant import PlantParams, plug_intervals
-from tools.traces import _epoch, _number, _read, _rows
+from tools.traces import _epoch, _number, _read, records
 
 SEED = 1                      # the seed of generated needs (tools/replay.py --sessions generated)
 OVERNIGHT_H = 8.0
@@ -67,17 +67,9 @@ def load_csv(path: str) -> list[Session]:
 
 
 def parse_csv(text: str, source: str = "sessions") -> list[Session]:
-    rows, delimiter = _rows(text, source)
-    if rows[0][:3] != CSV_HEADER:
-        raise ValueError(f"{source}: expected the header 'plug_in,departure,need_kwh', got "
-                         f"{delimiter.join(rows[0])!r}")
+    delimiter, rows = records(text, source, CSV_HEADER, "three fields, plug_in, departure and need_kwh")
     sessions: list[Session] = []
-    for line, row in enumerate(rows[1:], 2):
-        if not row or not any(row):
-            continue
-        where = f"{source} line {line}"
-        if len(row) < 3:
-            raise ValueError(f"{where}: expected three fields, plug_in, departure and need_kwh")
+    for where, row in rows:
         plug_in, departure = _epoch(row[0], where), _epoch(row[1], where)
         try:
             need = _number(row[2], delimiter)

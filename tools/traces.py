@@ -90,6 +90,24 @@ def _rows(text: str, source: str) -> tuple[list[list[str]], str]:
     return rows, delimiter
 
 
+def records(text: str, source: str, header: list[str], fields: str) -> tuple[str, list[tuple[str, list[str]]]]:
+    """(delimiter, [(where, row), ...]) of a CSV that must start with `header`; blank rows are
+    skipped, a short row is refused (`fields` says what a row holds, e.g. 'two fields, a and b')."""
+    rows, delimiter = _rows(text, source)
+    if rows[0][:len(header)] != header:
+        raise ValueError(f"{source}: expected the header '{','.join(header)}', got "
+                         f"{delimiter.join(rows[0])!r}")
+    out = []
+    for line, row in enumerate(rows[1:], 2):
+        if not row or not any(row):
+            continue
+        where = f"{source} line {line}"
+        if len(row) < len(header):
+            raise ValueError(f"{where}: expected {fields}")
+        out.append((where, row))
+    return delimiter, out
+
+
 def _number(text: str, delimiter: str) -> float:
     if delimiter == ";":
         text = text.replace(",", ".")        # Belgian Excel: decimal comma
@@ -103,19 +121,10 @@ def load_csv(path: str, name: str | None = None) -> Trace:
 
 def parse_csv(text: str, name: str = "trace", source: str | None = None) -> Trace:
     source = source or name
-    rows, delimiter = _rows(text, source)
-    header = rows[0]
-    if header[:2] != ["timestamp", "power_w"]:
-        raise ValueError(f"{source}: expected the header 'timestamp,power_w', got "
-                         f"{delimiter.join(header)!r}")
+    delimiter, rows = records(text, source, ["timestamp", "power_w"], "two fields, timestamp and power_w")
     times: list[float] = []
     power: list[float] = []
-    for line, row in enumerate(rows[1:], 2):
-        if not row or not any(row):
-            continue
-        where = f"{source} line {line}"
-        if len(row) < 2:
-            raise ValueError(f"{where}: expected two fields, timestamp and power_w")
+    for where, row in rows:
         t = _epoch(row[0], where)
         if times and t <= times[-1]:
             raise ValueError(f"{where}: timestamps not increasing at {row[0]}")
