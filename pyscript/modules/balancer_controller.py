@@ -39,6 +39,13 @@ STOP_DROP_SHARE = 0.8
 PAUSE_SLACK_S = 30.0
 # The charger's power sensor is believed for this many stale_after after a real read.
 CHARGER_FRESH_STALE_AFTERS = 3
+# A meter that reports every P s hides a house jump for up to P s, which lands on the quarter: the
+# margin grows by BLIND_JUMP_W x (P - BLIND_FREE_S) / 900 s (DSMR's default 30 s: +111 W). Beyond
+# BLIND_MAX_S the gap is an outage (the fail-safe's business), not the meter's period.
+BLIND_JUMP_W = 4000.0
+BLIND_FREE_S = 5.0
+BLIND_MAX_S = 60.0
+METER_PERIOD_DECAY = 0.99  # per report: a slower period shows at once, a faster one in minutes
 # The car's energy is counted between two steps at most this far apart (a longer gap: unknown).
 CAR_COUNT_MAX_S = 60.0
 # States of pyscript.wallbox_balancer_session (issue 10), besides the planner's own.
@@ -126,6 +133,7 @@ class Controller:
         self.charger = balancer_charger.ChargerModel(settings.charger_response)  # charger and car
         self.started_at = None  # the first step: the grid gets stale_after from here to report
         self.grid_at = None  # when the last usable grid reading was reported
+        self.meter_period_s = 0.0  # how often the meter reports (a decaying maximum of its gaps)
         self.parked = False  # the park write of this spell without a car was accepted
         self.meter_quarter = (None, None)  # (quarter_start, J) of the meter's 1.4.0 last seen
         self.reason_key = None  # the figures the last reason text showed
@@ -175,7 +183,7 @@ class Controller:
                 charger.suspect_stop(now)
         self.last_ev_w = ev_w
         remaining_s = self.meter.remaining_s(now)
-        budget = balancer_budget.QuarterBudget(limit_w, s.margin, energy_j, remaining_s, house_w, ev_w)
+        budget = balancer_budget.QuarterBudget(limit_w, s.margin + self._blind_margin_w(), energy_j, remaining_s, house_w, ev_w)
         max_a = charger.max_a(reading.max_a)
         plan = self._plan_session(now, reading, limit_w, max_a, d)
         can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
@@ -227,6 +235,11 @@ class Controller:
         d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
         d.car, d.session_kwh = charger.car_text(), charger.session_kwh
         return d
+
+    def _blind_margin_w(self):
+        """What a slow meter adds to the margin (0 for a meter that reports every 5 s or faster)."""
+        period_s = min(self.meter_period_s, BLIND_MAX_S)
+        return max(0.0, period_s - BLIND_FREE_S) * BLIND_JUMP_W / balancer_time.QUARTER_S
 
     def _count_car(self, now):
         """The car's estimated energy since the last step: for the load profile (the house alone)
@@ -285,7 +298,12 @@ class Controller:
         s = self.settings
         grid_fresh = reading.grid_w is not None
         if grid_fresh:
-            self.grid_at = min(now, reading.grid_at or now)
+            reported_at = min(now, reading.grid_at or now)
+            if self.grid_at is not None and reported_at > self.grid_at:
+                # the meter's update period, as it reports: the longest of the last few
+                gap_s = (reported_at - self.grid_at).total_seconds()
+                self.meter_period_s = max(gap_s, self.meter_period_s * METER_PERIOD_DECAY)
+            self.grid_at = reported_at
         closed = self.meter.advance(now, reading.grid_w, reading.grid_at if grid_fresh else None)
         meter_peak_w = self.meter_peak_guard.trusted_peak_w(now, reading.meter_peak_w, reading.meter_peak_changed_at)
         meter_energy_j = None
