@@ -227,3 +227,15 @@ def test_without_departure_and_need_the_car_charges_as_the_budget_allows():
     ctrl = controller(charger_status="sensor.wb_status")
     d = run(ctrl, 0, grid_w=2380.0, amps=6, status="Charging")
     assert d.session_state == "charging" and d.write == (CURRENT, 12)
+
+
+def test_a_meter_that_reports_every_30_s_widens_the_margin():
+    """A house jump stays hidden for a slow meter's whole period: the budget keeps that much back."""
+    wants = {}
+    for period in (5, 30):
+        ctrl = controller()
+        d = None
+        for seconds in range(0, 121, period):
+            d = ctrl.step(at(seconds), reading(seconds, grid_w=1000.0 + 2760.0, amps=12, polled=seconds))
+        wants[period] = ctrl._blind_margin_w()
+    assert wants[5] == 0 and wants[30] == pytest.approx(25 * 4000 / 900)
