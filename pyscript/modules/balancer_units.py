@@ -25,11 +25,8 @@ def power_w(state_value, unit):
     scale = unit_scale(unit)
     if scale is None:
         return None, "unit %s is not a power unit (use W or kW)" % unit
-    try:
-        value = float(text)
-    except ValueError:
-        return None, "not a number: %s" % text
-    if math.isnan(value) or math.isinf(value):
+    value = finite_number(text)
+    if value is None:
         return None, "not a number: %s" % text
     return value * scale, None
 
@@ -47,10 +44,16 @@ def energy_kwh(state_value, unit):
     scale = ENERGY_KWH_PER_UNIT.get(str(unit or "kwh").strip().lower())
     if scale is None or text.lower() in NO_READING_STATES:
         return None
+    value = finite_number(text)
+    return None if value is None else value * scale
+
+
+def finite_number(text):
+    """The number a state string holds, None when it is not one (or NaN, or infinite)."""
     try:
         value = float(text)
     except ValueError:
         return None
     if math.isnan(value) or math.isinf(value):
         return None
-    return value * scale
+    return value
