@@ -35,17 +35,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tools.controllers import OriginalAutomation, Uncontrolled  # noqa: E402
+from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS, make_controller  # noqa: E402
 from tools.metrics import QUARTER, Metrics, evaluate, oracle_metrics, quarters_of  # noqa: E402
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost  # noqa: E402
-from tools.plant import TZ, Plant, PlantParams, RunResult  # noqa: E402
+from tools.plant import TZ, Plant, PlantParams, RunResult, trace_days, whole_quarters  # noqa: E402
 from tools.sessions import Session  # noqa: E402
-from tools.traces import Trace, load_csv, load_ha_history  # noqa: E402
+from tools.traces import SAMPLE, Trace, load_csv, load_ha_history  # noqa: E402
 
-SAMPLE = os.path.join(REPO, "tools", "sample", "H4_4p_2025-01_week1.csv")
-ALL_CONTROLLERS = ("app", "original", "uncontrolled")
-# sessions mode (--sessions) adds the 22:00 timer baseline
-SESSION_CONTROLLERS = ALL_CONTROLLERS + ("timer",)
 GENERATED = "generated"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # plant option: (PlantParams field, lowest, highest, unit)
@@ -61,22 +57,6 @@ PLANT_RANGES = {
     "car_max_kw": ("car_max_w", 0.5, 100, "kW"),
     "session_kwh": ("session_kwh", 0.5, 200, "kWh"),
 }
-
-
-def make_controller(name: str):
-    if name == "app":
-        from tools.app_controller import AppController
-        return AppController()
-    if name == "original":
-        return OriginalAutomation()
-    if name == "uncontrolled":
-        return Uncontrolled()
-    if name == "timer":
-        from tools.timer_controller import Timer2200
-        timer = Timer2200()
-        timer.name = "timer"
-        return timer
-    raise ValueError(f"unknown controller {name!r} (choose from {', '.join(SESSION_CONTROLLERS)})")
 
 
 def app_available() -> str | None:
@@ -104,14 +84,6 @@ def app_config_errors(params: PlantParams) -> list[str]:
     from tools.app_controller import app_config
     _, errors = balancer_config.validate(app_config(params))
     return errors
-
-
-def whole_quarters(trace: Trace) -> tuple[float, float]:
-    start = math.ceil(trace.start / QUARTER) * QUARTER
-    end = math.floor(trace.end / QUARTER) * QUARTER
-    if end <= start:
-        raise ValueError(f"{trace.name}: shorter than one whole clock quarter-hour")
-    return start, end
 
 
 def logged_errors(controller) -> list[str]:
@@ -275,13 +247,6 @@ def choose_day(run: RunResult) -> str:
     ks = [k for k in range(len(house)) if q.plugged_s[k] > 0] or list(range(len(house)))
     k = max(ks, key=lambda i: house[i])
     return datetime.fromtimestamp((q.q0 + k) * QUARTER, TZ).date().isoformat()
-
-
-def trace_days(trace: Trace) -> tuple[str, str]:
-    """First and last local day the replay covers (whole quarters)."""
-    start, end = whole_quarters(trace)
-    return (datetime.fromtimestamp(start, TZ).date().isoformat(),
-            datetime.fromtimestamp(end - 1, TZ).date().isoformat())
 
 
 def plant_tag(p: PlantParams) -> str:
