@@ -296,6 +296,18 @@ def test_verdict_within_the_target_says_so_instead_of_a_negative_increase():
                     "€0.00); 1310 kWh for the car (95 % of what was possible); 0 rejected writes")
 
 
+def test_the_default_table_of_a_real_replay_is_at_most_100_wide(capsys, tmp_path):
+    # every controller on a short trace, the default (compact) output: its widest line is the
+    # header; 100 columns as a terminal shows them and 100 bytes as `wc -c` or awk count them
+    # (the € and the dashes are 3 bytes each in UTF-8: the old header was 100 characters, 102 bytes)
+    status, out, err = run_cli(capsys, write_trace(tmp_path, hours=2), "--no-plot")
+    assert status == 0, err
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 6 and "| € |" in table[0]
+    assert max(len(line) for line in table) <= 100
+    assert max(len(line.encode("utf-8")) for line in table) <= 100
+
+
 def test_compact_table_fits_100_characters_and_has_a_legend_and_verdicts():
     rows = [metrics("app", 6570.0, 6956.0, 386.0), metrics("original", 6570.0, 7977.0, 1407.0,
             1121.2, 1725.0, 4009), metrics("uncontrolled", 6570.0, 13927.0, 7357.0, 2637.3),

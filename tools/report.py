@@ -95,8 +95,8 @@ def format_compact(rows: list[Metrics], title: str | None = None, failed: dict |
     """The default output: a table of at most 100 characters, a legend, one verdict per
     controller."""
     failed = failed or {}
-    head = ("| controller | peak kW | car +W | € | own fault W | car kWh | vs best | writes/h "
-            "| 429s | pauses/d |")
+    head = ("| controller | peak kW | car +W | € | fault W | car kWh | vs best | writes/h | 429s "
+            "| pauses/d |")
 
     def row(m: Metrics) -> str:
         tail = ("| – | – | – |" if m.controller == "oracle" else
@@ -114,9 +114,9 @@ def format_compact(rows: list[Metrics], title: str | None = None, failed: dict |
 def legend(price: float) -> str:
     return ("Legend: peak = the month's billed quarter-hour peak with the car; car +W = how far "
             "the car raised it above max(target, the house alone); € = what that costs over the 12 "
-            f"months it stays billed (€{price:.2f}/kW/year, excl. VAT); own fault = worst quarter "
-            "the car pushed over the limit; vs best = energy / the oracle's (the most possible); "
-            "writes/h = cloud writes per hour with the car plugged in; 429s = rejected writes.")
+            f"months it stays billed (€{price:.2f}/kW/year, excl. VAT); fault = worst quarter "
+            "the car itself pushed over the limit; vs best = energy / the oracle's (the most "
+            "possible); writes/h = cloud writes per hour with the car plugged in; 429s = rejected writes.")
 
 
 BILLED_MINIMUM_W = 2500.0   # Fluvius bills every month at least 2.5 kW
