@@ -72,6 +72,7 @@ QUARTER_S = 900
 FORMAT = 1  # learnt_until and history_quarters are optional: older saved profiles stay valid
 
 
+@pyscript_compile
 def day_type_index(local_dt):
     """0 for Monday-Friday, 1 for Saturday and Sunday (local date)."""
     if local_dt.weekday() >= 5:
@@ -79,10 +80,79 @@ def day_type_index(local_dt):
     return 0
 
 
+@pyscript_compile
 def slot_of(quarter_start_utc):
     """(day type index, quarter of the local day 0..95) of the quarter that starts at quarter_start_utc."""
     local = balancer_time.to_local(quarter_start_utc)
     return day_type_index(local), (local.hour * 60 + local.minute) // 15
+
+
+@pyscript_compile
+def _index(quarter_start_utc):
+    """The flattened index (day type x 96 + quarter) of a quarter."""
+    day_type, quarter = slot_of(quarter_start_utc)
+    return day_type * QUARTERS_PER_DAY + quarter
+
+
+@pyscript_compile
+def _learn(mean_w, jump_w, count, quarters, learnt_until, open_slots):
+    """Learn [(quarter start UTC, house W)] in time order into the three lists (in place); skip
+    missing or implausible values, quarters before learnt_until (or before the end of one learnt
+    in this call) and, when open_slots is a list, quarters of the day it marks False. Returns
+    (how many were learnt, the last one's start). Native (@pyscript_compile): a seed from the
+    recorder learns thousands of quarters."""
+    learnt, last = 0, None
+    until = learnt_until
+    for start, house_w in quarters:
+        if house_w is None or isinstance(house_w, bool):
+            continue
+        value = float(house_w)
+        if math.isnan(value) or value < 0 or value > MAX_HOUSE_W:
+            continue
+        if until is not None and start < until:
+            continue
+        i = _index(start)
+        if open_slots is not None and not open_slots[i]:
+            continue
+        alpha = max(ALPHA_MIN, 1.0 / (count[i] + 2))
+        mean_w[i] += alpha * (value - mean_w[i])
+        jump_w[i] += alpha * (max(0.0, value - mean_w[i]) - jump_w[i])
+        count[i] = min(COUNT_CAP, count[i] + 1)
+        learnt += 1
+        last = start
+        until = start + timedelta(seconds=QUARTER_S)
+    return learnt, last
+
+
+@pyscript_compile
+def _borrowed(mean_w, jump_w, count):
+    """(mean_w, jump_w, count) per quarter with borrowing: a quarter with fewer than FULL_COUNT
+    own observations takes the rest from the other day type's quarter, within BORROW_SPREAD of
+    the same time, whose high is highest (see the module's docstring). Native: it is redone
+    after every quarter learnt and runs 192 x 9 candidates."""
+    out_mean, out_jump, out_count = list(mean_w), list(jump_w), list(count)
+    for i in range(len(count)):
+        own = count[i]
+        if own >= FULL_COUNT:
+            continue
+        base = QUARTERS_PER_DAY * (1 - i // QUARTERS_PER_DAY)  # the other day type
+        quarter = i % QUARTERS_PER_DAY
+        donor, donor_high = None, None
+        for step in range(-BORROW_SPREAD, BORROW_SPREAD + 1):
+            j = base + (quarter + step) % QUARTERS_PER_DAY
+            if count[j] == 0:
+                continue
+            high = mean_w[j] + JUMP_FACTOR * jump_w[j]
+            if donor is None or high > donor_high:
+                donor, donor_high = j, high
+        if donor is None:
+            continue
+        weight = min(count[donor], FULL_COUNT - own)
+        total = own + weight
+        out_mean[i] = (own * mean_w[i] + weight * mean_w[donor]) / total
+        out_jump[i] = (own * jump_w[i] + weight * jump_w[donor]) / total
+        out_count[i] = total
+    return out_mean, out_jump, out_count
 
 
 def _neutral_list(value):
@@ -115,29 +185,14 @@ class LoadProfile:
         self.effective = None  # (mean_w, jump_w, count) with borrowing; None: to be computed
 
     def _index(self, quarter_start_utc):
-        day_type, quarter = slot_of(quarter_start_utc)
-        return day_type * QUARTERS_PER_DAY + quarter
+        return _index(quarter_start_utc)
 
     def observe(self, quarter_start_utc, house_average_w):
         """Learn one closed quarter: the house's average (W, without the car) over a quarter
         that was watched from its start. A missing or implausible value is ignored, and so is a
         quarter the profile has already learnt (before learnt_until).
         Returns True when it was learnt."""
-        if house_average_w is None or isinstance(house_average_w, bool):
-            return False
-        value = float(house_average_w)
-        if math.isnan(value) or value < 0 or value > MAX_HOUSE_W:
-            return False
-        if self.learnt_until is not None and quarter_start_utc < self.learnt_until:
-            return False
-        i = self._index(quarter_start_utc)
-        alpha = max(ALPHA_MIN, 1.0 / (self.count[i] + 2))
-        self.mean_w[i] += alpha * (value - self.mean_w[i])
-        self.jump_w[i] += alpha * (max(0.0, value - self.mean_w[i]) - self.jump_w[i])
-        self.count[i] = min(COUNT_CAP, self.count[i] + 1)
-        self.learnt_until = quarter_start_utc + timedelta(seconds=QUARTER_S)
-        self.effective = None
-        return True
+        return self._take([(quarter_start_utc, house_average_w)], None) == 1
 
     def seed(self, quarters):
         """Learn the house's past from the recorder: quarters is [(quarter start UTC, house
@@ -147,44 +202,21 @@ class LoadProfile:
         open_slots = None
         if self.learnt_until is None:
             open_slots = [c == 0 for c in self.count]
-        learnt = 0
-        for start, house_w in quarters:
-            if open_slots is not None and not open_slots[self._index(start)]:
-                continue
-            if self.observe(start, house_w):
-                learnt += 1
+        learnt = self._take(quarters, open_slots)
         self.history_quarters += learnt
         return learnt
 
+    def _take(self, quarters, open_slots):
+        learnt, last = _learn(self.mean_w, self.jump_w, self.count, quarters, self.learnt_until, open_slots)
+        if learnt:
+            self.learnt_until = last + timedelta(seconds=QUARTER_S)
+            self.effective = None
+        return learnt
+
     def _borrowed(self):
-        """(mean_w, jump_w, count) per quarter with borrowing: a quarter with fewer than
-        FULL_COUNT own observations takes the rest from the other day type's quarter, within
-        BORROW_SPREAD of the same time, whose high is highest (see the module's docstring)."""
-        if self.effective is not None:
-            return self.effective
-        mean_w, jump_w, count = list(self.mean_w), list(self.jump_w), list(self.count)
-        for i in range(len(self.count)):
-            own = self.count[i]
-            if own >= FULL_COUNT:
-                continue
-            base = QUARTERS_PER_DAY * (1 - i // QUARTERS_PER_DAY)  # the other day type
-            quarter = i % QUARTERS_PER_DAY
-            donor, donor_high = None, None
-            for step in range(-BORROW_SPREAD, BORROW_SPREAD + 1):
-                j = base + (quarter + step) % QUARTERS_PER_DAY
-                if self.count[j] == 0:
-                    continue
-                high = self.mean_w[j] + JUMP_FACTOR * self.jump_w[j]
-                if donor is None or high > donor_high:
-                    donor, donor_high = j, high
-            if donor is None:
-                continue
-            weight = min(self.count[donor], FULL_COUNT - own)
-            total = own + weight
-            mean_w[i] = (own * self.mean_w[i] + weight * self.mean_w[donor]) / total
-            jump_w[i] = (own * self.jump_w[i] + weight * self.jump_w[donor]) / total
-            count[i] = total
-        self.effective = (mean_w, jump_w, count)
+        """(mean_w, jump_w, count) with borrowing, computed once after each change."""
+        if self.effective is None:
+            self.effective = _borrowed(self.mean_w, self.jump_w, self.count)
         return self.effective
 
     def expected_w(self, quarter_start_utc):
