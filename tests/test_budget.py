@@ -66,3 +66,11 @@ def test_a_decrease_waits_while_the_quarter_can_carry_the_higher_current():
 def test_the_minimum_is_affordable_until_a_pause_could_act():
     assert QuarterBudget(4000, 150, 0, 900, 2000, 1380).minimum_affordable(30, 120, 1380)
     assert not QuarterBudget(4000, 150, 3700 * 800, 100, 3800, 1380).minimum_affordable(30, 120, 1380)
+
+
+def test_a_reserve_is_house_load_for_the_rest_of_the_quarter_only():
+    budget = QuarterBudget(4000, 150, 3000 * 450, 450, 1000, 0)
+    kept = budget.with_reserve(800)
+    assert kept.allowance_w(0, 60)[0] == pytest.approx(budget.allowance_w(0, 60)[0] - 800)
+    assert kept.steady_w() == pytest.approx(3850 - 1800) and kept.left_j() == budget.left_j()
+    assert kept.house_w == 1000 and kept.reserve_w == 800  # what the reason shows stays the measured house

@@ -239,3 +239,55 @@ def test_a_meter_that_reports_every_30_s_widens_the_margin():
             d = ctrl.step(at(seconds), reading(seconds, grid_w=1000.0 + 2760.0, amps=12, polled=seconds))
         wants[period] = ctrl._blind_margin_w()
     assert wants[5] == 0 and wants[30] == pytest.approx(25 * 4000 / 900)
+
+
+# -- risk without a plan (issue 15) -------------------------------------------------------------
+
+def jumpy_weekday_evenings():
+    """Fourteen days before T0: weekday evenings 18:00-19:00 local draw 1000 W, every other day
+    2600 W (a hob): a usual jump of about 400 W; the rest of the day 300 W."""
+    from balancer_profile import LoadProfile
+    profile = LoadProfile()
+    first = datetime(2024, 12, 31, 23, 0, tzinfo=timezone.utc)  # 1 January, local midnight
+    for day in range(14):
+        for quarter in range(96):
+            start = first + timedelta(days=day, minutes=15 * quarter)
+            evening = (start + timedelta(hours=1)).hour == 18
+            profile.observe(start, (2600.0 if day % 2 else 1000.0) if evening else 300.0)
+    return profile
+
+
+def risky(profile=None, **config):
+    ctrl = controller(**config)
+    ctrl.restore_session({}, (profile or jumpy_weekday_evenings()).as_dict())
+    return ctrl
+
+
+def hold(ctrl, seconds, **fields):
+    """The same reading every 5 s for `seconds`; the decisions."""
+    return [run(ctrl, t, **fields) for t in range(0, seconds + 1, 5)]
+
+
+def test_without_a_plan_the_car_stays_out_where_a_usual_jump_of_the_house_would_leave_it_too_little():
+    profile = jumpy_weekday_evenings()
+    assert 300 < profile.usual_jump_w(T0) < 600  # about 490 W
+    # house 2000 W + car 6 A: about 1.87 kW left for the car, less than 1.38 kW + two usual jumps
+    decisions = hold(risky(profile), 240, grid_w=3380.0, amps=6)
+    assert decisions[0].want_a == 6 and not decisions[0].want_paused  # a short spike is held at the minimum
+    assert (PAUSE, None) in [d.write for d in decisions]
+    assert decisions[-1].reason.startswith("paused: the house usually rises 1.0 kW in this quarter, too little is left")
+
+
+def test_where_nothing_is_learnt_or_there_is_room_for_the_jump_the_car_charges_as_before():
+    from balancer_profile import LoadProfile
+    unknown = hold(risky(LoadProfile()), 240, grid_w=3380.0, amps=6)  # the neutral start: no reserve
+    assert [d.write for d in unknown][:1] == [(CURRENT, 7)] and all(not d.want_paused for d in unknown)
+    roomy = run(risky(), 0, grid_w=1880.0, amps=6)  # house 500 W: 3.3 kW for the car, the usual jump fits beside it
+    assert roomy.write == (CURRENT, 14) and roomy.want_a == run(risky(LoadProfile()), 0, grid_w=1880.0, amps=6).want_a
+
+
+def test_with_a_plan_the_planner_judges_the_risk_not_the_budget():
+    ctrl = risky(departure="07:30", energy_needed=150, charger_status="sensor.wb_status")
+    decisions = [ctrl.step(at(t), plan_reading(t, need=150.0, grid_w=3380.0, amps=6)) for t in range(0, 241, 5)]
+    assert decisions[0].session_state == "short"  # more than fits: it charges in every quarter
+    assert all(not d.want_paused for d in decisions) and decisions[0].want_a == 7

@@ -17,21 +17,29 @@ class QuarterBudget:
 
     limit_w: the capacity limit; margin_w: kept free under it; energy_j: offtake drawn this
     quarter; remaining_s: seconds left in it; house_w: load without the car (assumed to hold);
-    ev_w: what the car draws now (it keeps drawing that until a command takes effect).
+    ev_w: what the car draws now (it keeps drawing that until a command takes effect);
+    reserve_w: kept for the house on top of house_w for the rest of the quarter (the usual jump
+    of the house in this quarter, issue 15; 0: none).
     """
 
-    def __init__(self, limit_w, margin_w, energy_j, remaining_s, house_w, ev_w):
+    def __init__(self, limit_w, margin_w, energy_j, remaining_s, house_w, ev_w, reserve_w=0.0):
         self.limit_w = limit_w
         self.margin_w = margin_w
         self.energy_j = energy_j
         self.remaining_s = remaining_s
-        self.house_w = house_w
+        self.house_w = house_w  # as measured (what the reason shows)
         self.ev_w = ev_w
+        self.reserve_w = reserve_w
         self.target_w = limit_w - margin_w
+        self.future_house_w = house_w + reserve_w  # what the house is counted to draw from now on
+
+    def with_reserve(self, reserve_w):
+        """The same quarter, keeping reserve_w for the house for the rest of it."""
+        return QuarterBudget(self.limit_w, self.margin_w, self.energy_j, self.remaining_s, self.house_w, self.ev_w, reserve_w)
 
     def steady_w(self):
         """What the car may draw for a whole quarter at the present house load."""
-        return self.target_w - self.house_w
+        return self.target_w - self.future_house_w
 
     def left_j(self):
         """Energy the quarter can still take under limit - margin (never below zero)."""
@@ -49,8 +57,8 @@ class QuarterBudget:
         after_s = self.remaining_s - response_s
         if after_s <= 0:
             return steady_w, "steady"
-        left_j = self.target_w * QUARTER_S - self.energy_j - (self.house_w + self.ev_w) * response_s
-        quarter_w = left_j / after_s - self.house_w
+        left_j = self.target_w * QUARTER_S - self.energy_j - (self.future_house_w + self.ev_w) * response_s
+        quarter_w = left_j / after_s - self.future_house_w
         if self.remaining_s < response_s + hold_s and steady_w < quarter_w:
             return steady_w, "steady"
         return quarter_w, "quarter"
@@ -66,7 +74,7 @@ class QuarterBudget:
         remaining_s = self.remaining_s
         if remaining_s <= 0:
             return True
-        left_j = self.target_w * QUARTER_S - self.energy_j - self.house_w * remaining_s
+        left_j = self.target_w * QUARTER_S - self.energy_j - self.future_house_w * remaining_s
         first_s = min(response_s, remaining_s)
         held_s = max(0.0, min(wait_s, remaining_s) - first_s)
         return left_j - self.ev_w * first_s - min_w * held_s >= 0
@@ -82,7 +90,7 @@ class QuarterBudget:
         three or four (16 -> 17 -> 18 A, then 16 A at the next quarter's start).
         """
         target_j = self.target_w * QUARTER_S
-        house_w, remaining_s = self.house_w, self.remaining_s
+        house_w, remaining_s = self.future_house_w, self.remaining_s
         if wait_s < remaining_s:
             return self.energy_j + (house_w + high_w) * wait_s + (house_w + low_w) * (remaining_s - wait_s) <= target_j
         if self.energy_j + (house_w + high_w) * remaining_s > target_j:
