@@ -35,6 +35,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# the bundled sample week (tools/sample/README.md): what the replay runs when given no trace
+SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample", "H4_4p_2025-01_week1.csv")
 GAP_STATES = {"unavailable", "unknown", "", "none", "nan"}
 KW_AUTODETECT_BELOW = 50.0
 # a house above this many kW is a unit mix-up (a 63 A 3-phase connection gives at most 43 kW)
