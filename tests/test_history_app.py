@@ -1,5 +1,5 @@
 """The real app file through the stubs: the load profile and the month's peak from the recorder at
-start (issue 15). The fake action (tests/recorder.py) answers as Home Assistant's; e2e/ runs the
+start (issue 15). The fake action (tests/fake_recorder.py) answers as Home Assistant's; e2e/ runs the
 real recorder."""
 
 from datetime import datetime, timedelta, timezone
@@ -9,7 +9,7 @@ from freezegun import freeze_time
 
 from home import Home
 from plant import CONFIG, PEAK
-from recorder import FakeRecorder
+from fake_recorder import FakeRecorder
 from stubs import HomeAssistantError
 from stubs.harness import run
 
