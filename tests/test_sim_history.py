@@ -145,7 +145,7 @@ def test_the_app_gets_the_history_from_a_recorder_with_home_assistants_schema(qu
     Plant(trace, REF, h.start, h.start + 3600, h).run(ctl)
     assert ctl.env.has_service("recorder", "get_statistics")
     data = statistics_schema(dict(statistic_ids="sensor.grid_power", start_time="2025-01-01T00:00:00Z",
-                                  period="hour", types="mean", return_response=True))
+                                  period="hour", types="mean"))
     assert data["statistic_ids"] == ["sensor.grid_power"] and data["types"] == ["mean"]
     assert len(ctl._get_statistics(**data)["statistics"]["sensor.grid_power"]) == 23
     with pytest.raises(Invalid, match=r"extra keys not allowed @ data\['entity_id'\]"):
@@ -155,3 +155,30 @@ def test_the_app_gets_the_history_from_a_recorder_with_home_assistants_schema(qu
     empty = AppController(quiet_app)
     Plant(trace, REF, h.start, h.start + 3600).run(empty)
     assert empty._get_statistics(**data) == {"statistics": {}}
+
+
+READER_APP = """
+@time_trigger("startup")
+def read_history():
+    answer = service.call("recorder", "get_statistics", return_response=True, period="5minute",
+                          statistic_ids=["sensor.grid_power"], types=["mean", "max"],
+                          start_time="2025-01-01T00:00:00+00:00")
+    rows = answer["statistics"].get("sensor.grid_power", [])
+    state.set("pyscript.rows_read", len(rows), last=rows[-1] if rows else None)
+"""
+
+
+def test_an_app_reads_the_history_through_pyscripts_service_call(tmp_path):
+    app = tmp_path / "reader.py"
+    app.write_text(READER_APP)
+    trace = minute_trace(2)
+    h = hist.from_days(trace, 1)
+    last = h.short_term[-1]
+    for history, rows, last_row in (
+            (h, 23 * 12, {"start": "2025-01-01T22:55:00+00:00", "end": "2025-01-01T23:00:00+00:00",
+                          "max": last[3], "mean": last[1]}),   # 00:00 UTC is local 01:00: 23 h
+            (None, 0, None)):
+        ctl = AppController(str(app))
+        Plant(trace, REF, h.start, h.start + 900, history).run(ctl)
+        assert ctl.env.get_state("pyscript.rows_read") == str(rows)
+        assert vars(ctl.env.get_state("pyscript.rows_read"))["last"] == last_row

@@ -23,8 +23,8 @@
   session under way, else the replay's first session. The app's config then also gets
   `energy_needed: input_number.ev_energy_needed` and `departure: input_datetime.ev_departure`.
   Without sessions neither the entities nor the keys exist (the default replay is unchanged).
-* The recorder (issue 15): `recorder.get_statistics` is always there, as in Home Assistant. It
-  answers for `sensor.grid_power` from the replay's history (`tools/history.py`: 5-minute rows for
+* The recorder (issue 15): `recorder.get_statistics` is always there, as in Home Assistant, and
+  answers only with a response (`supports_response="only"`). It answers for `sensor.grid_power` from the replay's history (`tools/history.py`: 5-minute rows for
   the last 10 days before the start, hourly rows for all of it), in Home Assistant's shape; without
   a history (the install day of a new meter) it answers `{"statistics": {}}`. Its schema is Home
   Assistant's (`recorder/services.py`); an app that never calls it replays as before.
@@ -151,7 +151,7 @@ class AppController(Controller):
             for name in ("create", "dismiss"):      # always there in Home Assistant
                 env.register_service("persistent_notification", name)
             env.register_service("recorder", "get_statistics", self._get_statistics,
-                                 schema=statistics_schema)
+                                 schema=statistics_schema, supports_response="only")
             self.env = env
             self._set_grid(plant.grid_reading(t))
             self._set_charger_sensors(plant.sensor_kw)
@@ -279,10 +279,9 @@ STATISTICS_TYPES = ("change", "last_reset", "max", "mean", "min", "state", "sum"
 
 def statistics_schema(data: dict) -> dict:
     """recorder/services.py SERVICE_GET_STATISTICS_SCHEMA: the keys, the period and the types
-    (the datetimes are parsed by the answer, tools/history.py). `return_response` is pyscript's,
-    never in the data it hands Home Assistant: dropped here for stand-ins that still pass it."""
+    (the datetimes are parsed by the answer, tools/history.py)."""
     from stubs import Invalid
-    data = {k: v for k, v in data.items() if k != "return_response"}
+    data = dict(data)
     for key in STATISTICS_REQUIRED:
         if key not in data:
             raise Invalid(f"required key not provided @ data['{key}']")
