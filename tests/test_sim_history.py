@@ -182,3 +182,16 @@ def test_an_app_reads_the_history_through_pyscripts_service_call(tmp_path):
         Plant(trace, REF, h.start, h.start + 900, history).run(ctl)
         assert ctl.env.get_state("pyscript.rows_read") == str(rows)
         assert vars(ctl.env.get_state("pyscript.rows_read"))["last"] == last_row
+
+
+def test_a_previous_month_as_the_history_file(capsys, tmp_path):
+    december = write_csv(tmp_path / "december.csv", 2, start=JAN1 - 2 * DAY)
+    january = write_csv(tmp_path / "january.csv", 1)
+    assert replay.main([january, "--history", december, "--controllers", "uncontrolled",
+                        "--no-plot", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "History: december, 2024-12-30 00:00 to 2025-01-01 00:00 (2.0 days" in out
+    assert "replayed and scored from 2025-01-01 00:00" in out and "**january (1.0 days)**" in out
+    assert replay.main([december, "--history", january, "--no-plot", "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith("replay: --history january: it starts at 2025-01-01 "
+                                              "00:00, not before december starts at 2024-12-30 00:00")
