@@ -104,3 +104,21 @@ def test_a_small_matrix_runs_the_baselines_and_the_second_run_comes_from_the_cac
     again, err = capsys.readouterr()
     assert again == out
     assert "2 cells in" in err and ", 2 from the cache" in err
+
+
+def _dies_once(args):
+    """A worker killed from outside the first time (the marker file says it happened)."""
+    import os
+    cell, _, marker = args
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return CellResult(cell, [row(), row("oracle")], {}, {}, {}, 1.0)
+
+
+def test_a_dead_worker_costs_only_its_cell_the_pool_starts_again(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(benchmark, "_cached_cell", _dies_once)   # forked workers see it too
+    cells = [Cell("a.csv", "reference", 1, 0), Cell("a.csv", "reference", 2, 0)]
+    results = benchmark.run_cells(cells, ["app"], str(tmp_path / "died"), 1)
+    assert set(results) == set(cells)
+    assert "a worker died; starting the pool again" in capsys.readouterr().err

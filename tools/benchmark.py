@@ -44,6 +44,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
@@ -291,6 +292,36 @@ def report(results: list[CellResult], controllers: list[str], tables: bool = Fal
 
 
 # ---- the command ---------------------------------------------------------------------------------
+POOL_ATTEMPTS = 3     # a worker killed from outside (OOM, a stray kill) breaks the whole pool
+
+
+def run_cells(cells: list[Cell], controllers: list[str], cache: str | None, jobs: int) -> dict:
+    """{cell: CellResult} of the cells, `jobs` at a time; when a worker dies the pool is started
+    again for the cells not done (at most POOL_ATTEMPTS pools), so hours of cells are not lost."""
+    results: dict = {}
+    for _ in range(POOL_ATTEMPTS):
+        todo = [c for c in cells if c not in results]
+        if not todo:
+            break
+        try:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(_cached_cell, (cell, controllers, cache)) for cell in todo]
+                for future in as_completed(futures):
+                    r = future.result()
+                    results[r.cell] = r
+                    how = "from the cache" if r.cached else f"{r.wall_s:.0f} s"
+                    print(f"benchmark: [{len(results)}/{len(cells)}] {_where(r, True)}: {how}",
+                          file=sys.stderr)
+                    for ctl, lines in r.notes.items():
+                        if lines and not r.cached:
+                            print(f"benchmark:   {ctl} logged {len(lines)} warning(s)/error(s); "
+                                  f"first: {lines[0]}", file=sys.stderr)
+        except BrokenProcessPool:
+            print("benchmark: a worker died; starting the pool again for the cells not done",
+                  file=sys.stderr)
+    return results
+
+
 def parse_seeds(text: str) -> list[int | None]:
     """'1-5,hungry' -> [1, 2, 3, 4, 5, None] (ValueError for anything else)."""
     seeds: list[int | None] = []
@@ -383,18 +414,11 @@ def main(argv=None) -> int:
           f"{len(seeds)} cars x {len(history)} install days), {args.jobs} at a time"
           + (f", cache {cache}" if cache else ""), file=sys.stderr)
     wall0 = time.perf_counter()
-    results = {}
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(_cached_cell, (cell, controllers, cache)): cell for cell in cells}
-        for i, future in enumerate(as_completed(futures), 1):
-            r = future.result()
-            results[r.cell] = r
-            how = "from the cache" if r.cached else f"{r.wall_s:.0f} s"
-            print(f"benchmark: [{i}/{len(cells)}] {_where(r, True)}: {how}", file=sys.stderr)
-            for ctl, lines in r.notes.items():
-                if lines and not r.cached:
-                    print(f"benchmark:   {ctl} logged {len(lines)} warning(s)/error(s); first: "
-                          f"{lines[0]}", file=sys.stderr)
+    results = run_cells(cells, controllers, cache, args.jobs)
+    if len(results) < len(cells):
+        print(f"benchmark: {len(cells) - len(results)} cells not done (their workers died); the "
+              "others are in the cache: run the same command again to finish", file=sys.stderr)
+        return 3
     ordered = [results[c] for c in cells]
     fresh = [r.wall_s for r in ordered if not r.cached]
     wall = time.perf_counter() - wall0
