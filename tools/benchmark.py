@@ -29,8 +29,9 @@ stderr the wall time of each cell and of the matrix.
 Cells run in parallel processes (--jobs, at most the cores you can spare) and each cell's result is
 kept in the cache (--cache, default out/benchmark-cache/<code>/, <code> a digest of the app, the
 stand-ins and the simulator): an interrupted run resumes where it stopped, a slice reuses what the
-whole matrix computed, and a code change starts a fresh cache. A controller that logged an ERROR
-gets its problem instead of figures, and the exit status is 1.
+whole matrix computed, and a code change starts a fresh cache. A worker killed from outside costs
+only its cell (the pool starts again; exit status 3 if cells are still missing: rerun to finish).
+A controller that logged an ERROR gets its problem instead of figures, and the exit status is 1.
 """
 from __future__ import annotations
 
