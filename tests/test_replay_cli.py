@@ -63,7 +63,7 @@ def one_line(err):
     (["--controllers", "app,foo"], "unknown controller 'foo' in --controllers (choose from app, original, uncontrolled)"),
     (["--plug", "mon-fri 25:00-07:00"], "--plug 'mon-fri 25:00-07:00': 25:00 is not a time of day"),
     (["--plug", "someday 18:00-07:00"], "--plug 'someday 18:00-07:00': unknown day 'someday' (use mon tue wed thu fri sat sun, a range mon-fri, or daily)"),
-    (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv only"),
+    (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv or --recorder only"),
     (["--price-per-kw", "-1"], "--price-per-kw must be between 0 and 1000 €/kW/year, got -1"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, expected):

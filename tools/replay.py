@@ -26,6 +26,35 @@ def _fail(problems) -> int:
     return 2
 
 
+def _note(text: str) -> None:
+    print(f"replay: {text}", file=sys.stderr)
+
+
+def show_year(args, price: float, plot: bool) -> int:
+    """--recorder --year: the household's year from the database's statistics (tools/year.py)."""
+    from tools import recorder, year
+    try:
+        series = recorder.read_year(args.recorder, args.entity, args.ev_entity)
+    except ValueError as error:
+        return _fail([str(error)])
+    grid_short, grid_hourly, car_short, car_hourly = series
+    if args.ev_entity and not (car_short.rows or car_hourly.rows):
+        _note(f"--ev-entity {args.ev_entity} has no statistics in {args.recorder} (it needs "
+              "state_class measurement): the house alone is not shown")
+    if (note := year.net_meter_note(grid_short, grid_hourly)):
+        _note(note)
+    months = year.household_year(*series)
+    title = f"{args.entity}: the household's year" + (
+        f", the car {args.ev_entity}" if args.ev_entity else "")
+    print(year.format_year(months, title, price))
+    if plot:
+        from tools.plot import plot_year
+        os.makedirs(args.out, exist_ok=True)
+        report.print_plot(plot_year(months, os.path.join(args.out, f"{args.entity}_year.png"),
+                                    title, price))
+    return 0
+
+
 def main(argv=None) -> int:
     args = replay_args.parse_args(argv)
     problems = replay_args.check_args(args)
@@ -33,6 +62,17 @@ def main(argv=None) -> int:
         return _fail(problems)
     params = replay_args.params_from_args(args)
     price = DEFAULT_PRICE_EUR_PER_KW_YEAR if args.price_per_kw is None else args.price_per_kw
+    plot = not args.no_plot and report.plots_possible()
+    if args.recorder:
+        from tools.recorder import states_missing
+        try:
+            why = None if args.year else states_missing(args.recorder, args.entity)
+        except ValueError as error:
+            return _fail([str(error)])
+        if why:
+            _note(why)
+        if args.year or why:
+            return show_year(args, price, plot)
     controllers = replay_args.controller_names(args)
     problems, sessions_note = replay_run.app_problems(params, controllers, bool(args.sessions))
     if problems:
@@ -40,7 +80,6 @@ def main(argv=None) -> int:
     jobs, problems = replay_run.prepare(args, params)
     if problems:
         return _fail(problems)
-    plot = not args.no_plot and report.plots_possible()
     for trace, _ in jobs:
         for note in trace.notes:
             print(f"replay: {note}", file=sys.stderr)
@@ -74,6 +113,8 @@ def main(argv=None) -> int:
             status = 1
         if plot:
             report.write_plots(args.out, args.day, trace, runs, rows, trace_params)
+    if args.recorder:
+        _note("the household's year from the same database's statistics: add --year")
     return status
 
 

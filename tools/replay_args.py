@@ -3,6 +3,9 @@
     python tools/replay.py                      # the bundled sample week, all controllers + oracle
     python tools/replay.py ../shared/traces/H5_5p_2025-01.csv --day 2025-01-18
     python tools/replay.py --history-csv history.csv --entity sensor.p1_power --unit kW
+    python tools/replay.py --recorder ha-copy.db --entity sensor.p1_power   # Home Assistant's database
+    python tools/replay.py --recorder ha-copy.db --entity sensor.p1_power \
+        --ev-entity sensor.wallbox_charging_power --year     # the household's year, by month
     python tools/replay.py TRACE --phases 3 --max-current 16      # 3 x 230 V, 6-16 A
     python tools/replay.py TRACE --meter-period 30                # DSMR's default 30 s throttle
     python tools/replay.py --history-csv history.csv --entity sensor.p1_power \\
@@ -62,12 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("traces", nargs="*", help="trace CSVs (timestamp,power_w); default: the sample")
     ap.add_argument("--history-csv", help="a Home Assistant history export (entity_id,state,last_changed)")
+    ap.add_argument("--recorder", metavar="DB", help="a copy of Home Assistant's database "
+                    "(home-assistant_v2.db) or a SQLAlchemy URL (mysql://..., postgresql://...): "
+                    "replay the states of --entity, read-only")
+    ap.add_argument("--year", action="store_true", help="with --recorder: per month, the billed "
+                    "peak the statistics tell (5-minute: exact; hourly: a range), with and without "
+                    "the car (--ev-entity), and its cost; a plot of the months")
     ap.add_argument("--entity", help="the grid meter's entity in the history export (needed if it "
-                    "holds several)")
+                    "holds several) or in the recorder database (always needed)")
     ap.add_argument("--unit", choices=("W", "kW"), help="unit of the grid meter's values in the "
                     "history export (default: auto, all values < 50 -> kW)")
-    ap.add_argument("--ev-entity", help="the charger's power sensor in the same history export: "
-                    "subtracted from the grid, so your own car is not counted as house load")
+    ap.add_argument("--ev-entity", help="the charger's power sensor in the same history export or "
+                    "database: subtracted from the grid, so your own car is not counted as house load")
     ap.add_argument("--ev-unit", choices=("W", "kW"), help="unit of --ev-entity (default: auto)")
     ap.add_argument("--gaps", choices=("hold", "unavailable"), default="hold",
                     help="history export unavailable/unknown rows: the load always holds its last "
@@ -232,10 +241,39 @@ def _check_day(args) -> list[str]:
 
 
 def _check_history(args) -> list[str]:
-    """The history export's options without the export."""
-    return [f"{_option(option)} applies to --history-csv only"
-            for option in ("entity", "ev_entity", "unit", "ev_unit")
-            if getattr(args, option) is not None and not args.history_csv]
+    """The history export's and the recorder's options without either."""
+    problems = [f"{_option(option)} applies to --history-csv or --recorder only"
+                for option in ("entity", "ev_entity")
+                if getattr(args, option) is not None and not (args.history_csv or args.recorder)]
+    for option in ("unit", "ev_unit"):
+        if getattr(args, option) is not None and not args.history_csv:
+            problems.append(f"{_option(option)} applies to --history-csv only"
+                            + (" (the recorder's database holds each state's unit)"
+                               if args.recorder else ""))
+    return problems
+
+
+def _check_recorder(args) -> list[str]:
+    """--recorder and --year: one source with its entity, and the year replays nothing."""
+    problems = []
+    if args.recorder:
+        if args.history_csv:
+            problems.append("give --recorder or --history-csv, not both (--entity names the "
+                            "meter in one source)")
+        if args.traces:
+            problems.append(f"--recorder replays the database's states: give {args.traces[0]} in "
+                            "a run of its own")
+        if not args.entity:
+            problems.append("--recorder needs --entity: the grid meter's entity id (Developer "
+                            "Tools -> States), e.g. sensor.electricity_meter_power_consumption")
+        elif args.entity == args.ev_entity:
+            problems.append(f"--ev-entity {args.ev_entity} is the grid meter itself (--entity)")
+    if args.year and not args.recorder:
+        problems.append("--year reads the statistics of Home Assistant's database: give "
+                        "--recorder DB and --entity")
+    if args.year and args.sessions:
+        problems.append("--year replays nothing: --sessions needs a replay (leave out --year)")
+    return problems
 
 
 def _check_plug(args) -> list[str]:
@@ -278,8 +316,8 @@ def _check_sessions(args) -> list[str]:
 
 
 # in the order their problems are printed
-CHECKS = (_check_plant, _check_price, _check_day, _check_history, _check_plug, _check_controllers,
-          _check_sessions)
+CHECKS = (_check_plant, _check_price, _check_day, _check_history, _check_recorder, _check_plug,
+          _check_controllers, _check_sessions)
 
 
 def controller_names(args) -> list[str]:

@@ -80,6 +80,9 @@ def load_traces(args) -> list[Trace]:
     if args.history_csv:
         traces.append(load_ha_history(args.history_csv, args.entity, args.unit,
                                       ev_entity=args.ev_entity, ev_unit=args.ev_unit))
+    if args.recorder:
+        from tools.recorder import load_trace
+        traces.append(load_trace(args.recorder, args.entity, args.ev_entity))
     if not traces:
         traces.append(load_csv(SAMPLE))
         print(f"replay: no trace given: replaying the bundled sample {os.path.relpath(SAMPLE)}",

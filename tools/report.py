@@ -15,7 +15,7 @@ import zlib
 from datetime import datetime
 
 from tools.metrics import QUARTER, Metrics, quarters_of
-from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost
+from tools.money import BILLED_MINIMUM_W, DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost
 from tools.plant import TZ, PlantParams, RunResult
 from tools.replay_args import GENERATED, days_text
 from tools.session_metrics import format_table as session_table
@@ -117,9 +117,6 @@ def legend(price: float) -> str:
             f"months it stays billed (€{price:.2f}/kW/year, excl. VAT); fault = worst quarter "
             "the car itself pushed over the limit; vs best = energy / the oracle's (the most "
             "possible); writes/h = cloud writes per hour with the car plugged in; 429s = rejected writes.")
-
-
-BILLED_MINIMUM_W = 2500.0   # Fluvius bills every month at least 2.5 kW
 
 
 def verdict(m: Metrics, failure: str | None = None, price: float = DEFAULT_PRICE_EUR_PER_KW_YEAR,
@@ -265,5 +262,10 @@ def write_plots(out: str, day: str | None, trace: Trace, runs: list[RunResult], 
                        (plot_path(out, trace, f"month{month}", params),
                         lambda path: plot_month(runs, month, path, subtitle=plant_text(params)))):
         draw(path)
-        shown_path = os.path.relpath(path)
-        print(f"Plot: {path if shown_path.startswith('..') else shown_path}")
+        print_plot(path)
+
+
+def print_plot(path: str) -> None:
+    """'Plot: out/…png' (relative when inside the current folder)."""
+    shown = os.path.relpath(path)
+    print(f"Plot: {path if shown.startswith('..') else shown}")
