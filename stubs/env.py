@@ -33,7 +33,7 @@ from pathlib import Path
 from . import compat
 from .errors import FATAL, StubLimitation
 from .ha import (
-    MAX_LENGTH_STATE_STATE, STATE_UNAVAILABLE, VALID_ENTITY_ID, HState, Invalid,
+    MAX_LENGTH_STATE_STATE, STATE_UNAVAILABLE, VALID_ENTITY_ID, HomeAssistantError, HState, Invalid,
     InvalidEntityFormatError, InvalidStateError, ServiceNotFound, ServiceValidationError, StateVal,
     repr_helper,
 )
@@ -97,6 +97,7 @@ class PyscriptEnv:
         self.logs = []           # (levelname, logger_name, message)
         self._states = {}
         self._services = {}      # domain -> name -> (handler, schema, calls, app function or None)
+        self._supports_response = {}  # (domain, name) -> "none" | "optional" | "only" (HA SupportsResponse)
         self._restore = {eid: (str(v[0]), dict(v[1] or {})) if isinstance(v, (tuple, list)) else (str(v), {})
                          for eid, v in (restore or {}).items()}
         self._persisted = set()
@@ -232,36 +233,59 @@ class PyscriptEnv:
                 self._async_set(eid, state, dict(attrs))
 
     # ------------------------------------------------------------------ HA service registry
-    def register_service(self, domain, name, handler=None, *, schema=None, calls=None):
-        """hass.services.async_register. ``handler(**data)`` may raise.
+    def register_service(self, domain, name, handler=None, *, schema=None, calls=None, supports_response="none"):
+        """hass.services.async_register. ``handler(**data)`` may raise; what it returns is the
+        service's response (HA's ServiceResponse, a dict), for a service that supports one.
 
         ``schema(data) -> data`` runs before blocking/non-blocking is decided (raise ``stubs.Invalid``).
+        ``supports_response``: "none", "optional" or "only" (HA's SupportsResponse values).
         Returns the list that records every call: dict(domain=, service=, data=, blocking=).
         """
+        if supports_response not in ("none", "optional", "only"):
+            raise ValueError(f"supports_response must be none, optional or only, got {supports_response!r}")
         calls = [] if calls is None else calls
         self._services.setdefault(domain.lower(), {})[name.lower()] = (handler, schema, calls, None)
+        self._supports_response[(domain.lower(), name.lower())] = supports_response
         return calls
 
     def remove_service(self, domain, name):
         """hass.services.async_remove."""
         self._services.get(domain.lower(), {}).pop(name.lower(), None)
+        self._supports_response.pop((domain.lower(), name.lower()), None)
+
+    def supports_response(self, domain, name):
+        """core.py ServiceRegistry.supports_response: a KeyError for an unknown domain or service."""
+        self._services[domain.lower()][name.lower()]
+        return self._supports_response.get((domain.lower(), name.lower()), "none")
 
     def has_service(self, domain, name):
         """ServiceRegistry.has_service."""
         return name.lower() in self._services.get(domain.lower(), ())
 
-    def _hass_call(self, domain, name, data, blocking=False, from_app=True):
+    def _hass_call(self, domain, name, data, blocking=False, from_app=True, return_response=False):
         """core.py ServiceRegistry.async_call.
 
-        Unknown service -> ServiceNotFound; the schema runs first and raises to the caller whatever
-        ``blocking`` is. Then the call is recorded and executed: blocking -> handler exceptions
-        propagate; non-blocking -> the caller gets None and an exception is only logged (ERROR
-        "homeassistant.core": "Error executing service: ...").
+        Unknown service -> ServiceNotFound. A response asked without blocking, or of a service
+        that gives none, or not asked of a service that only gives one -> ServiceValidationError
+        (HA's translation key as the message). The schema runs next and raises to the caller
+        whatever ``blocking`` is. Then the call is recorded and executed: blocking -> handler
+        exceptions propagate, and with ``return_response`` the handler's dict is returned (anything
+        else: HomeAssistantError "service_reponse_invalid", HA's spelling); non-blocking -> the
+        caller gets None and an exception is only logged (ERROR "homeassistant.core": "Error
+        executing service: ...").
         """
         domain, name = domain.lower(), name.lower()
         if name not in self._services.get(domain, ()):
             raise ServiceNotFound(domain, name)
         handler, schema, calls, app_fn = self._services[domain][name]
+        supports = self._supports_response.get((domain, name), "none")
+        if return_response:
+            if not blocking:
+                raise ServiceValidationError(translation_domain="homeassistant", translation_key="service_should_be_blocking")
+            if supports == "none":
+                raise ServiceValidationError(translation_domain="homeassistant", translation_key="service_does_not_support_response")
+        elif supports == "only":
+            raise ServiceValidationError(translation_domain="homeassistant", translation_key="service_lacks_response_request")
         data = dict(data)
         processed = schema(dict(data)) if schema is not None else data
         record = {"domain": domain, "service": name, "data": data, "blocking": blocking}
@@ -276,8 +300,12 @@ class PyscriptEnv:
                 self._queue.append(run)
             self._drain()
         elif blocking:
-            if handler is not None:
-                handler(**processed)
+            response = handler(**processed) if handler is not None else None
+            if not return_response:
+                return None
+            if not isinstance(response, dict):
+                raise HomeAssistantError(translation_domain="homeassistant", translation_key="service_reponse_invalid")
+            return response
         elif handler is not None:
             try:
                 handler(**processed)

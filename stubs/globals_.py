@@ -84,15 +84,26 @@ class _ServiceAPI:
         self._ctx = ctx
 
     def call(self, domain, name, **kwargs):
-        """function.py Function.service_call: ``blocking`` is taken out of the data when it is a bool.
-
-        pyscript first asks HA's ``supports_response``, which raises ``KeyError`` for an unknown
-        domain or service (HA core.py ServiceRegistry.supports_response): that, not
-        ServiceNotFound, is what the app sees then.
+        """function.py Function.service_call + hass_services_async_call: ``blocking`` and
+        ``return_response`` are taken out of the data when they are bools (anything else stays in
+        the data). ``return_response=True`` without ``blocking`` blocks. Without
+        ``return_response``, pyscript asks HA's ``supports_response`` first, which raises
+        ``KeyError`` for an unknown domain or service (HA core.py ServiceRegistry.supports_response):
+        that, not ServiceNotFound, is what the app sees then; a service that only answers with a
+        response is then called with ``return_response`` and ``blocking``. The call returns the
+        service's response (None unless one was asked for and the call blocked).
         """
-        self._env._services[domain.lower()][name.lower()]  # KeyError like HA supports_response
-        blocking = kwargs.pop("blocking") if type(kwargs.get("blocking")) is bool else False
-        return self._env._hass_call(domain, name, kwargs, blocking)
+        hass_args = {}
+        for keyword in ("blocking", "return_response"):
+            if type(kwargs.get(keyword)) is bool:
+                hass_args[keyword] = kwargs.pop(keyword)
+        if hass_args.get("return_response"):
+            hass_args.setdefault("blocking", True)
+        elif "return_response" not in hass_args and self._env.supports_response(domain, name) == "only":
+            hass_args["return_response"] = True
+            hass_args.setdefault("blocking", True)
+        return self._env._hass_call(domain, name, kwargs, hass_args.get("blocking", False),
+                                    return_response=hass_args.get("return_response", False))
 
     def has_service(self, domain, name):
         return self._env.has_service(domain, name)

@@ -58,9 +58,14 @@ class StubHA:
         self.env.load_app()
         self.env.start()
 
-    def mock_service(self, domain, service, description=None, handler=None, raise_exception=None):
+    def mock_service(self, domain, service, description=None, handler=None, raise_exception=None,
+                     response=None, supports_response=None):
         """A fake service; returns the live list of ServiceCall it receives (recorded first, then
-        ``raise_exception`` raised, as HA's async_mock_service does; then ``handler(call)``)."""
+        ``raise_exception`` raised, as HA's async_mock_service does; then ``handler(call)``).
+
+        ``response`` is what the service answers (async_mock_service's); a ``handler`` that returns
+        something other than None answers that instead. ``supports_response`` ("none", "optional",
+        "only"): by default "optional" with a ``response``, else "none", as async_mock_service."""
         calls = []
 
         def serve(**data):
@@ -68,12 +73,18 @@ class StubHA:
             calls.append(call)
             if raise_exception is not None:
                 raise raise_exception
+            answer = response
             if handler is not None:
                 result = handler(call)
                 if inspect.iscoroutine(result):
-                    run(result)
+                    result = run(result)
+                if result is not None:
+                    answer = result
+            return answer
 
-        self.env.register_service(domain, service, serve)
+        if supports_response is None:
+            supports_response = "optional" if response is not None else "none"
+        self.env.register_service(domain, service, serve, supports_response=str(getattr(supports_response, "value", supports_response)))
         return calls
 
     async def set_state(self, entity_id, state, **attributes):

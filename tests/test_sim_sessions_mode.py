@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tools import benchmark, replay, replay_args, replay_run, report
+from tools import replay, replay_args, replay_run, report
 from tools.app_controller import DEPARTURE, ENERGY_NEEDED, AppController, app_config
 from tools.controllers import Uncontrolled
 from tools.metrics import evaluate, oracle_metrics
@@ -317,30 +317,6 @@ def test_the_plot_name_tells_sessions_apart():
     assert tag.startswith("1p6-32A_m5s_t4000W_sessions3-") and "_plug" not in tag
     assert report.plant_tag(replace(params, sessions=params.sessions[:2])) != tag
     assert "3 sessions (plug-in to departure, each full after its need, 1-5.5 kWh)" in report.plant_text(params)
-
-
-def test_the_benchmark_in_sessions_mode_prints_the_session_summary(capsys, tmp_path):
-    traces = tmp_path / "traces"
-    traces.mkdir()
-    write_trace(traces, name="T1.csv")
-    status = benchmark.main(["--traces-dir", str(traces), "--sessions", "--cases", "reference",
-                             "--controllers", "uncontrolled,timer", "--jobs", "1"])
-    out, err = capsys.readouterr()
-    assert status == 0, err
-    assert "### Sessions: per case, trace and controller" in out
-    assert "| reference | T1 | uncontrolled | 1 | 1 | 1 | 1 | 0.0 | +" in out
-    assert "| reference | T1 | timer | 1 |" in out and "| reference | T1 | oracle | 1 | 1 | 1 | 1 | 0.0 | +0 | – |" in out
-
-
-def test_the_benchmark_refuses_unknown_names(capsys, tmp_path):
-    traces = tmp_path / "traces"
-    traces.mkdir()
-    write_trace(traces, hours=1, name="T1.csv")
-    assert benchmark.main(["--traces-dir", str(traces), "--controllers", "timer"]) == 2
-    assert capsys.readouterr().err.strip() == ("benchmark: unknown controller 'timer' in --controllers "
-                                               "(choose from app, original, uncontrolled)")
-    assert benchmark.main(["--traces-dir", str(traces), "--cases", "5phase"]) == 2
-    assert "unknown case '5phase'" in capsys.readouterr().err
 
 
 def test_the_session_file_format_in_the_docs_parses():

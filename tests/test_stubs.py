@@ -386,6 +386,38 @@ def test_unknown_service(load):
         env.call_service("nope", "x")
 
 
+def test_service_responses_as_pyscript_and_ha_give_them(load):
+    """Measured in real HA 2025.12.1 with pyscript 1.7.0 and master (the same table): a service
+    that only answers with a response is called with one even when not asked; a response asked
+    without blocking, or of a service that gives none, is a ServiceValidationError; an unknown
+    service asked for a response is ServiceNotFound (no supports_response lookup, no KeyError)."""
+    env, app = load("""
+        out = []
+
+        @state_trigger("sensor.cmd")
+        def go():
+            for name, args in (("only", {"return_response": True}), ("only", {}), ("only", {"blocking": True}),
+                               ("only", {"return_response": True, "blocking": False}), ("only", {"return_response": False}),
+                               ("none", {"return_response": True}), ("none", {"blocking": True}),
+                               ("opt", {"return_response": True}), ("opt", {"blocking": True}), ("gone", {"return_response": True})):
+                try:
+                    out.append(service.call("test", name, **args))
+                except Exception as exc:
+                    out.append((type(exc).__name__, str(exc)))
+    """)
+    env.register_service("test", "only", lambda **data: {"a": 1}, supports_response="only")
+    env.register_service("test", "none", lambda **data: {"ignored": 1})
+    env.register_service("test", "opt", lambda **data: {"b": 2}, supports_response="optional")
+    env.set_state("sensor.cmd", 1)
+    assert app["out"] == [
+        {"a": 1}, {"a": 1}, {"a": 1},
+        ("ServiceValidationError", "service_should_be_blocking"), ("ServiceValidationError", "service_lacks_response_request"),
+        ("ServiceValidationError", "service_does_not_support_response"), None,
+        {"b": 2}, None, ("ServiceNotFound", "Action test.gone not found."),
+    ]
+    assert [c["blocking"] for c in env.calls] == [True, True, True, True, True, True]
+
+
 def test_switch_entity(load):
     env, app = load("""
         @state_trigger("sensor.cmd")

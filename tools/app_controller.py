@@ -23,6 +23,11 @@
   session under way, else the replay's first session. The app's config then also gets
   `energy_needed: input_number.ev_energy_needed` and `departure: input_datetime.ev_departure`.
   Without sessions neither the entities nor the keys exist (the default replay is unchanged).
+* The recorder (issue 15): `recorder.get_statistics` is always there, as in Home Assistant, and
+  answers only with a response (`supports_response="only"`). It answers for `sensor.grid_power` from the replay's history (`tools/history.py`: 5-minute rows for
+  the last 10 days before the start, hourly rows for all of it), in Home Assistant's shape; without
+  a history (the install day of a new meter) it answers `{"statistics": {}}`. Its schema is Home
+  Assistant's (`recorder/services.py`); an app that never calls it replays as before.
 """
 from __future__ import annotations
 
@@ -145,6 +150,8 @@ class AppController(Controller):
             env.register_switch_entity(SWITCH, state=plant.switch_state, handler=self._switch)
             for name in ("create", "dismiss"):      # always there in Home Assistant
                 env.register_service("persistent_notification", name)
+            env.register_service("recorder", "get_statistics", self._get_statistics,
+                                 schema=statistics_schema, supports_response="only")
             self.env = env
             self._set_grid(plant.grid_reading(t))
             self._set_charger_sensors(plant.sensor_kw)
@@ -213,7 +220,18 @@ class AppController(Controller):
             self._clock.stop()
             self._clock = None
 
-    # ---- service handlers (the cloud) ---------------------------------------------------------
+    # ---- service handlers (the cloud, the recorder) ------------------------------------------
+    def _get_statistics(self, **data):
+        """recorder.get_statistics: the history's rows for the grid sensor (none without one)."""
+        from stubs import HomeAssistantError
+        history = self.plant.history
+        if history is None:
+            return {"statistics": {}}
+        try:
+            return history.get_statistics(GRID, **data)
+        except ValueError as error:
+            raise HomeAssistantError(str(error)) from None
+
     def _set_value(self, entity_id, value):
         """number.set_value reached the integration (the stub checked min/max): the cloud write."""
         from stubs import HomeAssistantError
@@ -251,6 +269,34 @@ def _initial_session(plant) -> tuple:
         return plant.session_need_kwh, plant.session_departure
     sessions = session_list(plant.p, plant.start, plant.end)
     return (sessions[0][2], sessions[0][1]) if sessions else (None, None)
+
+
+STATISTICS_REQUIRED = ("start_time", "statistic_ids", "period", "types")
+STATISTICS_OPTIONAL = ("end_time", "units")
+STATISTICS_PERIODS = ("5minute", "hour", "day", "week", "month")
+STATISTICS_TYPES = ("change", "last_reset", "max", "mean", "min", "state", "sum")
+
+
+def statistics_schema(data: dict) -> dict:
+    """recorder/services.py SERVICE_GET_STATISTICS_SCHEMA: the keys, the period and the types
+    (the datetimes are parsed by the answer, tools/history.py)."""
+    from stubs import Invalid
+    data = dict(data)
+    for key in STATISTICS_REQUIRED:
+        if key not in data:
+            raise Invalid(f"required key not provided @ data['{key}']")
+    for key in data:
+        if key not in STATISTICS_REQUIRED + STATISTICS_OPTIONAL:
+            raise Invalid(f"extra keys not allowed @ data['{key}']")
+    if data["period"] not in STATISTICS_PERIODS:
+        raise Invalid(f"value must be one of {sorted(STATISTICS_PERIODS)} @ data['period']")
+    ids, types = data["statistic_ids"], data["types"]
+    data["statistic_ids"] = [ids] if isinstance(ids, str) else list(ids)
+    data["types"] = [types] if isinstance(types, str) else list(types)
+    for t in data["types"]:
+        if t not in STATISTICS_TYPES:
+            raise Invalid(f"value must be one of {sorted(STATISTICS_TYPES)} @ data['types'][0]")
+    return data
 
 
 def _kw(kw: float) -> str:

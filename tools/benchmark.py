@@ -1,97 +1,327 @@
 #!/usr/bin/env python3
-"""Control-quality benchmark: every trace in ../shared/traces through the app and the baselines.
+"""Control-quality benchmark: a matrix that one lucky run cannot fit (issue 15).
 
-    python tools/benchmark.py                       # reference plant + 3-phase + 30 s meter cases
-    python tools/benchmark.py --cases reference --jobs 1
-    python tools/benchmark.py --out out/benchmark.md
-    python tools/benchmark.py --sessions --cases reference --controllers original,uncontrolled,timer
+    python tools/benchmark.py --jobs 2 --out out/benchmark.md      # the whole matrix
+    python tools/benchmark.py --traces H6 --plants reference --seeds 1,hungry --history 0
+    python tools/benchmark.py --seeds hungry --history 0 --controllers app,original,uncontrolled --tables
 
-Cases: `reference` (1 x 230 V, 6-32 A, 5 s meter, see tools/plant.py), `3phase` (3 x 230 V, 6-16 A:
-the 4.14 kW minimum is above the 4 kW target, so only pausing keeps the peak), `meter30` (the grid
-sensor updates every 30 s, DSMR's default throttle). Prints markdown ready for the README: one table
-per trace and case (rows app / original / uncontrolled / oracle), a summary, and the wall time of
-each month replay. Replays run in parallel processes (--jobs); each one's time is its own. A
-controller that logged an ERROR gets its problem instead of figures, and the exit status is 1.
+The matrix: every trace in ../shared/traces × three plants × the cars × the install day.
+* Plants: `reference` (1 x 230 V, 6-32 A, 5 s meter, tools/plant.py), `meter30` (the grid sensor
+  every 30 s, DSMR's default throttle), `3phase` (3 x 230 V, 6-16 A: the 4.14 kW minimum is above
+  the 4 kW target, so only pausing keeps the peak).
+* Cars: a session seed N (sessions mode, as `tools/replay.py --sessions generated`: one session per
+  plug-in of the reference windows, departure at its end, the need drawn by the session's length
+  with tools/sessions.py `generate(seed=N)`; the app gets `departure` and `energy_needed`), or
+  `hungry`: the always-hungry car of the plain replay (no sessions, no plan).
+* Install day: `--history 0` replays the whole trace from its first day with an empty recorder;
+  `--history 10` makes the first 10 days the recorder's history (the house alone) and replays and
+  scores the rest (`tools/replay.py --history-days 10`, tools/history.py).
+Default: the six traces × 3 plants × (seeds 1-5 and hungry) × (0 and 10 history days) = 216
+cells, the app and the oracle in each (the baselines with --controllers; the timer only in the
+session cells).
 
---sessions (issue 10): every case in sessions mode, as `tools/replay.py --sessions generated`: one
-session per plug-in of the reference windows, departure at its end, the need drawn by the session's
-length (tools/sessions.py, seed 1); the 22:00 timer joins the controllers (default app, original,
-uncontrolled, timer). A session summary table comes first (per case, trace and controller: sessions,
-met by departure, what the oracle could meet, kWh short, EV-caused peak increase, writes per
-plugged hour), then the usual tables. Until the app takes the energy_needed and departure keys its
-rows read CONFIG REJECTED (said on stderr; the exit status is then 1).
+Prints markdown ready for the README: the worst over the matrix per column and per car kind and
+install day (EV-caused peak increase, sessions met of those the oracle could meet, writes per
+plugged hour, energy vs the oracle), the cells where the car raised the billed peak (with the
+quarter), then one row per cell and controller (--tables: every cell's full table too), and on
+stderr the wall time of each cell and of the matrix.
+
+Cells run in parallel processes (--jobs, at most the cores you can spare) and each cell's result is
+kept in the cache (--cache, default out/benchmark-cache/<code>/, <code> a digest of the app, the
+stand-ins and the simulator): an interrupted run resumes where it stopped, a slice reuses what the
+whole matrix computed, and a code change starts a fresh cache. A controller that logged an ERROR
+gets its problem instead of figures, and the exit status is 1.
 """
 from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
+import json
+import math
 import os
+import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS  # noqa: E402
-from tools.plant import PlantParams, whole_quarters  # noqa: E402
-from tools.replay_run import app_available, app_sessions_note, replay_trace, with_sessions  # noqa: E402
+from tools.history import from_days, replay_span  # noqa: E402
+from tools.metrics import Metrics  # noqa: E402
+from tools.plant import TZ, PlantParams  # noqa: E402
+from tools.replay_run import app_available, replay_trace, with_sessions  # noqa: E402
 from tools.report import format_table, problem_label  # noqa: E402
 from tools.session_metrics import oracle_session_metrics, session_metrics  # noqa: E402
-from tools.sessions import SEED, generate  # noqa: E402
+from tools.sessions import generate  # noqa: E402
 from tools.traces import load_csv  # noqa: E402
 
 TRACES_DIR = os.path.join(REPO, "..", "shared", "traces")
+CACHE_DIR = os.path.join(REPO, "out", "benchmark-cache")
 REFERENCE = PlantParams()
-CASES = {
-    "reference": ("Reference plant: 1 x 230 V, 6-32 A, 5 s meter", REFERENCE),
-    "3phase": ("3-phase: 3 x 230 V, 6-16 A (minimum 4.14 kW > 4 kW target)",
-               replace(REFERENCE, phases=3, max_current=16)),
-    "meter30": ("30 s meter (DSMR default throttle), otherwise the reference plant",
-                replace(REFERENCE, meter_period=30.0)),
+PLANTS = {
+    "reference": ("1 x 230 V, 6-32 A, 5 s meter", REFERENCE),
+    "meter30": ("30 s meter (DSMR default throttle)", replace(REFERENCE, meter_period=30.0)),
+    "3phase": ("3 x 230 V, 6-16 A", replace(REFERENCE, phases=3, max_current=16)),
 }
+HUNGRY = "hungry"
+DEFAULT_SEEDS = "1-5,hungry"
+DEFAULT_HISTORY = "0,10"
+# what a cell's result depends on: a change to any of these starts a fresh cache
+CODE = ("pyscript", "stubs", "tools/app_controller.py", "tools/controllers.py", "tools/history.py",
+        "tools/metrics.py", "tools/plant.py", "tools/replay_run.py", "tools/session_metrics.py",
+        "tools/sessions.py", "tools/timer_controller.py", "tools/traces.py")
 
 
-def _job(args):
-    case, path, controllers, sessions_mode = args
-    trace = load_csv(path)
-    errors: dict = {}
-    params = CASES[case][1]
+@dataclass(frozen=True)
+class Cell:
+    trace: str            # path of the trace CSV
+    plant: str            # a key of PLANTS
+    seed: int | None      # the session seed; None: the always-hungry car (no sessions)
+    history_days: int     # 0: from the install day with an empty recorder
+
+    @property
+    def name(self) -> str:
+        return os.path.splitext(os.path.basename(self.trace))[0]
+
+    @property
+    def car(self) -> str:
+        return HUNGRY if self.seed is None else f"seed {self.seed}"
+
+    @property
+    def key(self) -> str:
+        car = HUNGRY if self.seed is None else f"s{self.seed}"
+        return f"{self.name}__{self.plant}__{car}__h{self.history_days}"
+
+
+@dataclass
+class CellResult:
+    """One cell: per controller its metrics row (the oracle's last) and, in the session cells, its
+    session figures; the controllers that logged an ERROR; its wall time."""
+    cell: Cell
+    rows: list[Metrics]
+    sessions: dict           # controller -> {sessions, met, oracle_can, met_of_oracle_can, kwh_short}
+    failed: dict             # controller -> the problem its row shows
+    notes: dict              # controller -> its warnings/errors
+    wall_s: float
+    cached: bool = False
+
+    def row(self, controller: str) -> Metrics | None:
+        return next((m for m in self.rows if m.controller == controller), None)
+
+    def as_dict(self) -> dict:
+        return dict(cell=asdict(self.cell), rows=[asdict(m) for m in self.rows],
+                    sessions=self.sessions, failed=self.failed, notes=self.notes,
+                    wall_s=self.wall_s)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CellResult":
+        return cls(Cell(**d["cell"]), [Metrics(**m) for m in d["rows"]], d["sessions"],
+                   d["failed"], d["notes"], d["wall_s"], cached=True)
+
+
+def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
+    """Replay one cell: the controllers (the timer only with sessions) and the oracle."""
+    wall0 = time.perf_counter()
+    trace = load_csv(cell.trace)
+    history = from_days(trace, cell.history_days) if cell.history_days else None
+    params = PLANTS[cell.plant][1]
     sessions = []
-    if sessions_mode:
-        start, end = whole_quarters(trace)
-        sessions = generate(params, start, end, seed=SEED)
+    if cell.seed is not None:
+        sessions = generate(params, *replay_span(trace, history), seed=cell.seed)
         params = with_sessions(params, sessions)
-    runs, rows = replay_trace(trace, params, controllers, progress=False, errors=errors)
-    notes = {run.controller: run.notes for run in runs}
+    else:
+        controllers = [c for c in controllers if c in ALL_CONTROLLERS]
+    errors: dict = {}
+    runs, rows = replay_trace(trace, params, controllers, progress=False, errors=errors,
+                              history=history)
     failed = {name: problem_label(next(r for r in runs if r.controller == name), lines)
               for name, lines in errors.items()}
-    session_rows = []
-    if sessions_mode and runs:
-        session_rows = [session_metrics(run, sessions) for run in runs]
-        session_rows.append(oracle_session_metrics(runs[0], sessions, rows[-1]))
-    return case, trace.name, rows, notes, failed, session_rows
+    figures = {}
+    if sessions and runs:
+        for m in [session_metrics(run, sessions) for run in runs] + [
+                oracle_session_metrics(runs[0], sessions, rows[-1])]:
+            figures[m.controller] = dict(sessions=m.sessions, met=m.met, oracle_can=m.oracle_can,
+                                         met_of_oracle_can=m.met_of_oracle_can,
+                                         kwh_short=m.kwh_short)
+    return CellResult(cell, rows, figures, failed, {run.controller: run.notes for run in runs},
+                      time.perf_counter() - wall0)
 
 
-def session_summary(cases, names, sessions, failures) -> list[str]:
-    """The session table for the README: one row per case, trace and controller (the oracle last)."""
-    out = ["### Sessions: per case, trace and controller\n",
-           "| case | trace | controller | sessions | met by departure | oracle could meet "
-           "| met of those | kWh short | EV-caused peak increase W | writes per plugged h |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    for case in cases:
-        for name in names:
-            for m in sessions[case, name]:
-                if m.controller in failures[case, name]:
-                    out.append(f"| {case} | {name} | {m.controller} "
-                               f"| **{failures[case, name][m.controller]}** |")
-                    continue
-                writes = "–" if m.controller == "oracle" else f"{m.writes_per_plugged_h:.1f}"
-                out.append(f"| {case} | {name} | {m.controller} | {m.sessions} | {m.met} "
-                           f"| {m.oracle_can} | {m.met_of_oracle_can} | {m.kwh_short:.1f} "
-                           f"| {max(m.ev_increase_w, 0):+.0f} | {writes} |")
+def code_digest(root: str = REPO) -> str:
+    """A digest of every file a cell's result depends on (CODE)."""
+    h = hashlib.sha256()
+    for entry in CODE:
+        path = os.path.join(root, entry)
+        files = ([path] if os.path.isfile(path) else
+                 sorted(glob.glob(os.path.join(path, "**", "*.py"), recursive=True)))
+        for f in files:
+            h.update(os.path.relpath(f, root).encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+def _cached_cell(args) -> CellResult:
+    """A cell from the cache, else replayed and stored (the worker's job)."""
+    cell, controllers, cache = args
+    path = os.path.join(cache, f"{cell.key}__{'-'.join(controllers)}.json") if cache else None
+    if path and os.path.exists(path):
+        with open(path) as f:
+            return CellResult.from_dict(json.load(f))
+    result = run_cell(cell, controllers)
+    if path:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(result.as_dict(), f)
+        os.replace(tmp, path)
+    return result
+
+
+# ---- the report ----------------------------------------------------------------------------------
+def _quarter_text(t: float | None) -> str:
+    return datetime.fromtimestamp(t, TZ).strftime("%a %Y-%m-%d %H:%M") if t is not None else "–"
+
+
+def _where(r: CellResult, history: bool = False) -> str:
+    """'H6_2p_2025-01 meter30 seed 3' (and ', 10 days history' if asked)."""
+    text = f"{r.cell.name} {r.cell.plant} {r.cell.car}"
+    if history:
+        text += f", {r.cell.history_days} days history" if r.cell.history_days else ", no history"
+    return text
+
+
+def _increase(w: float) -> str:
+    return f"{w:+.0f}" if w >= 0 else f"{w:+.0f} (within the target)"
+
+
+def worst_rows(results: list[CellResult], controller: str = "app") -> list[str]:
+    """The worst over the matrix per column, one row per car kind (sessions / hungry) and install
+    day (history days): markdown. Failed cells are counted apart and never hide in a figure."""
+    out = ["| car | install day | cells | EV-caused peak increase, worst W | sessions met of those "
+           "the oracle could meet, worst | writes per plugged h, worst | energy vs oracle, worst |",
+           "|---|---|---|---|---|---|---|"]
+    groups: dict = {}
+    for r in results:
+        kind = "hungry" if r.cell.seed is None else "sessions"
+        groups.setdefault((kind != "sessions", r.cell.history_days), []).append(r)
+    for (hungry, days), group in sorted(groups.items()):
+        ok = [r for r in group if controller not in r.failed and r.row(controller) is not None]
+        failed = len(group) - len(ok)
+        install = f"after {days} days of history" if days else "no history"
+        cells = f"{len(group)}" + (f" (**{failed} failed**)" if failed else "")
+        if not ok:
+            out.append(f"| {'hungry' if hungry else 'sessions'} | {install} | {cells} | – | – | – | – |")
+            continue
+        peak = max(ok, key=lambda r: r.row(controller).ev_increase_w)
+        writes = max(ok, key=lambda r: r.row(controller).writes_per_plugged_h)
+        peak_text = f"{_increase(peak.row(controller).ev_increase_w)} ({_where(peak)})"
+        writes_text = f"{writes.row(controller).writes_per_plugged_h:.1f} ({_where(writes)})"
+        if hungry:
+            energy = min(ok, key=lambda r: r.row(controller).oracle_ratio)
+            met_text = "–"
+            energy_text = f"{energy.row(controller).oracle_ratio * 100:.1f} % ({_where(energy)})"
+        else:
+            s = [(r.sessions[controller], r) for r in ok]
+            missed = max(s, key=lambda x: x[0]["oracle_can"] - x[0]["met_of_oracle_can"])
+            total_can = sum(x[0]["oracle_can"] for x in s)
+            total_met = sum(x[0]["met_of_oracle_can"] for x in s)
+            m = missed[0]
+            met_text = (f"{m['met_of_oracle_can']}/{m['oracle_can']} ({_where(missed[1])}); "
+                        f"all cells {total_met}/{total_can}")
+            energy_text = "–"
+        out.append(f"| {'hungry' if hungry else 'sessions'} | {install} | {cells} | {peak_text} "
+                   f"| {met_text} | {writes_text} | {energy_text} |")
     return out
+
+
+def raised_rows(results: list[CellResult], controller: str = "app") -> list[str]:
+    """Every cell where the car raised the month's billed peak (by 1 W or more): the quarter that
+    set the peak with the car, and by how much."""
+    raised = [r for r in results if controller not in r.failed and r.row(controller) is not None
+              and round(r.row(controller).ev_increase_w) >= 1]
+    if not raised:
+        return ["No cell where the car raised the billed peak."]
+    raised.sort(key=lambda r: -r.row(controller).ev_increase_w)
+    out = ["| trace | plant | car | history days | quarter (local) | raised by W |",
+           "|---|---|---|---|---|---|"]
+    for r in raised:
+        m = r.row(controller)
+        out.append(f"| {r.cell.name} | {r.cell.plant} | {r.cell.car} | {r.cell.history_days} "
+                   f"| {_quarter_text(m.peak_at)} | {m.ev_increase_w:+.0f} |")
+    return out
+
+
+def cell_rows(results: list[CellResult]) -> list[str]:
+    """One row per cell and controller (the oracle last)."""
+    out = ["| trace | plant | car | history days | controller | car +W | sessions met / oracle "
+           "could meet | kWh short | EV kWh | vs oracle | writes per plugged h | cell s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        c = r.cell
+        for m in r.rows:
+            head = f"| {c.name} | {c.plant} | {c.car} | {c.history_days} | {m.controller} "
+            if m.controller in r.failed:
+                out.append(head + f"| **{r.failed[m.controller]}** |")
+                continue
+            s = r.sessions.get(m.controller)
+            met = f"{s['met_of_oracle_can']}/{s['oracle_can']}" if s else "–"
+            short = f"{s['kwh_short']:.1f}" if s else "–"
+            writes = "–" if m.controller == "oracle" else f"{m.writes_per_plugged_h:.1f}"
+            ratio = f"{m.oracle_ratio * 100:.1f} %" if math.isfinite(m.oracle_ratio) else "–"
+            out.append(head + f"| {m.ev_increase_w:+.0f} | {met} | {short} | {m.ev_kwh:.0f} "
+                       f"| {ratio} | {writes} | {r.wall_s:.0f} |")
+    return out
+
+
+def report(results: list[CellResult], controllers: list[str], tables: bool = False) -> str:
+    out = []
+    for controller in controllers:
+        out += [f"### Worst over the matrix: {controller}\n"] + worst_rows(results, controller)
+        out += [f"\n### Cells where {controller} raised the billed peak\n"]
+        out += raised_rows(results, controller) + [""]
+    out += ["### Every cell\n"] + cell_rows(results)
+    if tables:
+        for r in results:
+            out += ["", format_table(r.rows, f"{r.cell.name}, {r.cell.plant}, {r.cell.car}, "
+                                     f"{r.cell.history_days} history days", r.failed)]
+    return "\n".join(out)
+
+
+# ---- the command ---------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int | None]:
+    """'1-5,hungry' -> [1, 2, 3, 4, 5, None] (ValueError for anything else)."""
+    seeds: list[int | None] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == HUNGRY:
+            seeds.append(None)
+            continue
+        a, _, b = part.partition("-")
+        if not (a.isdigit() and (b.isdigit() or not b)):
+            raise ValueError(f"--seeds: {part!r} is not a seed, a range a-b or '{HUNGRY}'")
+        seeds += range(int(a), int(b or a) + 1)
+    if not seeds:
+        raise ValueError("--seeds is empty")
+    return list(dict.fromkeys(seeds))
+
+
+def select_traces(traces_dir: str, names: str | None) -> list[str]:
+    """The trace CSVs of the directory, or those whose name starts with one of `names`."""
+    paths = sorted(glob.glob(os.path.join(traces_dir, "*.csv")))
+    if names is None:
+        return paths
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    return [p for p in paths if any(os.path.basename(p).startswith(n) for n in wanted)]
+
+
+def build_cells(paths, plants, seeds, history) -> list[Cell]:
+    return [Cell(p, plant, seed, days) for p in paths for plant in plants for seed in seeds
+            for days in history]
 
 
 def main(argv=None) -> int:
@@ -99,28 +329,46 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--traces-dir", default=TRACES_DIR)
-    ap.add_argument("--cases", default=",".join(CASES), help=f"from {','.join(CASES)}")
-    ap.add_argument("--controllers", help=f"default {','.join(ALL_CONTROLLERS)}; with --sessions "
-                    f"{','.join(SESSION_CONTROLLERS)}")
-    ap.add_argument("--sessions", action="store_true", help="sessions mode (generated sessions, "
-                    "the 22:00 timer, the session table)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--traces", help="comma-separated trace names or their beginnings, e.g. H1,H6 "
+                    "(default: every CSV in --traces-dir)")
+    ap.add_argument("--plants", default=",".join(PLANTS), help=f"from {','.join(PLANTS)}")
+    ap.add_argument("--seeds", default=DEFAULT_SEEDS, help="session seeds and ranges, and "
+                    f"'{HUNGRY}' for the always-hungry car (default {DEFAULT_SEEDS})")
+    ap.add_argument("--history", default=DEFAULT_HISTORY, help="install days: history days, 0 = "
+                    f"none (default {DEFAULT_HISTORY})")
+    ap.add_argument("--controllers", default="app", help="the app and, optionally, the baselines: "
+                    f"from {','.join(SESSION_CONTROLLERS)} (the timer in the session cells only)")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--cache", default=CACHE_DIR, help="where each cell's result is kept (a "
+                    "sub-directory per code digest); --no-cache to replay every cell")
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--tables", action="store_true", help="also every cell's full table")
     ap.add_argument("--out", help="also write the markdown to this file")
     args = ap.parse_args(argv)
-    paths = sorted(glob.glob(os.path.join(args.traces_dir, "*.csv")))
+    problems = []
+    paths = select_traces(args.traces_dir, args.traces)
     if not paths:
-        print(f"benchmark: no traces in {args.traces_dir}", file=sys.stderr)
-        return 2
-    cases = [c for c in args.cases.split(",") if c]
-    choices = SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS
-    controllers = ([c for c in args.controllers.split(",") if c] if args.controllers is not None
-                   else list(choices))
-    problems = [f"unknown case {c!r} in --cases (choose from {', '.join(CASES)})"
-                for c in cases if c not in CASES]
-    problems += [f"unknown controller {c!r} in --controllers (choose from {', '.join(choices)})"
-                 for c in controllers if c not in choices]
-    if not cases or not controllers:
-        problems.append("--cases and --controllers must name at least one each")
+        problems.append(f"no traces in {args.traces_dir}" + (f" matching {args.traces}"
+                                                             if args.traces else ""))
+    plants = [p.strip() for p in args.plants.split(",") if p.strip()]
+    problems += [f"unknown plant {p!r} in --plants (choose from {', '.join(PLANTS)})"
+                 for p in plants if p not in PLANTS]
+    controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    problems += [f"unknown controller {c!r} in --controllers (choose from "
+                 f"{', '.join(SESSION_CONTROLLERS)})" for c in controllers
+                 if c not in SESSION_CONTROLLERS]
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as error:
+        problems.append(str(error))
+    try:
+        history = sorted({int(d) for d in args.history.split(",") if d.strip()})
+        if not history or min(history) < 0:
+            raise ValueError
+    except ValueError:
+        problems.append(f"--history {args.history!r}: give whole numbers of days, 0 for none")
+    if not plants or not controllers:
+        problems.append("--plants and --controllers must name at least one each")
     if args.jobs < 1:
         problems.append(f"--jobs must be 1 or more, got {args.jobs}")
     if problems:
@@ -130,62 +378,41 @@ def main(argv=None) -> int:
     if "app" in controllers and (why := app_available()):
         print(f"benchmark: skipping the app: {why}", file=sys.stderr)
         controllers.remove("app")
-    if "app" in controllers and args.sessions:
-        for case in cases:
-            if note := app_sessions_note(CASES[case][1]):
-                print(f"benchmark: {note}", file=sys.stderr)
-                break
-    jobs = [(case, path, controllers, args.sessions) for case in cases for path in paths]
-    results, failures, sessions = {}, {}, {}
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        for i, (case, name, rows, notes, failed, session_rows) in enumerate(pool.map(_job, jobs), 1):
-            results[case, name] = rows
-            failures[case, name] = failed
-            sessions[case, name] = session_rows
-            walls = ", ".join(f"{m.controller} {m.wall_s:.1f} s" for m in rows
-                              if m.controller != "oracle")
-            print(f"benchmark: [{i}/{len(jobs)}] {case} {name}: {walls}", file=sys.stderr)
-            for ctl, lines in notes.items():
-                if lines:
+    cache = None if args.no_cache else os.path.join(args.cache, code_digest())
+    if cache:
+        os.makedirs(cache, exist_ok=True)
+    cells = build_cells(paths, plants, seeds, history)
+    print(f"benchmark: {len(cells)} cells ({len(paths)} traces x {len(plants)} plants x "
+          f"{len(seeds)} cars x {len(history)} install days), {args.jobs} at a time"
+          + (f", cache {cache}" if cache else ""), file=sys.stderr)
+    wall0 = time.perf_counter()
+    results = {}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(_cached_cell, (cell, controllers, cache)): cell for cell in cells}
+        for i, future in enumerate(as_completed(futures), 1):
+            r = future.result()
+            results[r.cell] = r
+            how = "from the cache" if r.cached else f"{r.wall_s:.0f} s"
+            print(f"benchmark: [{i}/{len(cells)}] {_where(r, True)}: {how}", file=sys.stderr)
+            for ctl, lines in r.notes.items():
+                if lines and not r.cached:
                     print(f"benchmark:   {ctl} logged {len(lines)} warning(s)/error(s); first: "
                           f"{lines[0]}", file=sys.stderr)
-    out = []
-    names = sorted({name for _, name in results})
-    if args.sessions:
-        out += session_summary(cases, names, sessions, failures) + [""]
-    first = len(out)
-    out.append("### Summary: the app per trace and case\n")
-    out.append("| case | trace | EV-caused peak increase W | own-fault excess, worst W "
-               "| exposure worst W | EV kWh | vs oracle | cloud writes/h | 429s | pauses/day "
-               "| month replay s |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for case in cases:
-        for name in names:
-            row = next((m for m in results[case, name] if m.controller == controllers[0]), None)
-            if row is None:
-                continue
-            if row.controller in failures[case, name]:
-                out.append(f"| {case} | {name} | **{failures[case, name][row.controller]}** |")
-                continue
-            out.append(f"| {case} | {name} | {row.ev_increase_w:+.0f} | {row.own_fault_w:.0f} "
-                       f"| {row.exposure_max_w:.0f} | {row.ev_kwh:.0f} "
-                       f"| {row.oracle_ratio * 100:.1f} % | {row.writes_per_h:.1f} "
-                       f"| {row.rejected_429} | {row.pauses_per_day:.1f} | {row.wall_s:.1f} |")
-    if controllers and controllers[0] != "app":
-        out[first] = f"### Summary: {controllers[0]} per trace and case\n"
-    for case in cases:
-        out.append(f"\n### {CASES[case][0]}\n")
-        for name in names:
-            out.append(format_table(results[case, name], name, failures[case, name]))
-            out.append("")
-    text = "\n".join(out)
+    ordered = [results[c] for c in cells]
+    fresh = [r.wall_s for r in ordered if not r.cached]
+    wall = time.perf_counter() - wall0
+    print(f"benchmark: {len(cells)} cells in {wall / 60:.1f} min wall"
+          + (f"; one replayed cell {statistics.median(fresh):.0f} s (median, {min(fresh):.0f}-"
+             f"{max(fresh):.0f} s), {len(fresh)} replayed" if fresh else "")
+          + f", {len(cells) - len(fresh)} from the cache", file=sys.stderr)
+    text = report(ordered, [c for c in controllers if c != "oracle"], args.tables)
     print(text)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             f.write(text + "\n")
         print(f"benchmark: written to {args.out}", file=sys.stderr)
-    return 1 if any(failures.values()) else 0
+    return 1 if any(r.failed for r in ordered) else 0
 
 
 if __name__ == "__main__":

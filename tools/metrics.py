@@ -28,12 +28,13 @@ from datetime import datetime
 from tools.plant import QUARTER, TZ, RunResult
 
 
-def quarter_energy(times, values, end, q0: int, nq: int) -> list[float]:
+def quarter_energy(times, values, end, q0: int, nq: int, period: float = QUARTER) -> list[float]:
     """Energy (J) of a step function (values[i] W on [times[i], times[i+1]) and the last until
-    `end`) in each quarter q0 .. q0+nq-1 (quarter k = epoch [900k, 900k+900))."""
+    `end`) in each quarter q0 .. q0+nq-1 (quarter k = epoch [900k, 900k+900)); another `period`
+    (s) cuts the time into those periods instead (the recorder's 5-minute statistics)."""
     out = [0.0] * nq
     n = len(times)
-    lo, hi = q0 * QUARTER, (q0 + nq) * QUARTER
+    lo, hi = q0 * period, (q0 + nq) * period
     for i in range(n):
         a = times[i]
         b = times[i + 1] if i + 1 < n else end
@@ -44,9 +45,9 @@ def quarter_energy(times, values, end, q0: int, nq: int) -> list[float]:
             a = lo
         if b > hi:
             b = hi
-        k = int(a // QUARTER)
+        k = int(a // period)
         while a < b:
-            qe = (k + 1) * QUARTER
+            qe = (k + 1) * period
             seg = (b if b < qe else qe) - a
             out[k - q0] += v * seg
             a += seg
@@ -105,11 +106,20 @@ class Quarters:
 
 
 def quarters_of(run: RunResult) -> Quarters:
+    """The replay's quarters; with a recorder history (`run.history`, tools/history.py) preceded
+    by the history's house-alone quarters of the install's month, which count in that month's
+    bill (no car then: 0 EV energy, never plugged in)."""
     q0 = int(run.start // QUARTER)
     nq = int(run.end // QUARTER) - q0
     house = quarter_energy(run.trace.times, run.trace.power_w, run.trace.end, q0, nq)
     ev = quarter_energy(run.ev_times, run.ev_w, run.end, q0, nq)
-    return Quarters(q0, quarter_months(q0, nq), house, ev, plugged_seconds(run.plugged, q0, nq))
+    plugged = plugged_seconds(run.plugged, q0, nq)
+    history = getattr(run, "history", None)
+    if history is not None:
+        q0, before = history.billed_quarters()
+        house, ev, plugged = before + house, [0.0] * len(before) + ev, [0.0] * len(before) + plugged
+        nq += len(before)
+    return Quarters(q0, quarter_months(q0, nq), house, ev, plugged)
 
 
 def oracle_ev_j(house_j, plugged_s, months, target: float, max_ev_w: float) -> list[float]:
@@ -176,6 +186,7 @@ class Metrics:
     writes_full: int = 0                 # writes sent while the car was full (not asking for energy)
     own_fault_at: float | None = None    # epoch start of the worst own-fault quarter (if > 0)
     exposure_at: float | None = None     # epoch start of the worst exposed quarter (if > 0)
+    peak_at: float | None = None         # epoch start of the quarter that set peak_ev_w
 
     @property
     def oracle_ratio(self) -> float:
@@ -194,7 +205,8 @@ def _quality(q0, house_w, ev_j, months, target) -> dict:
     worst = max(ph, key=lambda m: pe[m] - max(target, ph[m]))
     own_w, own_k = max(own, default=(0.0, None))
     exp_w, exp_k = max(exposed, default=(0.0, None))
-    return dict(peak_house_w=ph[worst], peak_ev_w=pe[worst],
+    peak_k = max((k for k, m in enumerate(months) if m == worst), key=lambda k: total_w[k])
+    return dict(peak_house_w=ph[worst], peak_ev_w=pe[worst], peak_at=(q0 + peak_k) * QUARTER,
                 ev_increase_w=pe[worst] - max(target, ph[worst]),
                 own_fault_w=max(own_w, 0.0), exposure_max_w=exp_w,
                 exposure_sum_w=sum(w for w, _ in exposed),

@@ -55,6 +55,11 @@ sessions       ()      Charging sessions (issue 10): (plug_in, departure, need_k
                        that session's need_kwh is delivered (instead of `session_kwh`). A session
                        under way at the replay's start keeps its whole need.
 At start the charger holds `max_current`, not paused (the user's setting before the balancer).
+
+`Plant(..., history=)` (tools/history.py, issue 15): what Home Assistant's recorder holds about the
+grid sensor before `start` (the house alone). The plant does nothing with it; the app's controller
+serves it as `recorder.get_statistics` and the metrics count its house quarters of the start's
+month in that month's bill.
 """
 from __future__ import annotations
 
@@ -218,13 +223,15 @@ class RunResult:
     events: int = 0
     notes: list[str] = field(default_factory=list)
     full: list[tuple[float, float]] = field(default_factory=list)  # [full, unplugged) intervals
+    history: object = None           # tools.history.History: the recorder's, before `start`
 
 
 class Plant:
     def __init__(self, trace: Trace, params: PlantParams = PlantParams(),
-                 start: float | None = None, end: float | None = None):
+                 start: float | None = None, end: float | None = None, history=None):
         self.p = params
         self.trace = trace
+        self.history = history      # tools.history.History or None: what the recorder holds
         self.start = trace.start if start is None else start
         self.end = trace.end if end is None else end
         self.plugged_intervals = plug_intervals(params, self.start, self.end)
@@ -491,7 +498,8 @@ class Plant:
             _progress(progress, 1.0, wall, done=True)
         return RunResult(controller.name, self.trace, p, start, end, self.ev_times, self.ev_vals,
                          self.plugged_intervals, self.writes, wall, n,
-                         list(getattr(controller, "notes", [])), self.full_intervals)
+                         list(getattr(controller, "notes", [])), self.full_intervals,
+                         self.history)
 
     def _loop(self, controller: Controller, tick_period: float, progress, wall0: float) -> int:
         """Deliver events until the end; returns how many."""

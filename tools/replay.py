@@ -17,6 +17,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tools import replay_args, replay_run, report  # noqa: E402
+from tools.history import describe as describe_history  # noqa: E402
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     jobs, problems = replay_run.prepare(args, params)
     if problems:
         return _fail(problems)
-    for trace, _ in jobs:
+    for trace, _, _ in jobs:
         for note in trace.notes:
             print(f"replay: {note}", file=sys.stderr)
     print(f"Plant: {report.plant_text(params)}.")
@@ -90,10 +91,13 @@ def main(argv=None) -> int:
     if sessions_note:
         print(f"replay: {sessions_note}", file=sys.stderr)
     status = 0
-    for trace, trace_params in jobs:
+    for trace, trace_params, history in jobs:
         errors: dict = {}
+        if history is not None:
+            print(describe_history(history))
         runs, rows = replay_run.replay_trace(trace, trace_params, controllers,
-                                             progress=not args.no_progress, errors=errors)
+                                             progress=not args.no_progress, errors=errors,
+                                             history=history)
         failed = {name: report.problem_label(next(r for r in runs if r.controller == name), lines)
                   for name, lines in errors.items()}
         title = f"{trace.name} ({(runs[0].end - runs[0].start) / 86400:.1f} days)"

@@ -12,12 +12,16 @@
         --ev-entity sensor.wallbox_charging_power --plug "mon-fri 19:00-07:00"    # and your car
     python tools/replay.py TRACE --sessions generated     # sessions: a need and a departure each
     python tools/replay.py TRACE --sessions sessions.csv  # plug_in,departure,need_kwh
+    python tools/replay.py TRACE --history-days 10        # days 1-10 are the recorder's history
+    python tools/replay.py TRACE --history LAST_MONTH.csv # a previous month as the history
 
 Prints per trace a compact table, a legend and one verdict line per controller (--wide: every
 metric), writes a PNG of one day and one of the month per trace into out/ (paths printed), shows a
 progress bar on stderr. With --sessions (issue 10) each plug-in is a session with an energy need
 and a departure, the 22:00 timer joins the baselines, and a session table follows (met by
-departure, what the oracle could meet, kWh short). Exit status: 0 = done; 1 = a controller logged
+departure, what the oracle could meet, kWh short). With --history-days or --history the app
+starts with Home Assistant's recorder statistics of the grid sensor (the house alone before the
+install) and only the days after the install are replayed and scored. Exit status: 0 = done; 1 = a controller logged
 an ERROR (its row says so); 2 = bad arguments or input, nothing replayed. See tools/README_SIMULATOR.md for the plant model and
 the metrics.
 """
@@ -31,6 +35,7 @@ from dataclasses import replace
 from datetime import date
 
 from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS
+from tools.history import MAX_HISTORY_DAYS
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR
 from tools.plant import PlantParams
 
@@ -115,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plug", action="append", metavar="'DAYS HH:MM-HH:MM'",
                    help="when the car is plugged in, repeatable, e.g. --plug 'mon-fri 18:00-07:30' "
                    "--plug 'sat,sun 12:00-18:00' (default: those two); days mon..sun, a-b, daily")
+    h = ap.add_argument_group("recorder history (the install day; see tools/history.py)")
+    h.add_argument("--history-days", type=int, metavar="N",
+                   help="the trace's first N local days are what Home Assistant's recorder holds "
+                   "before the install (the house alone): the app gets them as the grid sensor's "
+                   "statistics, and only the days after are replayed and scored (their month's "
+                   "bill includes the history's quarters)")
+    h.add_argument("--history", metavar="FILE",
+                   help="a trace CSV (timestamp,power_w) before the trace, e.g. the previous month, "
+                   "as the recorder's history (the house alone)")
     return ap
 
 
@@ -315,9 +329,20 @@ def _check_sessions(args) -> list[str]:
     return problems
 
 
+def _check_recorder_history(args) -> list[str]:
+    """--history-days and --history: one of them, N a whole number of days. Whether the trace is
+    longer than N days is known once it is read (tools.replay_run.prepare)."""
+    if args.history_days is not None and args.history is not None:
+        return ["--history-days and --history both give the recorder's history: choose one"]
+    if args.history_days is not None and not 1 <= args.history_days <= MAX_HISTORY_DAYS:
+        return [f"--history-days must be between 1 and {MAX_HISTORY_DAYS} days, "
+                f"got {args.history_days}"]
+    return []
+
+
 # in the order their problems are printed
 CHECKS = (_check_plant, _check_price, _check_day, _check_history, _check_recorder, _check_plug,
-          _check_controllers, _check_sessions)
+          _check_controllers, _check_sessions, _check_recorder_history)
 
 
 def controller_names(args) -> list[str]:

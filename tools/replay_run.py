@@ -11,10 +11,14 @@ import math
 import os
 import sys
 from dataclasses import replace
+from datetime import datetime
 
 from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS, make_controller
 from tools.metrics import Metrics, evaluate, oracle_metrics
-from tools.plant import Plant, PlantParams, RunResult, trace_days, whole_quarters
+from tools.history import History, replay_span
+from tools.history import from_days as history_from_days
+from tools.history import from_trace as history_from_trace
+from tools.plant import TZ, Plant, PlantParams, RunResult
 from tools.replay_args import GENERATED
 from tools.sessions import Session
 from tools.traces import SAMPLE, Trace, load_csv, load_ha_history
@@ -56,14 +60,15 @@ def logged_errors(controller) -> list[str]:
 
 
 def replay_trace(trace: Trace, params: PlantParams, controllers=ALL_CONTROLLERS,
-                 progress: bool = True, errors: dict | None = None
+                 progress: bool = True, errors: dict | None = None, history: History | None = None
                  ) -> tuple[list[RunResult], list[Metrics]]:
     """Run each controller on the trace; metrics rows in the order given, then the oracle's.
-    `errors`, if given, receives {controller: [its ERROR lines]} for those that logged any."""
-    start, end = whole_quarters(trace)
+    `errors`, if given, receives {controller: [its ERROR lines]} for those that logged any. With a
+    `history` only the part after it is replayed, and the app gets it from the recorder."""
+    start, end = replay_span(trace, history)
     runs, rows = [], []
     for name in controllers:
-        plant = Plant(trace, params, start, end)
+        plant = Plant(trace, params, start, end, history)
         controller = make_controller(name)
         run = plant.run(controller, progress=f"{trace.name} {name}" if progress else None)
         runs.append(run)
@@ -98,18 +103,19 @@ def load_sessions(args) -> list[Session] | None:
     return load_sessions_csv(args.sessions)
 
 
-def trace_sessions(args, params: PlantParams, trace: Trace, from_file: list[Session] | None
-                   ) -> list[Session]:
-    """The sessions of this trace's replay: generated over its plug windows (seeded; every need
-    --session-kwh if given) or the file's sessions that overlap it (ValueError if none)."""
+def trace_sessions(args, params: PlantParams, trace: Trace, from_file: list[Session] | None,
+                   history: History | None = None) -> list[Session]:
+    """The sessions of this trace's replay (after its history, if any): generated over its plug
+    windows (seeded; every need --session-kwh if given) or the file's sessions that overlap it
+    (ValueError if none)."""
     from tools.sessions import SEED, generate
-    start, end = whole_quarters(trace)
+    start, end = replay_span(trace, history)
     if from_file is None:
         inside = generate(params, start, end, seed=SEED, fixed_kwh=args.session_kwh)
     else:
         inside = [s for s in from_file if s.departure > start and s.plug_in < end]
     if not inside:
-        first, last = trace_days(trace)
+        first, last = (_day(start), _day(end - 1))
         source = "the plug windows give" if from_file is None else f"{args.sessions} has"
         raise ValueError(f"--sessions {args.sessions}: {source} no session inside {trace.name}, "
                          f"which covers {first} to {last}")
@@ -149,25 +155,48 @@ def app_problems(params: PlantParams, controllers: list[str], sessions_mode: boo
     return [], app_sessions_note(params)
 
 
-def prepare(args, params: PlantParams) -> tuple[list[tuple[Trace, PlantParams]], list[str]]:
-    """The traces to replay, each with its plant (in sessions mode: with its sessions), or the
-    problems with the input (one sentence each) that stop the replay before it starts."""
+def load_history(args, trace: Trace, previous: Trace | None) -> History | None:
+    """The recorder's history of this trace's replay: its first --history-days days, or the
+    --history trace (`previous`, already read); None without either (ValueError: no history, or
+    nothing left to replay)."""
+    if args.history_days is not None:
+        return history_from_days(trace, args.history_days)
+    if previous is not None:
+        return history_from_trace(previous, trace)
+    return None
+
+
+def prepare(args, params: PlantParams
+            ) -> tuple[list[tuple[Trace, PlantParams, History | None]], list[str]]:
+    """The traces to replay, each with its plant (in sessions mode: with its sessions) and its
+    recorder history (None without one), or the problems with the input (one sentence each) that
+    stop the replay before it starts."""
     try:
         traces = load_traces(args)
         from_file = load_sessions(args)
+        previous = load_csv(args.history) if args.history else None
     except ValueError as error:
         return [], [str(error)]
     jobs, problems = [], []
     for trace in traces:
         try:
-            first, last = trace_days(trace)
+            history = load_history(args, trace, previous)
+            start, end = replay_span(trace, history)
+            first, last = _day(start), _day(end - 1)
             trace_params = params
             if args.sessions:
-                trace_params = with_sessions(params, trace_sessions(args, params, trace, from_file))
+                trace_params = with_sessions(params, trace_sessions(args, params, trace, from_file,
+                                                                    history))
         except ValueError as error:
             problems.append(str(error))
             continue
         if args.day not in (None, "worst") and not first <= args.day <= last:
-            problems.append(f"--day {args.day} is outside {trace.name}, which covers {first} to {last}")
-        jobs.append((trace, trace_params))
+            replayed = "whose replay after the history covers" if history else "which covers"
+            problems.append(f"--day {args.day} is outside {trace.name}, {replayed} {first} to {last}")
+        jobs.append((trace, trace_params, history))
     return jobs, problems
+
+
+def _day(t: float) -> str:
+    """The local day (YYYY-MM-DD) of epoch t."""
+    return datetime.fromtimestamp(t, TZ).date().isoformat()
