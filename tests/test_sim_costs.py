@@ -10,6 +10,7 @@ from tools.energy_cost import add_steps, car_cost, cost_end, split_energy
 from tools.evcc_controller import EvccStyle, plan_slots
 from tools.plant import QUARTER, Plant, PlantParams, RunResult
 from tools.price_bound import BoundInput, bound_input, solve
+from tools.prices import PriceFormula
 from tools.traces import Trace
 from test_simulator import T0
 
@@ -19,6 +20,8 @@ Q0 = int(T0 // QUARTER)
 
 class Prices:
     """Import/export EUR/kWh per quarter from quarter index q0 on (what tools.prices.PriceSeries gives)."""
+
+    formula = PriceFormula()
 
     def __init__(self, imports, exports=None, q0=Q0):
         self.q0, self.imports = q0, imports
@@ -53,8 +56,8 @@ def test_the_cars_energy_cost_is_the_bill_with_it_minus_without_it():
     run = run_of([1000.0, -1000.0], [2000.0, 2000.0])
     cost = car_cost(run, Prices([0.30, 0.20], [0.05, 0.04]), increase_w=1200.0, price_per_kw=60.0)
     assert cost.energy_eur == pytest.approx(0.5 * 0.30 + 0.25 * 0.04 + 0.25 * 0.20)
-    assert cost.capacity_eur == pytest.approx(1.2 * 60.0 / 12)
-    assert cost.total_eur == pytest.approx(cost.energy_eur + 6.0) and cost.car_kwh == pytest.approx(1.0)
+    assert cost.capacity_eur == pytest.approx(1.2 * 60.0 / 12 * 1.06)      # with the formula's VAT
+    assert cost.total_eur == pytest.approx(cost.energy_eur + 6.36) and cost.car_kwh == pytest.approx(1.0)
 
 
 def test_costs_stop_where_a_session_still_plugged_in_at_the_end_plugs_in():

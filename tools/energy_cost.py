@@ -8,7 +8,8 @@ capacity € of the peak it raised (`tools/money.py`), and their sum.
   charging from the sun's surplus costs the export earnings it gives up, and from the grid the
   import price.
 * **Capacity €** = the EV-caused peak increase (W) x the price per kW per year / 12, as the replay's
-  verdicts: the month's peak stays in Fluvius' 12-month mean for a year.
+  verdicts (the month's peak stays in Fluvius' 12-month mean for a year), here WITH the formula's
+  VAT like the energy €, so the two add up: the verdicts' figure is without VAT.
 * **Cost span.** In sessions mode a session still plugged in when the replay ends is not judged
   (`tools/session_metrics.py`): the costs stop at the quarter in which it plugs in, for every
   controller and for the bound alike (`cost_end`), so they compare the same deliveries.
@@ -71,7 +72,7 @@ def cost_end(run: RunResult) -> float:
 class CarCost:
     controller: str
     energy_eur: float            # the car's energy: bill with the car - bill without
-    capacity_eur: float          # the EV-caused peak increase, over the 12 months it is billed
+    capacity_eur: float          # the EV-caused peak increase, over the 12 months it is billed, VAT in
     car_kwh: float               # the car's energy in the cost span
     increase_w: float            # the EV-caused peak increase it is priced on
 
@@ -86,8 +87,9 @@ class CarCost:
 
 def car_cost(run: RunResult, prices, increase_w: float,
              price_per_kw: float = DEFAULT_PRICE_EUR_PER_KW_YEAR) -> CarCost:
-    """The car's costs in one replay: `prices` a tools.prices.PriceSeries over the replay, the
-    EV-caused peak increase from the replay's metrics (tools.metrics.Metrics.ev_increase_w)."""
+    """The car's costs in one replay: `prices` a tools.prices.PriceSeries over the replay (its
+    formula's VAT also goes on the capacity EUR), the EV-caused peak increase from the replay's
+    metrics (tools.metrics.Metrics.ev_increase_w)."""
     end = cost_end(run)
     q0 = int(run.start // QUARTER)
     nq = int(end // QUARTER) - q0
@@ -100,5 +102,5 @@ def car_cost(run: RunResult, prices, increase_w: float,
     with_car = split_energy(both_t, both_w, min(run.trace.end, run.end), q0, nq)
     energy = bill_eur(*with_car, imp, exp) - bill_eur(*alone, imp, exp)
     car_j = sum(quarter_energy(ev_t, ev_w, run.end, q0, nq))
-    return CarCost(run.controller, energy, peak_increase_cost(increase_w, price_per_kw),
-                   car_j / J_PER_KWH, increase_w)
+    capacity = peak_increase_cost(increase_w, price_per_kw) * (1.0 + prices.formula.vat / 100.0)
+    return CarCost(run.controller, energy, capacity, car_j / J_PER_KWH, increase_w)

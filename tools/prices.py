@@ -146,18 +146,43 @@ class ExportPrice:
         return f"spot x {self.factor:g} - {self.fee:g}"
 
 
+@dataclass(frozen=True)
+class PriceSpec:
+    """What `--prices`, `--price-formula` and `--export-price` say, before a trace is known."""
+    spot: QuarterSeries
+    formula: PriceFormula = PriceFormula()
+    export: ExportPrice = ExportPrice()
+
+    @classmethod
+    def read(cls, path: str, formula: str | None = None, export: str | None = None) -> "PriceSpec":
+        """ValueError naming the file (and line) or the option."""
+        return cls(load_prices(path), PriceFormula.parse(formula), ExportPrice.parse(export))
+
+    def over(self, start: float, end: float) -> "PriceSeries":
+        """The prices laid onto a replay of [start, end) (epoch s, whole quarters)."""
+        q0 = int(start // QUARTER)
+        return PriceSeries(self.spot, q0, int(end // QUARTER) - q0, self.formula, self.export)
+
+
 class PriceSeries:
-    """A replay's prices: per trace quarter (UTC index q0 ..) the import and export EUR/kWh, with
-    the day-ahead timing and the entity the app is shown. It covers the trace and two days after
-    (the app sees tomorrow on the last day)."""
+    """A replay's prices: per trace quarter (UTC index) the import and export EUR/kWh, with the
+    day-ahead timing and the entity the app is shown. It covers the replay's local days and two
+    days after (the app sees tomorrow on the last day)."""
 
     def __init__(self, spot: QuarterSeries, q0: int, nq: int, formula: PriceFormula = PriceFormula(),
                  export: ExportPrice = ExportPrice(), anchor: date | None = None):
         self.name = spot.name
         self.formula, self.export = formula, export
-        self.q0 = q0
-        self.nq = nq + 2 * 100
-        spots, ids = spot.onto(q0, self.nq, anchor)
+        self.replay = (q0, nq)
+        # from the first day's local midnight to the end of the day after the last (the entity
+        # shows whole days, tomorrow's too)
+        first = datetime.fromtimestamp(q0 * QUARTER, TZ).date()
+        last = datetime.fromtimestamp((q0 + nq) * QUARTER, TZ).date() + timedelta(days=2)
+        self.q0 = int(datetime(first.year, first.month, first.day, tzinfo=TZ).timestamp() // QUARTER)
+        self.nq = int(datetime(last.year, last.month, last.day, tzinfo=TZ).timestamp() // QUARTER) - self.q0
+        anchor = anchor or spot.anchor_for(q0)
+        self.laid = (spot.day_map(anchor).source_day(anchor), anchor)   # (series day, trace day)
+        spots, ids = spot.onto(self.q0, self.nq, anchor)
         self.spot = spots
         self.ids = ids
         self.import_eur = [formula.eur_per_kwh(s) for s in spots]
@@ -238,6 +263,12 @@ class PriceSeries:
         return f"{current:.5f}", attributes
 
     def describe(self) -> str:
-        mean_import = sum(self.import_eur[:self.nq - 200]) / max(self.nq - 200, 1)
-        return (f"prices {self.name}: import {self.formula.text()} (mean {mean_import:.3f} EUR/kWh "
-                f"incl. VAT), export {self.export.text()}")
+        """One line: the file, how it lies on the trace, the formula, the mean, the export."""
+        q0, nq = self.replay
+        replayed = self.import_eur[q0 - self.q0:q0 - self.q0 + nq]
+        mean_import = sum(replayed) / max(len(replayed), 1)
+        source, day = self.laid
+        laid = "day for day" if source == day else f"its {source} on the trace's {day}, weekdays aligned"
+        return (f"{self.name} ({laid}), import {self.formula.text()} EUR/kWh (mean "
+                f"{mean_import:.3f}, {min(replayed):.3f} to {max(replayed):.3f}), export "
+                f"{self.export.text()} EUR/kWh")
