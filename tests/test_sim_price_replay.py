@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tools import replay_args
+from tools import benchmark, replay_args, replay_run
 from tools.app_controller import AppController, app_config
+from tools.benchmark import Cell
 from tools.plant import TZ, Plant, PlantParams
 from tools.prices import PRICE_ENTITY, PriceSpec
 from test_sim_sessions_mode import quiet_app, run_cli, write_trace  # noqa: F401  (quiet_app: the fixture)
@@ -89,3 +90,45 @@ def test_the_app_is_shown_the_price_entity_and_gets_the_key_once_it_takes_it(qui
     monkeypatch.setattr("tools.app_controller.app_reads_prices", lambda: True)
     config = app_config(PlantParams(), series)
     assert config["price"] == PRICE_ENTITY and config["export_price"] == "sensor.sim_export_price"
+
+
+def test_the_benchmark_price_axis(tmp_path):
+    prices = write_prices(tmp_path)
+    paths = [str(tmp_path / "H1_1p_2025-01.csv"), str(tmp_path / "H3_3p_2025-07.csv")]
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for month in ("2025-01", "2025-07", "2025-10"):
+        (shared / f"BE_{month}.csv").write_text("start,eur_per_mwh\n")
+    chosen = benchmark.choose_files("own", paths, str(shared), "--prices", "own", "shared", None)
+    assert chosen == {paths[0]: [str(shared / "BE_2025-01.csv")], paths[1]: [str(shared / "BE_2025-07.csv")]}
+    assert len(benchmark.choose_files("shared", paths, str(shared), "--prices", "own", "shared", None)[paths[0]]) == 3
+    with pytest.raises(ValueError, match="--prices: nope.csv is not a file"):
+        benchmark.choose_files("nope.csv", paths, str(shared), "--prices", "own", "shared", None)
+    cells = benchmark.build_cells(paths[:1], ["reference"], [1, None], [0], [prices], {paths[0]: [None, prices]})
+    # prices in the session cells only; PV in every cell
+    assert [(c.seed, c.prices, c.pv) for c in cells] == [(1, prices, None), (1, prices, prices),
+                                                         (None, None, None), (None, None, prices)]
+    assert cells[1].key == "H1_1p_2025-01__reference__s1__h0__BE_test__BE_test"
+    assert cells[1].label == "H1_1p_2025-01 (BE_test, PV BE_test)"
+
+
+def test_a_priced_benchmark_cell_reports_the_bound_and_the_baselines(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmark, "PRICE_BASELINES", ("evcc", "uncontrolled"))   # no app: fast
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    write_trace(traces, name="T1.csv")
+    argv = ["--traces-dir", str(traces), "--plants", "reference", "--seeds", "1", "--history", "0",
+            "--controllers", "uncontrolled", "--prices", write_prices(tmp_path), "--jobs", "1",
+            "--no-cache"]
+    assert benchmark.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "### The car's energy € per trace and price month" in out
+    row = next(line for line in out.splitlines() if line.startswith("| T1 | BE_test | none | 1 |"))
+    cells = row.split(" | ")
+    bound, app, safest, plug, evcc = cells[4:9]
+    assert app == safest == "–" and float(bound) < float(plug.split()[0])
+    assert "capacity" in evcc and "1/1 cells (worst +" in row
+    result = benchmark.CellResult.from_dict(benchmark.run_cell(
+        Cell(str(traces / "T1.csv"), "reference", 1, 0, write_prices(tmp_path)), ["uncontrolled"]).as_dict())
+    assert result.cost("bound").energy_eur == pytest.approx(float(bound), abs=0.006)
+    assert result.bound["status"] == "optimal"
