@@ -5,8 +5,8 @@ tests and the simulator use; anything else raises ``StubLimitation`` (a NotImple
 pyscript's interpreter cannot run raises ``PyscriptIncompatible`` when loaded. See stubs/README.md.
 """
 
-from .compat import ALLOWED_IMPORTS
-from .env import PyscriptEnv
+from .compat import ALLOWED_IMPORTS, install_finder
+from .env import REPO_ROOT, PyscriptEnv
 from .errors import PyscriptIncompatible, StubLimitation
 from .ha import HomeAssistantError, Invalid, InvalidStateError, ServiceNotFound, ServiceValidationError, StateVal
 
@@ -14,3 +14,8 @@ __all__ = [
     "ALLOWED_IMPORTS", "HomeAssistantError", "Invalid", "InvalidStateError", "PyscriptEnv",
     "PyscriptIncompatible", "ServiceNotFound", "ServiceValidationError", "StateVal", "StubLimitation",
 ]
+
+# Importing the stubs installs the loader for the repository's pyscript/modules, so a test or tool
+# that imports a module directly gets it the pyscript way (builtins, import rule, subset check)
+# before any PyscriptEnv exists.
+install_finder().add_dir(REPO_ROOT / "pyscript" / "modules")

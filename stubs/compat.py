@@ -300,11 +300,18 @@ def make_import(finder, allow_all, stubs_namespace=None):
     return pyscript_import
 
 
+def _native(fn):
+    """``@pyscript_compile``: pyscript recognises it by name in every file it interprets, modules
+    included (eval.py ast_functiondef), and compiles the function natively; here it is already."""
+    return fn
+
+
 def make_builtins(print_fn, import_fn):
     table = {k: v for k, v in builtins.__dict__.items() if k not in BUILTIN_EXCLUDE}
     if print_fn is not None:
         table["print"] = print_fn
     table["__import__"] = import_fn
+    table["pyscript_compile"] = _native
     return table
 
 

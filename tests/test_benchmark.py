@@ -49,6 +49,7 @@ def test_the_worst_per_column_is_taken_per_car_and_install_day():
     assert lines[4] == ("| hungry | no history | 2 | +372 (H6 reference hungry) | – | 12.0 (H6 "
                         "reference hungry) | 95.5 % (H1 reference hungry) |")
     assert len(lines) == 5
+    assert "| -26 (H1 reference seed 1; within the target) |" in benchmark.worst_rows(RESULTS[:1])[2]
 
 
 def test_the_raised_cells_name_the_quarter_and_skip_what_rounds_to_zero():

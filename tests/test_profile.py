@@ -76,7 +76,98 @@ def test_weekdays_and_weekends_are_learnt_apart():
     profile = LoadProfile()
     learn_days(profile, 5, evening_hob)  # Monday to Friday
     assert profile.expected_w(local_quarter(7, 18, 30)) > 2000  # next Monday
-    assert profile.expected_w(local_quarter(5, 18, 30)) == balancer_profile.PRIOR_MEAN_W  # Saturday
+    saturday = profile.as_dict()["mean_w"][96 + 74]  # what is stored for Saturday 18:30: its own days only
+    assert saturday == balancer_profile.PRIOR_MEAN_W
+    learn_days(profile, 2, lambda local: 300.0, first_day=5)
+    learn_days(profile, 5, evening_hob, first_day=7)
+    learn_days(profile, 2, lambda local: 300.0, first_day=12)  # two quiet weekends
+    assert profile.expected_w(local_quarter(14, 18, 30)) > 2000  # a Monday
+    assert profile.expected_w(local_quarter(19, 18, 30)) < 500  # a Saturday: its own four days count
+
+
+# -- weekends learn as fast as weekdays (issue 15) ----------------------------------------------
+
+def weekday_dinner_weekend_lunch(local):
+    """Weekdays: a 3 kW dinner 18:00-19:00. Weekends: a 3.5 kW lunch 12:30-13:30 and the same dinner."""
+    if 18 <= local.hour < 19:
+        return 3000.0
+    if local.weekday() >= 5 and (12, 30) <= (local.hour, local.minute) < (13, 30):
+        return 3500.0
+    return 300.0
+
+
+def test_the_first_weekend_is_not_planned_as_unknown():
+    profile = LoadProfile()
+    learn_days(profile, 5, weekday_dinner_weekend_lunch)  # one working week, no weekend yet
+    saturday_dinner, saturday_night = local_quarter(5, 18, 15), local_quarter(5, 3)
+    assert profile.expected_w(saturday_dinner) > 2500 and profile.usual_jump_w(saturday_dinner) >= 0
+    assert profile.risk(saturday_dinner, 4000) > 0.7 > 0.2 > profile.risk(saturday_night, 4000)
+    # an hour either way: a weekend dinner at 19:15 is taken as risky as the weekday's at 18:45
+    assert profile.expected_w(local_quarter(5, 19, 30)) > 2500
+    assert profile.expected_w(local_quarter(5, 20, 30)) < 1000
+
+
+def test_a_weekend_quarter_takes_its_own_days_over_within_two_weekends():
+    profile = LoadProfile()
+    learn_days(profile, 5, weekday_dinner_weekend_lunch)
+    lunch = local_quarter(12, 12, 45)  # the second Saturday's lunch, weekdays borrowed 11:45-13:45 are quiet
+    assert profile.expected_w(lunch) < 500
+    learn_days(profile, 2, weekday_dinner_weekend_lunch, first_day=5)  # the first weekend
+    assert profile.expected_w(lunch) > 1000  # half its own days already
+    learn_days(profile, 7, weekday_dinner_weekend_lunch, first_day=7)
+    assert profile.expected_w(lunch) > 2500 and profile.risk(lunch, 4000) > 0.7
+
+
+def test_nothing_is_borrowed_from_a_day_type_that_has_nothing_learnt():
+    profile = LoadProfile()
+    learn_days(profile, 1, evening_hob)  # one Monday
+    assert profile.expected_w(local_quarter(5, 18, 30)) > 2000  # borrowed by Saturday
+    assert LoadProfile().expected_w(local_quarter(5, 18, 30)) == balancer_profile.PRIOR_MEAN_W
+    assert LoadProfile().usual_jump_w(local_quarter(0, 18, 30)) == 0.0  # the prior is not learnt
+
+
+# -- seeding from the recorder's history (issue 15) ----------------------------------------------
+
+def quarters_of(days, house_w, first_day=0):
+    out = []
+    q = (MONDAY + timedelta(days=first_day)).astimezone(timezone.utc)
+    end = (MONDAY + timedelta(days=first_day + days)).astimezone(timezone.utc)
+    while q < end:
+        out.append((q, house_w(q.astimezone(TZ))))
+        q += timedelta(minutes=15)
+    return out
+
+
+def test_a_seed_fills_a_new_profile_and_is_counted_as_history():
+    profile = LoadProfile()
+    assert profile.seed(quarters_of(14, evening_hob)) == 14 * 96
+    assert profile.learnt_days() == [10, 4] and profile.history_quarters == 14 * 96
+    assert abs(profile.expected_w(local_quarter(14, 18, 30)) - 3500) < 400
+    assert profile.learnt_until == local_quarter(14, 0)
+
+
+def test_a_seed_after_a_reload_takes_only_what_the_profile_has_not_learnt():
+    profile = LoadProfile()
+    learn_days(profile, 7, evening_hob)
+    saved = json.loads(json.dumps(profile.as_dict()))
+    again = balancer_profile.from_dict(saved)
+    # the recorder holds the same week (already learnt) and the 2 hours since the last save
+    assert again.seed(quarters_of(7, lambda local: 9000.0) + quarters_of(1, evening_hob, first_day=7)[:8]) == 8
+    assert again.count[:8] == [min(10, c + 1) for c in saved["count"][:8]] and again.count[8:] == saved["count"][8:]
+    assert again.mean_w[96 + 74] == saved["mean_w"][96 + 74]  # nothing of the 9 kW week got in
+    assert again.observe(local_quarter(7, 1, 45), 5000.0) is False  # learnt from the seed already
+
+
+def test_a_profile_saved_before_learnt_until_existed_takes_history_only_where_it_knows_nothing():
+    profile = LoadProfile()
+    learn_days(profile, 3, evening_hob)  # Monday to Wednesday: weekends unknown
+    saved = profile.as_dict()
+    del saved["learnt_until"], saved["history_quarters"]
+    old = balancer_profile.from_dict(saved)
+    old.seed(quarters_of(7, lambda local: 1234.0))
+    assert old.mean_w[74] == saved["mean_w"][74]  # a Monday-Friday evening it had learnt: kept
+    assert abs(old.mean_w[96 + 74] - (balancer_profile.PRIOR_MEAN_W + 2 * 1234.0) / 3) < 1e-6  # the prior and two days
+    assert old.count[96 + 74] == 2  # Saturday and Sunday from history
 
 
 def test_the_slot_is_the_local_quarter_across_summer_time():

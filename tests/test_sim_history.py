@@ -195,3 +195,14 @@ def test_a_previous_month_as_the_history_file(capsys, tmp_path):
     assert replay.main([december, "--history", january, "--no-plot", "--no-progress"]) == 2
     assert capsys.readouterr().err.startswith("replay: --history january: it starts at 2025-01-01 "
                                               "00:00, not before december starts at 2024-12-30 00:00")
+
+
+def test_the_whole_chain_the_app_takes_the_month_peak_and_profile_from_the_replays_history():
+    trace = Trace("house", [JAN1, JAN1 + 3600, JAN1 + 4500, JAN1 + 3 * DAY],
+                  [1000.0, 7000.0, 1000.0, 1000.0], JAN1 + 4 * DAY)   # 7 kW the first day, 01:00
+    h = hist.from_days(trace, 2)
+    ctl = AppController()
+    Plant(trace, REF, h.start, h.start + 900, h).run(ctl)
+    peak = ctl.env.get_state("pyscript.wallbox_balancer_monthly_peak")
+    assert peak == "7000" and vars(peak)["quarter_start"] == "2025-01-01T01:00:00+01:00"
+    assert vars(ctl.env.get_state("pyscript.wallbox_balancer_profile"))["history_days"] == 2.0

@@ -257,10 +257,6 @@ def _where(r: CellResult, history: bool = False) -> str:
     return text
 
 
-def _increase(w: float) -> str:
-    return f"{w:+.0f}" if w >= 0 else f"{w:+.0f} (within the target)"
-
-
 def worst_rows(results: list[CellResult], controller: str = "app") -> list[str]:
     """The worst over the matrix per column, one row per car kind (sessions / hungry) and install
     day (history days): markdown. Failed cells are counted apart and never hide in a figure."""
@@ -281,7 +277,8 @@ def worst_rows(results: list[CellResult], controller: str = "app") -> list[str]:
             continue
         peak = max(ok, key=lambda r: r.row(controller).ev_increase_w)
         writes = max(ok, key=lambda r: r.row(controller).writes_per_plugged_h)
-        peak_text = f"{_increase(peak.row(controller).ev_increase_w)} ({_where(peak)})"
+        peak_w = peak.row(controller).ev_increase_w
+        peak_text = f"{peak_w:+.0f} ({_where(peak)}{'; within the target' if peak_w < 0 else ''})"
         writes_text = f"{writes.row(controller).writes_per_plugged_h:.1f} ({_where(writes)})"
         if hungry:
             energy = min(ok, key=lambda r: r.row(controller).oracle_ratio)

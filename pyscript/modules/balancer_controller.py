@@ -437,6 +437,18 @@ class Controller:
         self.session = balancer_planner.session_from_dict(
             {"plugged_at": saved.get("plugged_at"), "delivered_kwh": saved.get("delivered_estimate_kwh")})
 
+    def seed_history(self, now, history, take_peak):
+        """At a start: the recorder's past (a balancer_history.History) into the load profile
+        and, when take_peak (no monthly_peak_meter), into this month's peak, which it can only
+        raise (its figures are exact quarters or lower bounds). Returns (quarters the profile
+        took, whether the peak was raised)."""
+        learnt = self.profile.seed(history.quarters)
+        raised = False
+        if take_peak and history.peak_start is not None:
+            self.peak.roll_to(now)
+            raised = self.peak.observe(history.peak_start, history.peak_w)
+        return learnt, raised
+
     def restore_command(self, sent_at):
         """After a restart: a command was sent at sent_at (the slot is taken, older charger data
         is not trusted)."""

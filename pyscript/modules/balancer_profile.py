@@ -21,10 +21,25 @@ neutral prior every quarter has the same figures, so nothing is ranked before an
 Learning rate: the prior counts as one observation, each quarter averages its first
 observations plainly, and from 1 / ALPHA_MIN observations on it forgets exponentially with
 weight ALPHA_MIN: about 10 weekday observations (two weeks) replace the prior. The stored form is
-three lists of 192 rounded ints, whatever the number of days observed.
+three lists of 192 rounded ints, whatever the number of days observed, plus when it last learnt
+and how many quarters came from the recorder's history.
+
+Weekends learn as fast as weekdays (issue 15): a weekend quarter sees two days a week, a weekday
+quarter five. A quarter with fewer than FULL_COUNT own observations borrows the rest from the
+other day type, at the same time of day or up to BORROW_SPREAD quarters either side, taking the
+one whose high is highest: the household's lunch and evening happen on both day types, give or
+take an hour, and a weekend quarter planned from the busiest weekday quarter near it errs on the
+safe side. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
+is only the quarter's own observations.
+
+Seeding from the recorder (balancer_history): seed() observes the quarters the profile has not
+learnt yet, those after learnt_until, so a reload never counts a day twice and a profile learnt
+and saved is never thrown away. A profile saved before learnt_until existed takes history only
+into quarters that have no own observation.
 """
 
 import math
+from datetime import timedelta
 
 import balancer_time
 
@@ -43,9 +58,21 @@ JUMP_FACTOR = 3.0
 NEIGHBOUR_SHARE = 0.75
 # Quarter averages above this are not a house (a unit mix-up): ignored.
 MAX_HOUSE_W = 60000.0
-FORMAT = 1
+# A quarter with fewer own observations borrows the rest (up to this many) from the other day
+# type; from this many on, its own days alone count. Four weekdays are one working week; four
+# weekend days two weekends (without borrowing a weekend quarter took ten weekends to fill).
+FULL_COUNT = 4
+# Borrowed from the other day type's quarters up to this many either side (one hour): a weekend
+# lunch or dinner starts an hour later or earlier than on weekdays.
+BORROW_SPREAD = 4
+# A quarter counts as learnt (own and borrowed observations together) from this many on: before,
+# the prior still weighs at least a quarter of its figures.
+LEARNT_COUNT = 3
+QUARTER_S = 900
+FORMAT = 1  # learnt_until and history_quarters are optional: older saved profiles stay valid
 
 
+@pyscript_compile
 def day_type_index(local_dt):
     """0 for Monday-Friday, 1 for Saturday and Sunday (local date)."""
     if local_dt.weekday() >= 5:
@@ -53,10 +80,79 @@ def day_type_index(local_dt):
     return 0
 
 
+@pyscript_compile
 def slot_of(quarter_start_utc):
     """(day type index, quarter of the local day 0..95) of the quarter that starts at quarter_start_utc."""
     local = balancer_time.to_local(quarter_start_utc)
     return day_type_index(local), (local.hour * 60 + local.minute) // 15
+
+
+@pyscript_compile
+def _index(quarter_start_utc):
+    """The flattened index (day type x 96 + quarter) of a quarter."""
+    day_type, quarter = slot_of(quarter_start_utc)
+    return day_type * QUARTERS_PER_DAY + quarter
+
+
+@pyscript_compile
+def _learn(mean_w, jump_w, count, quarters, learnt_until, open_slots):
+    """Learn [(quarter start UTC, house W)] in time order into the three lists (in place); skip
+    missing or implausible values, quarters before learnt_until (or before the end of one learnt
+    in this call) and, when open_slots is a list, quarters of the day it marks False. Returns
+    (how many were learnt, the last one's start). Native (@pyscript_compile): a seed from the
+    recorder learns thousands of quarters."""
+    learnt, last = 0, None
+    until = learnt_until
+    for start, house_w in quarters:
+        if house_w is None or isinstance(house_w, bool):
+            continue
+        value = float(house_w)
+        if math.isnan(value) or value < 0 or value > MAX_HOUSE_W:
+            continue
+        if until is not None and start < until:
+            continue
+        i = _index(start)
+        if open_slots is not None and not open_slots[i]:
+            continue
+        alpha = max(ALPHA_MIN, 1.0 / (count[i] + 2))
+        mean_w[i] += alpha * (value - mean_w[i])
+        jump_w[i] += alpha * (max(0.0, value - mean_w[i]) - jump_w[i])
+        count[i] = min(COUNT_CAP, count[i] + 1)
+        learnt += 1
+        last = start
+        until = start + timedelta(seconds=QUARTER_S)
+    return learnt, last
+
+
+@pyscript_compile
+def _borrowed(mean_w, jump_w, count):
+    """(mean_w, jump_w, count) per quarter with borrowing: a quarter with fewer than FULL_COUNT
+    own observations takes the rest from the other day type's quarter, within BORROW_SPREAD of
+    the same time, whose high is highest (see the module's docstring). Native: it is redone
+    after every quarter learnt and runs 192 x 9 candidates."""
+    out_mean, out_jump, out_count = list(mean_w), list(jump_w), list(count)
+    for i in range(len(count)):
+        own = count[i]
+        if own >= FULL_COUNT:
+            continue
+        base = QUARTERS_PER_DAY * (1 - i // QUARTERS_PER_DAY)  # the other day type
+        quarter = i % QUARTERS_PER_DAY
+        donor, donor_high = None, None
+        for step in range(-BORROW_SPREAD, BORROW_SPREAD + 1):
+            j = base + (quarter + step) % QUARTERS_PER_DAY
+            if count[j] == 0:
+                continue
+            high = mean_w[j] + JUMP_FACTOR * jump_w[j]
+            if donor is None or high > donor_high:
+                donor, donor_high = j, high
+        if donor is None:
+            continue
+        weight = min(count[donor], FULL_COUNT - own)
+        total = own + weight
+        out_mean[i] = (own * mean_w[i] + weight * mean_w[donor]) / total
+        out_jump[i] = (own * jump_w[i] + weight * jump_w[donor]) / total
+        out_count[i] = total
+    return out_mean, out_jump, out_count
 
 
 def _neutral_list(value):
@@ -84,30 +180,58 @@ class LoadProfile:
         self.mean_w = _neutral_list(float(PRIOR_MEAN_W))
         self.jump_w = _neutral_list(float(PRIOR_JUMP_W))
         self.count = _neutral_list(0)
+        self.learnt_until = None  # end (UTC) of the latest quarter learnt, own or from history
+        self.history_quarters = 0  # quarters that came from the recorder's statistics
+        self.effective = None  # (mean_w, jump_w, count) with borrowing; None: to be computed
 
     def _index(self, quarter_start_utc):
-        day_type, quarter = slot_of(quarter_start_utc)
-        return day_type * QUARTERS_PER_DAY + quarter
+        return _index(quarter_start_utc)
 
     def observe(self, quarter_start_utc, house_average_w):
         """Learn one closed quarter: the house's average (W, without the car) over a quarter
-        that was watched from its start. A missing or implausible value is ignored.
+        that was watched from its start. A missing or implausible value is ignored, and so is a
+        quarter the profile has already learnt (before learnt_until).
         Returns True when it was learnt."""
-        if house_average_w is None or isinstance(house_average_w, bool):
-            return False
-        value = float(house_average_w)
-        if math.isnan(value) or value < 0 or value > MAX_HOUSE_W:
-            return False
-        i = self._index(quarter_start_utc)
-        alpha = max(ALPHA_MIN, 1.0 / (self.count[i] + 2))
-        self.mean_w[i] += alpha * (value - self.mean_w[i])
-        self.jump_w[i] += alpha * (max(0.0, value - self.mean_w[i]) - self.jump_w[i])
-        self.count[i] = min(COUNT_CAP, self.count[i] + 1)
-        return True
+        return self._take([(quarter_start_utc, house_average_w)], None) == 1
+
+    def seed(self, quarters):
+        """Learn the house's past from the recorder: quarters is [(quarter start UTC, house
+        average W)] in time order (balancer_history). Only quarters after learnt_until are
+        taken; a profile saved without learnt_until takes them only into the quarters of the day
+        it has never observed. Returns how many were learnt."""
+        open_slots = None
+        if self.learnt_until is None:
+            open_slots = [c == 0 for c in self.count]
+        learnt = self._take(quarters, open_slots)
+        self.history_quarters += learnt
+        return learnt
+
+    def _take(self, quarters, open_slots):
+        learnt, last = _learn(self.mean_w, self.jump_w, self.count, quarters, self.learnt_until, open_slots)
+        if learnt:
+            self.learnt_until = last + timedelta(seconds=QUARTER_S)
+            self.effective = None
+        return learnt
+
+    def _borrowed(self):
+        """(mean_w, jump_w, count) with borrowing, computed once after each change."""
+        if self.effective is None:
+            self.effective = _borrowed(self.mean_w, self.jump_w, self.count)
+        return self.effective
 
     def expected_w(self, quarter_start_utc):
-        """The house's usual average (W) in this quarter of this day type."""
-        return self.mean_w[self._index(quarter_start_utc)]
+        """The house's usual average (W) in this quarter of this day type (borrowed where few
+        own days are known)."""
+        return self._borrowed()[0][self._index(quarter_start_utc)]
+
+    def usual_jump_w(self, quarter_start_utc):
+        """How far the house's average usually rises above its mean in this quarter (W), or 0
+        where nothing is learnt yet (own and borrowed observations below LEARNT_COUNT)."""
+        mean_w, jump_w, count = self._borrowed()
+        i = self._index(quarter_start_utc)
+        if count[i] < LEARNT_COUNT:
+            return 0.0
+        return jump_w[i]
 
     def high_w(self, quarter_start_utc):
         """The house's high (W) in this quarter: mean + JUMP_FACTOR x jump, or a neighbouring
@@ -120,7 +244,8 @@ class LoadProfile:
         return max(own, NEIGHBOUR_SHARE * max(before, after))
 
     def _own_high_w(self, i):
-        return self.mean_w[i] + JUMP_FACTOR * self.jump_w[i]
+        mean_w, jump_w, count = self._borrowed()
+        return mean_w[i] + JUMP_FACTOR * jump_w[i]
 
     def risk(self, quarter_start_utc, limit_w):
         """How likely the house alone comes near the limit in this quarter, to rank quarters:
@@ -132,13 +257,20 @@ class LoadProfile:
         """The fewest observations of any quarter, per day type (0 = still the prior somewhere)."""
         return [min(self.count[t * QUARTERS_PER_DAY:(t + 1) * QUARTERS_PER_DAY]) for t in range(len(DAY_TYPES))]
 
+    def history_days(self):
+        """Days of house load that came from the recorder's statistics (history quarters / 96)."""
+        return self.history_quarters / float(QUARTERS_PER_DAY)
+
     def as_dict(self):
-        """Compact, JSON-ready: three lists of 192 rounded ints (about 3 kB as JSON)."""
+        """Compact, JSON-ready: three lists of 192 rounded ints (about 3 kB as JSON), when it
+        last learnt and how many quarters came from history."""
         return {
             "format": FORMAT,
             "mean_w": [int(round(v)) for v in self.mean_w],
             "jump_w": [int(round(v)) for v in self.jump_w],
             "count": list(self.count),
+            "learnt_until": self.learnt_until.isoformat() if self.learnt_until is not None else None,
+            "history_quarters": self.history_quarters,
         }
 
 
@@ -156,4 +288,8 @@ def from_dict(data):
     profile.mean_w = [float(v) for v in mean_w]
     profile.jump_w = [float(v) for v in jump_w]
     profile.count = count
+    profile.learnt_until = balancer_time.parse_iso(data.get("learnt_until"))
+    history = data.get("history_quarters")
+    if isinstance(history, int) and not isinstance(history, bool) and history >= 0:
+        profile.history_quarters = history
     return profile

@@ -85,9 +85,11 @@ def session(decision, session_snapshot):
     return decision.session_state, attributes
 
 
-def profile(profile_snapshot, learnt_days):
-    """(state, attributes) of the learnt load profile: the fewest days learnt for any quarter."""
+def profile(profile_snapshot, learnt_days, history_days):
+    """(state, attributes) of the learnt load profile: the fewest days learnt for any quarter;
+    history_days: how many days of house load came from the recorder's statistics."""
     attributes = dict(profile_snapshot)
+    attributes["history_days"] = round(history_days, 1)
     attributes["friendly_name"] = "Wallbox balancer load profile"
     attributes["unit_of_measurement"] = "d"
     return min(learnt_days), attributes

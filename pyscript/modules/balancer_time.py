@@ -6,7 +6,10 @@ local time. zoneinfo is not on pyscript's default import allow-list, so the EU s
 to the last Sunday of October 01:00 UTC. Both offsets are whole hours, so a quarter-hour boundary
 in UTC is a quarter-hour boundary in local time; only months need the offset.
 
-Every function takes and returns timezone-aware datetimes; the caller supplies "now".
+Every function takes and returns timezone-aware datetimes; the caller supplies "now". The ones
+every quarter of a history or a plan goes through are @pyscript_compile (native in pyscript: its
+interpreter takes about 50 us a statement, and the load profile's seed calls them thousands of
+times); they call only each other and the standard library.
 """
 
 from datetime import datetime, timedelta, timezone
@@ -16,6 +19,7 @@ WINTER_OFFSET = timedelta(hours=1)
 SUMMER_OFFSET = timedelta(hours=2)
 
 
+@pyscript_compile
 def _last_sunday_0100_utc(year, month):
     """01:00 UTC on the last Sunday of a 31-day month (March and October)."""
     last_day = datetime(year, month, 31, 1, 0, tzinfo=timezone.utc)
@@ -25,6 +29,7 @@ def _last_sunday_0100_utc(year, month):
 _SUMMER_BY_YEAR = {}  # year -> (summer start, summer end) in UTC; computed once per year
 
 
+@pyscript_compile
 def _summer_time(year):
     bounds = _SUMMER_BY_YEAR.get(year)
     if bounds is None:
@@ -33,6 +38,7 @@ def _summer_time(year):
     return bounds
 
 
+@pyscript_compile
 def utc_offset(utc_dt):
     """Europe/Brussels offset from UTC at the instant utc_dt."""
     summer_start, summer_end = _summer_time(utc_dt.astimezone(timezone.utc).year)
@@ -41,11 +47,13 @@ def utc_offset(utc_dt):
     return WINTER_OFFSET
 
 
+@pyscript_compile
 def to_local(utc_dt):
     """The same instant as an aware datetime in Belgian local time."""
     return utc_dt.astimezone(timezone(utc_offset(utc_dt)))
 
 
+@pyscript_compile
 def quarter_start(dt):
     """Start (UTC) of the clock-aligned quarter-hour that holds dt."""
     utc = dt.astimezone(timezone.utc)

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import balancer_config
 import balancer_controller
+import balancer_history
 import balancer_publish as pub
 import balancer_read
 import balancer_runtime
@@ -190,8 +191,13 @@ def publish(d, reading, now):
     set_if_changed(pub.SESSION_VAR, pub.session(d, CONTROLLER.session_snapshot()))
     last = RUNTIME["profile_published_at"]
     if d.profile_learnt and (last is None or not 0 <= (now - last).total_seconds() < PROFILE_PUBLISH_S):
-        RUNTIME["profile_published_at"] = now
-        set_if_changed(pub.PROFILE_VAR, pub.profile(CONTROLLER.profile.as_dict(), CONTROLLER.profile.learnt_days()))
+        publish_profile(now)
+
+
+def publish_profile(now):
+    RUNTIME["profile_published_at"] = now
+    profile = CONTROLLER.profile
+    set_if_changed(pub.PROFILE_VAR, pub.profile(profile.as_dict(), profile.learnt_days(), profile.history_days()))
 
 
 def publish_setpoint(d, reason):
@@ -223,6 +229,31 @@ def restore(now):
         CONTROLLER.restore_command(last_command)
 
 
+def read_history(now):
+    """Once per start (and reload), never in a step: the recorder's statistics of the grid sensor
+    (and of the charger's power) seed the load profile, and without monthly_peak_meter the month's
+    peak so far (balancer_history). No recorder, or a failing action: one INFO line, no seed. The
+    profile is published either way (its history_days)."""
+    said = seed_from_recorder(now)
+    say(said)
+    publish_profile(now)
+
+
+def seed_from_recorder(now):
+    """The (level, text) lines of reading the recorder's statistics into the controller."""
+    if not service.has_service("recorder", "get_statistics"):
+        return [(pub.INFO, "no recorder (recorder.get_statistics): the load profile starts from what it has learnt so far")]
+    answers = []
+    for data in balancer_history.requests(now, [SETTINGS.grid_power, SETTINGS.charger_power]):
+        try:
+            answers.append(service.call("recorder", "get_statistics", blocking=True, return_response=True, **data))
+        except Exception as error:
+            return [(pub.INFO, "recorder.get_statistics failed (%s): the load profile starts from what it has learnt so far" % error)]
+    history = balancer_history.from_responses(now, answers, SETTINGS.grid_power, SETTINGS.charger_power)
+    learnt, raised = CONTROLLER.seed_history(now, history, not SETTINGS.monthly_peak_meter)
+    return balancer_history.messages(history, SETTINGS.grid_power, SETTINGS.charger_power, learnt, raised)
+
+
 # ---- triggers and the service ---------------------------------------------------------------
 
 if CONTROLLER is not None:
@@ -234,6 +265,7 @@ if CONTROLLER is not None:
         tuned = SETTINGS.tunable_entities
         log.info("%s: started: grid %s, target peak %s W, %s-%s A", APP, SETTINGS.grid_power, tuned.get("target_peak", SETTINGS.target_peak),
                  tuned.get("min_current", SETTINGS.min_current), tuned.get("max_current", SETTINGS.max_current))
+        read_history(utc_now())
         run_step()
 
     @time_trigger("shutdown")
