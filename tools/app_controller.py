@@ -28,13 +28,21 @@
   the last 10 days before the start, hourly rows for all of it), in Home Assistant's shape; without
   a history (the install day of a new meter) it answers `{"statistics": {}}`. Its schema is Home
   Assistant's (`recorder/services.py`); an app that never calls it replays as before.
+* Prices (issue 16, `tools/replay.py --prices`): `sensor.sim_energy_price` (and, for an export
+  price given as a formula, `sensor.sim_export_price`) in the custom Nord Pool format of
+  `tools/prices.py`: set at the start and at every quarter (the state is the quarter's price;
+  `raw_tomorrow` fills at 13:00 local). The config gets `price` and `export_price` only once the
+  app's configuration takes them (`app_reads_prices`); until its glue reads prices the entities are
+  there and the app ignores them. The `safest` controller is the app without them.
 """
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timezone
 
-from tools.plant import TZ, Controller, session_list
+from tools.plant import QUARTER, TZ, Controller, session_list
+from tools.prices import EXPORT_ENTITY, PRICE_ENTITY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APP_PATH = os.path.join(REPO, "pyscript", "apps", "wallbox_balancer", "__init__.py")
@@ -49,8 +57,26 @@ ENERGY_NEEDED = "input_number.ev_energy_needed"
 DEPARTURE = "input_datetime.ev_departure"
 
 
-def app_config(params, **overrides) -> dict:
-    """The app's configuration for this plant; `energy_needed` and `departure` only in sessions mode."""
+def balancer_config():
+    """The app's own configuration module (pyscript/modules/balancer_config.py), loaded the pyscript
+    way through the stand-ins."""
+    modules = os.path.join(REPO, "pyscript", "modules")
+    if modules not in sys.path:
+        sys.path.insert(0, modules)
+    import stubs  # noqa: F401  (installs the pyscript-way loader for pyscript/modules)
+    import balancer_config as module
+    return module
+
+
+def app_reads_prices() -> bool:
+    """Whether the app's configuration takes the `price` key yet (issue 16)."""
+    return "price" in balancer_config().KNOWN_KEYS
+
+
+def app_config(params, prices=None, **overrides) -> dict:
+    """The app's configuration for this plant; `energy_needed` and `departure` only in sessions mode;
+    `price` and `export_price` only with prices (a tools.prices.PriceSeries) and an app that takes
+    them."""
     cfg = {
         "grid_power": GRID,
         "charger_power": CHARGER_POWER,
@@ -70,6 +96,9 @@ def app_config(params, **overrides) -> dict:
     if getattr(params, "sessions", ()):
         cfg["energy_needed"] = ENERGY_NEEDED
         cfg["departure"] = DEPARTURE
+    if prices is not None and app_reads_prices():
+        cfg["price"] = PRICE_ENTITY
+        cfg["export_price"] = EXPORT_ENTITY if prices.export.flat is None else prices.export.flat
     cfg.update(overrides)
     return cfg
 
@@ -127,8 +156,10 @@ class AppController(Controller):
     name = "app"
     wants_ticks = True
 
-    def __init__(self, app_path: str = APP_PATH, **config_overrides):
+    def __init__(self, app_path: str = APP_PATH, prices=None, name: str = "app", **config_overrides):
         self.app_path = app_path
+        self.prices = prices            # a tools.prices.PriceSeries: the price entity is shown
+        self.name = name
         self.config_overrides = config_overrides
         self.notes: list[str] = []
         self.env = None
@@ -143,7 +174,7 @@ class AppController(Controller):
         self.t = t
         self._clock = SimClock(t)
         try:
-            env = PyscriptEnv(app_config=app_config(p, **self.config_overrides),
+            env = PyscriptEnv(app_config=app_config(p, self.prices, **self.config_overrides),
                               app_name="wallbox_balancer")
             env.register_number_entity(NUMBER, min=p.min_current, max=p.max_current,
                                        value=p.max_current, handler=self._set_value)
@@ -157,6 +188,9 @@ class AppController(Controller):
             self._set_charger_sensors(plant.sensor_kw)
             if p.sessions:
                 self._set_session_helpers(*_initial_session(plant))
+            if self.prices is not None:
+                self._set_prices(t)
+                plant.call_at((t // QUARTER + 1) * QUARTER, self._quarter)
             env.load_app(self.app_path)
             env.start()
         except BaseException:
@@ -210,6 +244,19 @@ class AppController(Controller):
         self.env.set_state(ENERGY_NEEDED, repr(float(need_kwh)), **ENERGY_NEEDED_ATTRIBUTES)
         state, attributes = input_datetime_state(departure)
         self.env.set_state(DEPARTURE, state, **attributes)
+
+    def _set_prices(self, t):
+        """The price entity (and a formula export price's) as a price integration shows it at t."""
+        state, attributes = self.prices.entity(t)
+        self.env.set_state(PRICE_ENTITY, state, **attributes)
+        if self.prices.export.flat is None:
+            state, attributes = self.prices.entity(t, export=True)
+            self.env.set_state(EXPORT_ENTITY, state, **attributes)
+
+    def _quarter(self, t):
+        self._at(t)
+        self._set_prices(t)
+        self.plant.call_at(t + QUARTER, self._quarter)
 
     def on_end(self, t):
         self._at(t)

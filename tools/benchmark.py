@@ -26,6 +26,18 @@ plugged hour, energy vs the oracle), the cells where the car raised the billed p
 quarter), then one row per cell and controller (--tables: every cell's full table too), and on
 stderr the wall time of each cell and of the matrix.
 
+Prices and sun (issue 16): `--prices own` (the shared day-ahead month of each trace's own month),
+`--prices shared` (every shared month, each laid onto each trace weekday-aligned, tools/prices.py)
+or price CSVs add a price axis to the session cells, which then also run today's safest plan (the
+app without prices), the evcc-style plan and plug-and-charge (uncontrolled), price each
+controller's car energy at the default all-in formula and compute the prescient lower bound
+(tools/price_bound.py); `--pv auto` (the shared PV month of the trace's month) or PV CSVs, and
+`none`, add a solar axis to every cell. The report then starts with the car's energy EUR per trace
+and price month: the bound, the app, the safest plan, plug-and-charge and evcc-style (and how
+often evcc-style raised the billed peak), and a cost row per priced cell.
+
+    python tools/benchmark.py --prices own --pv none,auto --plants reference --seeds 1 --history 10
+
 Cells run in parallel processes (--jobs, at most the cores you can spare) and each cell's result is
 kept in the cache (--cache, default out/benchmark-cache/<code>/, <code> a digest of the app, the
 stand-ins and the simulator): an interrupted run resumes where it stopped, a slice reuses what the
@@ -53,17 +65,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS  # noqa: E402
+from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTROLLERS  # noqa: E402
+from tools.energy_cost import CarCost  # noqa: E402
 from tools.history import from_days, replay_span  # noqa: E402
 from tools.metrics import Metrics  # noqa: E402
 from tools.plant import TZ, PlantParams  # noqa: E402
-from tools.replay_run import app_available, replay_trace, with_sessions  # noqa: E402
+from tools.prices import PriceSpec  # noqa: E402
+from tools.pv import load_pv, with_pv  # noqa: E402
+from tools.replay_run import app_available, replay_costs, replay_trace, with_sessions  # noqa: E402
 from tools.report import format_table, problem_label  # noqa: E402
 from tools.session_metrics import oracle_session_metrics, session_metrics  # noqa: E402
 from tools.sessions import generate  # noqa: E402
 from tools.traces import load_csv  # noqa: E402
 
 TRACES_DIR = os.path.join(REPO, "..", "shared", "traces")
+PRICES_DIR = os.path.join(REPO, "..", "shared", "prices")
+PV_DIR = os.path.join(REPO, "..", "shared", "pv")
+# with prices, the session cells also run these (the bound is computed)
+PRICE_BASELINES = ("safest", "evcc", "uncontrolled")
 CACHE_DIR = os.path.join(REPO, "out", "benchmark-cache")
 REFERENCE = PlantParams()
 PLANTS = {
@@ -77,7 +96,9 @@ DEFAULT_HISTORY = "0,10"
 # what a cell's result depends on: a change to any of these starts a fresh cache
 CODE = ("pyscript", "stubs", "tools/app_controller.py", "tools/controllers.py", "tools/history.py",
         "tools/metrics.py", "tools/plant.py", "tools/replay_run.py", "tools/session_metrics.py",
-        "tools/sessions.py", "tools/timer_controller.py", "tools/traces.py")
+        "tools/sessions.py", "tools/timer_controller.py", "tools/traces.py", "tools/prices.py",
+        "tools/quarter_series.py", "tools/pv.py", "tools/energy_cost.py", "tools/price_bound.py",
+        "tools/evcc_controller.py")
 
 
 @dataclass(frozen=True)
@@ -86,10 +107,26 @@ class Cell:
     plant: str            # a key of PLANTS
     seed: int | None      # the session seed; None: the always-hungry car (no sessions)
     history_days: int     # 0: from the install day with an empty recorder
+    prices: str | None = None    # path of a day-ahead price CSV (session cells only)
+    pv: str | None = None        # path of a PV CSV subtracted from the house
 
     @property
     def name(self) -> str:
         return os.path.splitext(os.path.basename(self.trace))[0]
+
+    @property
+    def price_name(self) -> str:
+        return os.path.splitext(os.path.basename(self.prices))[0] if self.prices else "–"
+
+    @property
+    def pv_name(self) -> str:
+        return os.path.splitext(os.path.basename(self.pv))[0] if self.pv else "none"
+
+    @property
+    def label(self) -> str:
+        """The trace's name, with its price month and PV when the cell has them."""
+        extra = [x for x in (self.prices and self.price_name, self.pv and f"PV {self.pv_name}") if x]
+        return self.name + (f" ({', '.join(extra)})" if extra else "")
 
     @property
     def car(self) -> str:
@@ -98,7 +135,12 @@ class Cell:
     @property
     def key(self) -> str:
         car = HUNGRY if self.seed is None else f"s{self.seed}"
-        return f"{self.name}__{self.plant}__{car}__h{self.history_days}"
+        key = f"{self.name}__{self.plant}__{car}__h{self.history_days}"
+        if self.prices:
+            key += f"__{self.price_name}"
+        if self.pv:
+            key += f"__{self.pv_name}"
+        return key
 
 
 @dataclass
@@ -112,6 +154,12 @@ class CellResult:
     notes: dict              # controller -> its warnings/errors
     wall_s: float
     cached: bool = False
+    costs: dict = None       # priced cells: controller (and 'bound') -> its car costs (CarCost fields)
+    bound: dict = None       # priced cells: the bound's program (variables, constraints, solve_s, short_kwh)
+
+    def cost(self, controller: str) -> CarCost | None:
+        c = (self.costs or {}).get(controller)
+        return CarCost(**c) if c else None
 
     def row(self, controller: str) -> Metrics | None:
         return next((m for m in self.rows if m.controller == controller), None)
@@ -119,29 +167,35 @@ class CellResult:
     def as_dict(self) -> dict:
         return dict(cell=asdict(self.cell), rows=[asdict(m) for m in self.rows],
                     sessions=self.sessions, failed=self.failed, notes=self.notes,
-                    wall_s=self.wall_s)
+                    wall_s=self.wall_s, costs=self.costs, bound=self.bound)
 
     @classmethod
     def from_dict(cls, d: dict) -> "CellResult":
         return cls(Cell(**d["cell"]), [Metrics(**m) for m in d["rows"]], d["sessions"],
-                   d["failed"], d["notes"], d["wall_s"], cached=True)
+                   d["failed"], d["notes"], d["wall_s"], cached=True, costs=d.get("costs"),
+                   bound=d.get("bound"))
 
 
 def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
     """Replay one cell: the controllers (the timer only with sessions) and the oracle."""
     wall0 = time.perf_counter()
     trace = load_csv(cell.trace)
+    if cell.pv:
+        trace = with_pv(trace, load_pv(cell.pv))
+    prices = PriceSpec.read(cell.prices) if cell.prices and cell.seed is not None else None
     history = from_days(trace, cell.history_days) if cell.history_days else None
     params = PLANTS[cell.plant][1]
     sessions = []
     if cell.seed is not None:
         sessions = generate(params, *replay_span(trace, history), seed=cell.seed)
         params = with_sessions(params, sessions)
+        if prices is not None:
+            controllers = controllers + [c for c in PRICE_BASELINES if c not in controllers]
     else:
         controllers = [c for c in controllers if c in ALL_CONTROLLERS]
     errors: dict = {}
     runs, rows = replay_trace(trace, params, controllers, progress=False, errors=errors,
-                              history=history)
+                              history=history, prices=prices)
     failed = {name: problem_label(next(r for r in runs if r.controller == name), lines)
               for name, lines in errors.items()}
     figures = {}
@@ -151,8 +205,15 @@ def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
             figures[m.controller] = dict(sessions=m.sessions, met=m.met, oracle_can=m.oracle_can,
                                          met_of_oracle_can=m.met_of_oracle_can,
                                          kwh_short=m.kwh_short)
+    costs = bound = None
+    if prices is not None and runs:
+        car_costs, program = replay_costs(runs, rows, prices)
+        costs = {c.controller: asdict(c) for c in car_costs}
+        bound = dict(variables=program.variables, constraints=program.constraints,
+                     solve_s=program.solve_s, short_kwh=program.short_kwh,
+                     from_surplus_kwh=program.from_surplus_kwh, status=program.status)
     return CellResult(cell, rows, figures, failed, {run.controller: run.notes for run in runs},
-                      time.perf_counter() - wall0)
+                      time.perf_counter() - wall0, costs=costs, bound=bound)
 
 
 def code_digest(root: str = REPO) -> str:
@@ -192,7 +253,7 @@ def _quarter_text(t: float | None) -> str:
 
 def _where(r: CellResult, history: bool = False) -> str:
     """'H6_2p_2025-01 meter30 seed 3' (and ', 10 days history' if asked)."""
-    text = f"{r.cell.name} {r.cell.plant} {r.cell.car}"
+    text = f"{r.cell.label} {r.cell.plant} {r.cell.car}"
     if history:
         text += f", {r.cell.history_days} days history" if r.cell.history_days else ", no history"
     return text
@@ -251,7 +312,7 @@ def raised_rows(results: list[CellResult], controller: str = "app") -> list[str]
            "|---|---|---|---|---|---|"]
     for r in raised:
         m = r.row(controller)
-        out.append(f"| {r.cell.name} | {r.cell.plant} | {r.cell.car} | {r.cell.history_days} "
+        out.append(f"| {r.cell.label} | {r.cell.plant} | {r.cell.car} | {r.cell.history_days} "
                    f"| {_quarter_text(m.peak_at)} | {m.ev_increase_w:+.0f} |")
     return out
 
@@ -264,7 +325,7 @@ def cell_rows(results: list[CellResult]) -> list[str]:
     for r in results:
         c = r.cell
         for m in r.rows:
-            head = f"| {c.name} | {c.plant} | {c.car} | {c.history_days} | {m.controller} "
+            head = f"| {c.label} | {c.plant} | {c.car} | {c.history_days} | {m.controller} "
             if m.controller in r.failed:
                 out.append(head + f"| **{r.failed[m.controller]}** |")
                 continue
@@ -278,8 +339,93 @@ def cell_rows(results: list[CellResult]) -> list[str]:
     return out
 
 
+PRICE_COLUMNS = (("bound", "bound"), ("app", "app"), ("safest", "safest plan"),
+                 ("uncontrolled", "plug-and-charge"), ("evcc", "evcc-style"))
+
+
+def _euros(cells: list[CellResult], controller: str) -> str:
+    """The mean car energy EUR of a controller over cells (the capacity EUR beside it if any)."""
+    costs = [r.cost(controller) for r in cells if controller not in r.failed]
+    costs = [c for c in costs if c is not None]
+    if not costs:
+        return "–"
+    energy = statistics.mean(c.energy_eur for c in costs)
+    capacity = statistics.mean(c.capacity_eur for c in costs)
+    return f"{energy:.2f}" + (f" (+{capacity:.2f} capacity)" if capacity >= 0.005 else "")
+
+
+def price_rows(results: list[CellResult]) -> list[str]:
+    """Per trace, price month and PV: the mean car energy EUR over the priced cells (plants, seeds,
+    install days) of the bound and each controller, the app's worst gap to the bound and share of
+    the bound's saving over plug-and-charge, and how often evcc-style raised the billed peak."""
+    groups: dict = {}
+    for r in results:
+        if r.costs:
+            groups.setdefault((r.cell.name, r.cell.price_name, r.cell.pv_name), []).append(r)
+    if not groups:
+        return []
+    out = ["| trace | prices | PV | cells | " + " | ".join(f"{title} €" for _, title in PRICE_COLUMNS)
+           + " | app vs bound, worst | app's share of the saving, worst | evcc-style raised the peak |",
+           "|---" * (4 + len(PRICE_COLUMNS) + 3) + "|"]
+    for (name, prices, pv), cells in sorted(groups.items()):
+        gaps, shares = [], []
+        for r in cells:
+            app, best, pac = r.cost("app"), r.cost("bound"), r.cost("uncontrolled")
+            if app is None or best is None or "app" in r.failed:
+                continue
+            if best.energy_eur > 0:
+                gaps.append(app.energy_eur / best.energy_eur - 1)
+            if pac is not None and pac.energy_eur - best.energy_eur > 1e-9:
+                shares.append((pac.energy_eur - app.energy_eur) / (pac.energy_eur - best.energy_eur))
+        evcc = [r.cost("evcc") for r in cells if r.cost("evcc") is not None]
+        raised = [c.increase_w for c in evcc if round(c.increase_w) >= 1]
+        raised_text = (f"{len(raised)}/{len(evcc)} cells (worst {max(raised):+.0f} W)" if raised
+                       else f"0/{len(evcc)} cells")
+        out.append(f"| {name} | {prices} | {pv} | {len(cells)} | "
+                   + " | ".join(_euros(cells, c) for c, _ in PRICE_COLUMNS)
+                   + f" | {f'{max(gaps) * 100:+.1f} %' if gaps else '–'}"
+                   + f" | {f'{min(shares) * 100:.0f} %' if shares else '–'} | {raised_text} |")
+    return out
+
+
+def price_cell_rows(results: list[CellResult]) -> list[str]:
+    """One row per priced cell: each controller's car energy EUR (+W where it raised the peak) and
+    the bound's program."""
+    priced = [r for r in results if r.costs]
+    out = ["| trace | plant | car | history days | prices | PV | "
+           + " | ".join(f"{title} €" for _, title in PRICE_COLUMNS) + " | bound: variables, solve s |",
+           "|---" * (6 + len(PRICE_COLUMNS) + 1) + "|"]
+    for r in priced:
+        c = r.cell
+        figures = []
+        for controller, _ in PRICE_COLUMNS:
+            cost = r.cost(controller)
+            if controller in r.failed:
+                figures.append(f"**{r.failed[controller]}**")
+            elif cost is None:
+                figures.append("–")
+            else:
+                raised = f" ({cost.increase_w:+.0f} W)" if round(cost.increase_w) >= 1 else ""
+                figures.append(f"{cost.energy_eur:.2f}{raised}")
+        b = r.bound or {}
+        program = f"{b.get('variables', 0)}, {b.get('solve_s', 0.0):.2f}"
+        if b.get("short_kwh", 0.0) > 0.05:
+            program += f", {b['short_kwh']:.1f} kWh could not fit"
+        out.append(f"| {c.name} | {c.plant} | {c.car} | {c.history_days} | {c.price_name} "
+                   f"| {c.pv_name} | " + " | ".join(figures) + f" | {program} |")
+    return out
+
+
 def report(results: list[CellResult], controllers: list[str], tables: bool = False) -> str:
     out = []
+    if any(r.costs for r in results):
+        out += ["### The car's energy € per trace and price month (mean over the priced cells)\n"]
+        out += price_rows(results)
+        out += ["", "Energy € = the grid bill with the car minus without it at the all-in import "
+                "price (export at the export price), VAT in; (+ capacity) = the mean capacity € of "
+                "the peak it raised; bound = the prescient lower bound (a linear program that knows "
+                "the house, the prices and the sun and never raises the peak).", ""]
+        out += ["### The car's energy € per priced cell\n"] + price_cell_rows(results) + [""]
     for controller in controllers:
         out += [f"### Worst over the matrix: {controller}\n"] + worst_rows(results, controller)
         out += [f"\n### Cells where {controller} raised the billed peak\n"]
@@ -348,9 +494,59 @@ def select_traces(traces_dir: str, names: str | None) -> list[str]:
     return [p for p in paths if any(os.path.basename(p).startswith(n) for n in wanted)]
 
 
-def build_cells(paths, plants, seeds, history) -> list[Cell]:
-    return [Cell(p, plant, seed, days) for p in paths for plant in plants for seed in seeds
-            for days in history]
+def build_cells(paths, plants, seeds, history, prices=(None,), pvs=(None,)) -> list[Cell]:
+    """Every combination; `prices` and `pvs` give a list per trace path (a dict) or one list for
+    all; prices go to the session cells only (a hungry car has no need to price)."""
+    def per(choice, p):
+        return choice[p] if isinstance(choice, dict) else choice
+    cells = []
+    for p in paths:
+        for plant in plants:
+            for seed in seeds:
+                for days in history:
+                    for price in (per(prices, p) if seed is not None else [None]):
+                        for pv in per(pvs, p):
+                            cells.append(Cell(p, plant, seed, days, price, pv))
+    return list(dict.fromkeys(cells))
+
+
+def _month_of(path: str) -> str:
+    """The 'YYYY-MM' a shared file's name ends with ('' when it does not)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return stem[-7:] if len(stem) >= 7 and stem[-3] == "-" and stem[-7:-3].isdigit() else ""
+
+
+def choose_files(text: str | None, paths: list[str], shared_dir: str, option: str, own: str,
+                 every: str | None, none: str | None) -> dict:
+    """Per trace path, the files of --prices/--pv: `own` (the shared file of the trace's month,
+    same year for prices, any year for PV), `every` (every shared file), `none` (no file: None),
+    or file paths. ValueError for a file that is not there, or a trace without its own month."""
+    if text is None:
+        return {p: [None] for p in paths}
+    shared = sorted(glob.glob(os.path.join(shared_dir, "*.csv")))
+    out = {}
+    for p in paths:
+        chosen: list = []
+        for part in (x.strip() for x in text.split(",") if x.strip()):
+            if part == none:
+                chosen.append(None)
+            elif part == every:
+                chosen += shared
+            elif part == own:
+                month = _month_of(p)
+                same = [f for f in shared if _month_of(f) == month] or \
+                       [f for f in shared if _month_of(f)[-2:] == month[-2:]]
+                if not same:
+                    raise ValueError(f"{option} {own}: no file of {os.path.basename(p)}'s month "
+                                     f"in {shared_dir}")
+                chosen.append(same[0])
+            elif os.path.isfile(part):
+                chosen.append(part)
+            else:
+                raise ValueError(f"{option}: {part} is not a file (or {own}"
+                                 + (f", {every}" if every else "") + (f", {none}" if none else "") + ")")
+        out[p] = list(dict.fromkeys(chosen))
+    return out
 
 
 def main(argv=None) -> int:
@@ -366,7 +562,13 @@ def main(argv=None) -> int:
     ap.add_argument("--history", default=DEFAULT_HISTORY, help="install days: history days, 0 = "
                     f"none (default {DEFAULT_HISTORY})")
     ap.add_argument("--controllers", default="app", help="the app and, optionally, the baselines: "
-                    f"from {','.join(SESSION_CONTROLLERS)} (the timer in the session cells only)")
+                    f"from {','.join(PRICE_CONTROLLERS)} (the timer in the session cells only; "
+                    "safest and evcc with --prices, which adds them and uncontrolled anyway)")
+    ap.add_argument("--prices", help="a price axis for the session cells: 'own' (the shared month "
+                    "of each trace's month), 'shared' (every shared month) or price CSVs, "
+                    "comma-separated (default: none)")
+    ap.add_argument("--pv", help="a solar axis: 'none', 'auto' (the shared PV month of each trace's "
+                    "month) or PV CSVs, comma-separated (default: none)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--cache", default=CACHE_DIR, help="where each cell's result is kept (a "
                     "sub-directory per code digest); --no-cache to replay every cell")
@@ -383,9 +585,15 @@ def main(argv=None) -> int:
     problems += [f"unknown plant {p!r} in --plants (choose from {', '.join(PLANTS)})"
                  for p in plants if p not in PLANTS]
     controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    choices = PRICE_CONTROLLERS if args.prices else SESSION_CONTROLLERS
     problems += [f"unknown controller {c!r} in --controllers (choose from "
-                 f"{', '.join(SESSION_CONTROLLERS)})" for c in controllers
-                 if c not in SESSION_CONTROLLERS]
+                 f"{', '.join(choices)})" for c in controllers if c not in choices]
+    prices = pvs = {}
+    try:
+        prices = choose_files(args.prices, paths, PRICES_DIR, "--prices", "own", "shared", None)
+        pvs = choose_files(args.pv, paths, PV_DIR, "--pv", "auto", None, "none")
+    except ValueError as error:
+        problems.append(str(error))
     try:
         seeds = parse_seeds(args.seeds)
     except ValueError as error:
@@ -410,9 +618,10 @@ def main(argv=None) -> int:
     cache = None if args.no_cache else os.path.join(args.cache, code_digest())
     if cache:
         os.makedirs(cache, exist_ok=True)
-    cells = build_cells(paths, plants, seeds, history)
+    cells = build_cells(paths, plants, seeds, history, prices, pvs)
+    axes = (f" x prices {args.prices}" if args.prices else "") + (f" x PV {args.pv}" if args.pv else "")
     print(f"benchmark: {len(cells)} cells ({len(paths)} traces x {len(plants)} plants x "
-          f"{len(seeds)} cars x {len(history)} install days), {args.jobs} at a time"
+          f"{len(seeds)} cars x {len(history)} install days{axes}), {args.jobs} at a time"
           + (f", cache {cache}" if cache else ""), file=sys.stderr)
     wall0 = time.perf_counter()
     results = run_cells(cells, controllers, cache, args.jobs)

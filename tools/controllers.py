@@ -98,14 +98,20 @@ def _next_quarter(t: float) -> float:
 ALL_CONTROLLERS = ("app", "original", "uncontrolled")
 # sessions mode (--sessions) adds the 22:00 timer baseline
 SESSION_CONTROLLERS = ALL_CONTROLLERS + ("timer",)
+# with prices (--prices, in sessions mode): the app without the price entity (today's safest plan)
+# and the evcc-style plan (tools/evcc_controller.py)
+PRICE_CONTROLLERS = SESSION_CONTROLLERS + ("safest", "evcc")
 
 
-def make_controller(name: str) -> Controller:
+def make_controller(name: str, prices=None) -> Controller:
     """A fresh controller by its name in the replay's tables (the app and the timer are imported
-    only when asked for: the app needs freezegun and the stubs)."""
-    if name == "app":
+    only when asked for: the app needs freezegun and the stubs). `prices` (a tools.prices.
+    PriceSeries): the app is shown the price entity, the evcc-style plan plans on them."""
+    if name in ("app", "safest"):
         from tools.app_controller import AppController
-        return AppController()
+        if name == "safest":          # the app as it plans without prices
+            return AppController(name="safest")
+        return AppController(prices=prices)
     if name == "original":
         return OriginalAutomation()
     if name == "uncontrolled":
@@ -115,4 +121,9 @@ def make_controller(name: str) -> Controller:
         timer = Timer2200()
         timer.name = "timer"
         return timer
-    raise ValueError(f"unknown controller {name!r} (choose from {', '.join(SESSION_CONTROLLERS)})")
+    if name == "evcc":
+        if prices is None:
+            raise ValueError("the evcc-style plan needs prices (--prices)")
+        from tools.evcc_controller import EvccStyle
+        return EvccStyle(prices)
+    raise ValueError(f"unknown controller {name!r} (choose from {', '.join(PRICE_CONTROLLERS)})")

@@ -81,6 +81,12 @@ def main(argv=None) -> int:
     jobs, problems = replay_run.prepare(args, params)
     if problems:
         return _fail(problems)
+    try:
+        prices = replay_run.price_spec(args)
+    except ValueError as error:
+        return _fail([str(error)])
+    for note in prices.spot.notes if prices is not None else ():
+        print(f"replay: {note}", file=sys.stderr)
     for trace, _, _ in jobs:
         for note in trace.notes:
             print(f"replay: {note}", file=sys.stderr)
@@ -97,7 +103,7 @@ def main(argv=None) -> int:
             print(describe_history(history))
         runs, rows = replay_run.replay_trace(trace, trace_params, controllers,
                                              progress=not args.no_progress, errors=errors,
-                                             history=history)
+                                             history=history, prices=prices)
         failed = {name: report.problem_label(next(r for r in runs if r.controller == name), lines)
                   for name, lines in errors.items()}
         title = f"{trace.name} ({(runs[0].end - runs[0].start) / 86400:.1f} days)"
@@ -108,6 +114,11 @@ def main(argv=None) -> int:
         print()
         if args.sessions:
             print(report.format_sessions(runs, rows, trace_params, failed))
+            print()
+        if prices is not None:
+            costs, bound = replay_run.replay_costs(runs, rows, prices, price)
+            series_text = prices.over(runs[0].start, runs[0].end).describe()
+            print(report.format_costs(costs, bound, series_text, failed))
             print()
         for run in runs:
             if run.notes:

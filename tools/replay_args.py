@@ -14,6 +14,8 @@
     python tools/replay.py TRACE --sessions sessions.csv  # plug_in,departure,need_kwh
     python tools/replay.py TRACE --history-days 10        # days 1-10 are the recorder's history
     python tools/replay.py TRACE --history LAST_MONTH.csv # a previous month as the history
+    python tools/replay.py TRACE --sessions generated --prices ../shared/prices/BE_2025-01.csv \
+        [--pv ../shared/pv/energyid-BE-pv_2024-01.csv]   # what the car's energy costs (issue 16)
 
 Prints per trace a compact table, a legend and one verdict line per controller (--wide: every
 metric), writes a PNG of one day and one of the month per trace into out/ (paths printed), shows a
@@ -21,7 +23,9 @@ progress bar on stderr. With --sessions (issue 10) each plug-in is a session wit
 and a departure, the 22:00 timer joins the baselines, and a session table follows (met by
 departure, what the oracle could meet, kWh short). With --history-days or --history the app
 starts with Home Assistant's recorder statistics of the grid sensor (the house alone before the
-install) and only the days after the install are replayed and scored. Exit status: 0 = done; 1 = a controller logged
+install) and only the days after the install are replayed and scored. With --prices a cost
+table follows: per controller the car's energy EUR, the capacity EUR and their sum, and in
+sessions mode the prescient lower bound, today's safest plan and an evcc-style plan. Exit status: 0 = done; 1 = a controller logged
 an ERROR (its row says so); 2 = bad arguments or input, nothing replayed. See tools/README_SIMULATOR.md for the plant model and
 the metrics.
 """
@@ -34,7 +38,7 @@ import re
 from dataclasses import replace
 from datetime import date
 
-from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS
+from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTROLLERS
 from tools.history import MAX_HISTORY_DAYS
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR
 from tools.plant import PlantParams
@@ -88,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "value; 'unavailable' also shows the controllers an unavailable meter then")
     ap.add_argument("--controllers",
                     help="comma-separated, from app,original,uncontrolled, and timer (the 22:00 "
-                    "timer) with --sessions (default: all)")
+                    "timer) with --sessions, and safest (the app without prices) and evcc (an "
+                    "evcc-style plan) with --sessions and --prices (default: all)")
     ap.add_argument("--day", help="local day to plot, YYYY-MM-DD inside the trace, or 'worst': the "
                     "day of the first controller's worst own-fault quarter (default: the day of the "
                     "highest house-alone quarter with the car plugged in)")
@@ -129,6 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--history", metavar="FILE",
                    help="a trace CSV (timestamp,power_w) before the trace, e.g. the previous month, "
                    "as the recorder's history (the house alone)")
+    e = ap.add_argument_group("prices and sun (issue 16; see tools/prices.py and tools/pv.py)")
+    e.add_argument("--prices", metavar="FILE", help="day-ahead spot prices, a CSV start,eur_per_mwh "
+                   "(60- or 15-minute rows, as in ../shared/prices), laid onto the trace's days "
+                   "weekday-aligned; the app is shown them as a Nord Pool sensor (tomorrow from "
+                   "13:00) and a cost table follows")
+    e.add_argument("--price-formula", metavar="'factor=F,adder=A,network=N,levies=L,vat=V'",
+                   help="the all-in import price, EUR/kWh: (spot/1000 x F + A + N + L) x (1 + V/100) "
+                   "(default factor=1,adder=0.02,network=0.06,levies=0.052,vat=6: a typical Flemish "
+                   "dynamic contract; keys left out keep these)")
+    e.add_argument("--export-price", metavar="EUR|'factor=F,fee=X'",
+                   help="what an exported kWh earns: a flat EUR/kWh, or spot/1000 x F - X (default "
+                   "factor=1,fee=0.015)")
+    e.add_argument("--pv", metavar="FILE", help="rooftop production, a CSV timestamp,pv_w of "
+                   "15-minute rows (as in ../shared/pv), subtracted from the house (the grid reads "
+                   "negative when it exports), laid onto the trace's days as the prices")
     return ap
 
 
@@ -302,12 +322,15 @@ def _check_plug(args) -> list[str]:
 
 def _check_controllers(args) -> list[str]:
     problems = []
-    choices = SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS
+    choices = controller_choices(args)
     names = controller_names(args)
     for c in names:
         if c == "timer" and not args.sessions:
             problems.append("the timer baseline charges by the clock, not by a session's need: it "
                             "needs --sessions (generated or a file)")
+        elif c in ("safest", "evcc") and not (args.sessions and args.prices):
+            problems.append(f"the {c} baseline plans each session by price: it needs --sessions "
+                            "and --prices")
         elif c not in choices:
             problems.append(f"unknown controller {c!r} in --controllers (choose from "
                             f"{', '.join(choices)})")
@@ -340,13 +363,41 @@ def _check_recorder_history(args) -> list[str]:
     return []
 
 
+def _check_energy_prices(args) -> list[str]:
+    """--price-formula and --export-price: readable, and only with --prices; --year replays
+    nothing to price."""
+    from tools.prices import ExportPrice, PriceFormula
+    problems = []
+    for option, parse in (("price_formula", PriceFormula.parse), ("export_price", ExportPrice.parse)):
+        text = getattr(args, option)
+        if text is None:
+            continue
+        if not args.prices:
+            problems.append(f"{_option(option)} prices the car's energy: it needs --prices FILE")
+        try:
+            parse(text)
+        except ValueError as error:
+            problems.append(str(error))
+    if args.year and (args.prices or args.pv):
+        problems.append("--year replays nothing: --prices and --pv need a replay (leave out --year)")
+    return problems
+
+
 # in the order their problems are printed
 CHECKS = (_check_plant, _check_price, _check_day, _check_history, _check_recorder, _check_plug,
-          _check_controllers, _check_sessions, _check_recorder_history)
+          _check_controllers, _check_sessions, _check_recorder_history, _check_energy_prices)
+
+
+def controller_choices(args) -> tuple:
+    """The controllers these options can run: the timer in sessions mode, the safest plan and the
+    evcc-style plan in sessions mode with prices."""
+    if args.sessions and args.prices:
+        return PRICE_CONTROLLERS
+    return SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS
 
 
 def controller_names(args) -> list[str]:
-    """--controllers, or the default: every controller (the timer too in sessions mode)."""
+    """--controllers, or the default: every controller these options can run."""
     if args.controllers is None:
-        return list(SESSION_CONTROLLERS if args.sessions else ALL_CONTROLLERS)
+        return list(controller_choices(args))
     return [c.strip() for c in args.controllers.split(",") if c.strip()]

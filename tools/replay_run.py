@@ -14,7 +14,12 @@ from dataclasses import replace
 from datetime import datetime
 
 from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS, make_controller
+from tools.energy_cost import CarCost, car_cost
 from tools.metrics import Metrics, evaluate, oracle_metrics
+from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR
+from tools.price_bound import BoundResult, price_bound
+from tools.prices import PriceSpec
+from tools.pv import load_pv, with_pv
 from tools.history import History, replay_span
 from tools.history import from_days as history_from_days
 from tools.history import from_trace as history_from_trace
@@ -43,13 +48,8 @@ def app_available() -> str | None:
 def app_config_errors(params: PlantParams) -> list[str]:
     """The app's own validation of the configuration the replay gives it (empty: accepted). In
     sessions mode (params.sessions) the config has the energy_needed and departure keys."""
-    modules = os.path.join(REPO, "pyscript", "modules")
-    if modules not in sys.path:
-        sys.path.insert(0, modules)
-    import stubs  # noqa: F401  (installs the pyscript-way loader for pyscript/modules)
-    import balancer_config
-    from tools.app_controller import app_config
-    _, errors = balancer_config.validate(app_config(params))
+    from tools.app_controller import app_config, balancer_config
+    _, errors = balancer_config().validate(app_config(params))
     return errors
 
 
@@ -60,16 +60,18 @@ def logged_errors(controller) -> list[str]:
 
 
 def replay_trace(trace: Trace, params: PlantParams, controllers=ALL_CONTROLLERS,
-                 progress: bool = True, errors: dict | None = None, history: History | None = None
-                 ) -> tuple[list[RunResult], list[Metrics]]:
+                 progress: bool = True, errors: dict | None = None, history: History | None = None,
+                 prices: PriceSpec | None = None) -> tuple[list[RunResult], list[Metrics]]:
     """Run each controller on the trace; metrics rows in the order given, then the oracle's.
     `errors`, if given, receives {controller: [its ERROR lines]} for those that logged any. With a
-    `history` only the part after it is replayed, and the app gets it from the recorder."""
+    `history` only the part after it is replayed, and the app gets it from the recorder. With
+    `prices` the app is shown the price entity and the evcc-style plan plans on them."""
     start, end = replay_span(trace, history)
+    series = prices.over(start, end) if prices is not None else None
     runs, rows = [], []
     for name in controllers:
         plant = Plant(trace, params, start, end, history)
-        controller = make_controller(name)
+        controller = make_controller(name) if series is None else make_controller(name, series)
         run = plant.run(controller, progress=f"{trace.name} {name}" if progress else None)
         runs.append(run)
         rows.append(evaluate(run))
@@ -78,6 +80,31 @@ def replay_trace(trace: Trace, params: PlantParams, controllers=ALL_CONTROLLERS,
     if runs:
         rows.append(oracle_metrics(runs[0]))
     return runs, rows
+
+
+def replay_costs(runs: list[RunResult], rows: list[Metrics], prices: PriceSpec,
+                 price_per_kw: float = DEFAULT_PRICE_EUR_PER_KW_YEAR
+                 ) -> tuple[list[CarCost], BoundResult | None]:
+    """The car's costs of each controller's run (tools/energy_cost.py) and, in sessions mode, the
+    prescient lower bound (tools/price_bound.py) as a last row named 'bound' (no capacity EUR: it
+    never raises the peak), with its program's result."""
+    if not runs:
+        return [], None
+    series = prices.over(runs[0].start, runs[0].end)
+    increase = {m.controller: m.ev_increase_w for m in rows}
+    costs = [car_cost(run, series, increase[run.controller], price_per_kw) for run in runs]
+    if not runs[0].params.sessions:
+        return costs, None
+    bound = price_bound(runs[0], series)
+    costs.append(CarCost("bound", bound.energy_eur, 0.0, sum(bound.car_kwh), 0.0))
+    return costs, bound
+
+
+def price_spec(args) -> PriceSpec | None:
+    """--prices with its formula and export price (ValueError naming the file or option)."""
+    if not args.prices:
+        return None
+    return PriceSpec.read(args.prices, args.price_formula, args.export_price)
 
 
 def load_traces(args) -> list[Trace]:
@@ -92,7 +119,15 @@ def load_traces(args) -> list[Trace]:
         traces.append(load_csv(SAMPLE))
         print(f"replay: no trace given: replaying the bundled sample {os.path.relpath(SAMPLE)}",
               file=sys.stderr)
-    return traces
+    return solar(args, traces)
+
+
+def solar(args, traces: list[Trace]) -> list[Trace]:
+    """With --pv: each trace net of the production laid onto its days (tools/pv.py)."""
+    if not getattr(args, "pv", None):
+        return traces
+    pv = load_pv(args.pv)
+    return [with_pv(trace, pv) for trace in traces]
 
 
 def load_sessions(args) -> list[Session] | None:
@@ -174,7 +209,7 @@ def prepare(args, params: PlantParams
     try:
         traces = load_traces(args)
         from_file = load_sessions(args)
-        previous = load_csv(args.history) if args.history else None
+        previous = solar(args, [load_csv(args.history)])[0] if args.history else None
     except ValueError as error:
         return [], [str(error)]
     jobs, problems = [], []

@@ -1,5 +1,6 @@
 """What the replay prints and plots: the compact table (at most 100 characters wide), its legend and
-one verdict per controller; the wide table (--wide, the benchmark's); the session table; the plant
+one verdict per controller; the wide table (--wide, the benchmark's); the session table; the cost
+table (--prices); the plant
 as text and in file names; the plots of a day and of the month.
 
 `tools/replay.py` is the command; `tools/replay_run.py` produces the runs and metrics shown here.
@@ -14,9 +15,11 @@ import sys
 import zlib
 from datetime import datetime
 
+from tools.energy_cost import CarCost
 from tools.metrics import QUARTER, Metrics, quarters_of
 from tools.money import BILLED_MINIMUM_W, DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost
 from tools.plant import TZ, PlantParams, RunResult
+from tools.price_bound import BoundResult
 from tools.replay_args import GENERATED, days_text
 from tools.session_metrics import format_table as session_table
 from tools.session_metrics import oracle_session_metrics, session_metrics
@@ -79,8 +82,9 @@ def _ratio(m: Metrics, digits: int = 0) -> str:
     return "–" if m.oracle_kwh <= 0 else f"{m.oracle_ratio * 100:.{digits}f} %"
 
 
-def _table(head: str, rows: list[Metrics], title, failed: dict, row, width: int = 200) -> list[str]:
-    """Title, header and one row per controller; a failed controller's row is its problem."""
+def _table(head: str, rows: list, title, failed: dict, row, width: int = 200) -> list[str]:
+    """Title, header and one row per controller (anything with `.controller`); a failed
+    controller's row is its problem."""
     lines = [f"**{title}**", ""] if title else []
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for m in rows:
@@ -162,6 +166,48 @@ def format_sessions(runs: list[RunResult], rows: list[Metrics], params: PlantPar
              "plug-in to departure; kWh short = what was missing at departures; car +W = the "
              "billed peak increase the car caused.", ""]
     lines += [session_verdict(m, failed.get(m.controller)) for m in table]
+    return "\n".join(lines)
+
+
+# ---- prices (issue 16) ---------------------------------------------------------------------------
+
+def saving_share(cost: CarCost, plug_and_charge: CarCost | None, bound: CarCost | None) -> float | None:
+    """The share of the bound's energy saving over plug-and-charge that `cost` makes (1 = all of it);
+    None without both, or when the bound saves nothing."""
+    if plug_and_charge is None or bound is None:
+        return None
+    saving = plug_and_charge.energy_eur - bound.energy_eur
+    return (plug_and_charge.energy_eur - cost.energy_eur) / saving if saving > 1e-9 else None
+
+
+def format_costs(costs: list[CarCost], bound: BoundResult | None, prices_text: str,
+                 failed: dict | None = None) -> str:
+    """The cost table of a replay with --prices (markdown), its legend, and the bound's size."""
+    by_name = {c.controller: c for c in costs}
+    best, pac = by_name.get("bound"), by_name.get("uncontrolled")
+
+    def row(c: CarCost) -> str:
+        above = "–" if best is None or c is best or best.energy_eur <= 0 else \
+            f"{(c.energy_eur / best.energy_eur - 1) * 100:+.1f} %"
+        share = saving_share(c, pac, best)
+        return (f"| {c.controller} | {c.car_kwh:.1f} | {c.energy_eur:.2f} | {c.eur_per_kwh:.3f} "
+                f"| {max(c.increase_w, 0):+.0f} | {c.capacity_eur:.2f} | {c.total_eur:.2f} "
+                f"| {above} | {'–' if share is None else f'{share * 100:.0f} %'} |")
+
+    lines = _table("| controller | car kWh | energy € | €/kWh | car +W | capacity € | total € "
+                   "| energy vs bound | of the saving |", costs, None, failed or {}, row)
+    lines += ["", f"Prices: {prices_text}. energy € = the grid bill with the car minus without it "
+              "(each quarter's import at the all-in price, export at the export price, VAT in); "
+              "capacity € = car +W over the 12 months it is billed, VAT in; energy vs bound = how far "
+              "the energy € is above the prescient bound's; of the saving = the share of the "
+              "bound's saving over plug-and-charge (uncontrolled) that the controller makes. A "
+              "controller that raises the peak or delivers less can come out below the bound."]
+    if bound is not None:
+        short = f"; {bound.short_kwh:.1f} kWh of the needs could not fit" if bound.short_kwh > 0.05 else ""
+        lines.append(f"bound: the prescient lower bound, a linear program (HiGHS) that knows the "
+                     f"house, the prices and the sun and never raises the peak: {bound.variables} "
+                     f"variables, {bound.constraints} constraints, solved in {bound.solve_s:.2f} s, "
+                     f"{bound.from_surplus_kwh:.1f} kWh from the solar surplus{short} ({bound.status}).")
     return "\n".join(lines)
 
 

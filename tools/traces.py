@@ -120,6 +120,30 @@ def _number(text: str, delimiter: str) -> float:
     return float(text)
 
 
+def timed_values(text: str, source: str, header: list[str], check=None) -> tuple[list[float], list[float]]:
+    """(epoch times, values) of a two-column CSV `time,value` with that header: times ISO 8601 with
+    their UTC offset and increasing, values finite numbers; `check(t, where, text)` may refuse a
+    time. ValueError naming the file and line."""
+    delimiter, rows = records(text, source, header, f"two fields, {header[0]} and {header[1]}")
+    times: list[float] = []
+    values: list[float] = []
+    for where, row in rows:
+        t = _epoch(row[0], where)
+        if check is not None:
+            check(t, where, row[0])
+        if times and t <= times[-1]:
+            raise ValueError(f"{where}: timestamps not increasing at {row[0]}")
+        try:
+            value = _number(row[1], delimiter)
+        except ValueError:
+            raise ValueError(f"{where}: {header[1]} {row[1]!r} is not a number") from None
+        if value != value or abs(value) == float("inf"):
+            raise ValueError(f"{where}: {header[1]} {row[1]!r} is not a number")
+        times.append(t)
+        values.append(value)
+    return times, values
+
+
 def load_csv(path: str, name: str | None = None) -> Trace:
     """Read the project's `timestamp,power_w` CSV."""
     return parse_csv(_read(path), name or os.path.splitext(os.path.basename(path))[0], source=path)
@@ -127,21 +151,7 @@ def load_csv(path: str, name: str | None = None) -> Trace:
 
 def parse_csv(text: str, name: str = "trace", source: str | None = None) -> Trace:
     source = source or name
-    delimiter, rows = records(text, source, ["timestamp", "power_w"], "two fields, timestamp and power_w")
-    times: list[float] = []
-    power: list[float] = []
-    for where, row in rows:
-        t = _epoch(row[0], where)
-        if times and t <= times[-1]:
-            raise ValueError(f"{where}: timestamps not increasing at {row[0]}")
-        try:
-            value = _number(row[1], delimiter)
-        except ValueError:
-            raise ValueError(f"{where}: power_w {row[1]!r} is not a number") from None
-        if value != value or abs(value) == float("inf"):
-            raise ValueError(f"{where}: power_w {row[1]!r} is not a number")
-        times.append(t)
-        power.append(value)
+    times, power = timed_values(text, source, ["timestamp", "power_w"])
     if len(times) < 2:
         raise ValueError(f"{source}: need at least two data rows, found {len(times)}")
     return Trace(name, times, power, times[-1] + (times[1] - times[0]))

@@ -1,0 +1,196 @@
+"""The prescient lower bound on the car's energy cost (issue 16): a linear program over the replay's
+quarters that knows the house, the prices and the sun in advance.
+
+For each session s (plug-in, departure, need) and each quarter q it is plugged into, two variables
+(kWh): g[s,q] from the grid at the import price c[q], and u[s,q] from the house's solar surplus at
+the export price f[q] it gives up; and per session a shortfall x[s] (kWh not delivered, priced at
+SHORT_EUR_PER_KWH so the program delivers all it can).
+
+    minimise   sum c[q] g[s,q] + f[q] u[s,q]  +  SHORT_EUR_PER_KWH sum x[s]
+    subject to u[s,q] <= surplus[s,q]       the surplus the car can take while plugged in: the
+                                            house's export power, at most the charger's maximum,
+                                            over the plugged part of the quarter
+               g[s,q] + u[s,q] <= max power x plugged seconds      the charger
+               sum_s g[s,q] + u[s,q] <= cap[month] x 900 s - house[q]   never raising the peak:
+                                            cap = max(target, the house-alone peak of the month)
+               sum_q g[s,q] + u[s,q] + x[s] = need[s]              each need by its departure
+               g, u, x >= 0
+
+Why it is a lower bound on every controller that keeps the peak and meets the needs: a controller's
+car energy e in a quarter costs c e - (c - f) (the surplus it happened to use), and the surplus it
+can use is at most surplus[s,q]; the program chooses the best split (and ignores the charger's
+6 A minimum, the cloud's one write a minute and every delay). A controller that raises the peak
+or delivers less can come out cheaper: the bound's figures say how much it delivered.
+Solved with SciPy's HiGHS (`scipy.optimize.linprog(method="highs")`).
+"""
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from tools.energy_cost import J_PER_KWH, cost_end
+from tools.metrics import _monthly_max, plugged_seconds, quarter_energy, quarters_of
+from tools.plant import QUARTER, RunResult, session_list
+
+SHORT_EUR_PER_KWH = 100.0     # far above any price: the program short-delivers only what cannot fit
+
+
+@dataclass
+class BoundInput:
+    """Per quarter q = 0 .. n-1: house_kwh (net of PV, may be < 0), cap_kwh (the month's cap x 900 s),
+    import_eur and export_eur (EUR/kWh); per session: need_kwh and, per quarter, max_kwh (the
+    charger over the plugged part) and surplus_kwh (the surplus it can take then)."""
+    house_kwh: list[float]
+    cap_kwh: list[float]
+    import_eur: list[float]
+    export_eur: list[float]
+    need_kwh: list[float]
+    max_kwh: list[list[float]]        # [session][quarter]
+    surplus_kwh: list[list[float]]    # [session][quarter]
+
+
+@dataclass
+class BoundResult:
+    energy_eur: float                 # the car's energy cost (without the shortfall's penalty)
+    car_kwh: list[float]              # per quarter
+    delivered_kwh: list[float]        # per session
+    short_kwh: float                  # sum over the sessions of what could not fit
+    from_surplus_kwh: float
+    variables: int
+    constraints: int
+    solve_s: float
+    status: str
+    notes: list[str] = field(default_factory=list)
+
+
+def solve(b: BoundInput) -> BoundResult:
+    """The linear program of the module docstring."""
+    import numpy as np
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    n = len(b.house_kwh)
+    cols: list[tuple[int, int, str]] = []    # (session, quarter, 'g'|'u')
+    cost: list[float] = []
+    upper: list[float] = []
+    for s in range(len(b.need_kwh)):
+        for q in range(n):
+            if b.max_kwh[s][q] <= 0:
+                continue
+            cols.append((s, q, "g"))
+            cost.append(b.import_eur[q])
+            upper.append(b.max_kwh[s][q])
+            surplus = min(b.surplus_kwh[s][q], b.max_kwh[s][q])
+            if surplus > 0:
+                cols.append((s, q, "u"))
+                cost.append(b.export_eur[q])
+                upper.append(surplus)
+    first_short = len(cols)
+    cost += [SHORT_EUR_PER_KWH] * len(b.need_kwh)
+    upper += [None] * len(b.need_kwh)
+    rows, cidx, vals = [], [], []
+    rhs: list[float] = []
+    # the charger, per session and quarter (g + u), only where the session has a u too
+    by_sq: dict[tuple[int, int], list[int]] = {}
+    by_q: dict[int, list[int]] = {}
+    for j, (s, q, _) in enumerate(cols):
+        by_sq.setdefault((s, q), []).append(j)
+        by_q.setdefault(q, []).append(j)
+    for (s, q), js in by_sq.items():
+        if len(js) > 1:
+            for j in js:
+                rows.append(len(rhs)), cidx.append(j), vals.append(1.0)
+            rhs.append(b.max_kwh[s][q])
+    # the cap, per quarter
+    for q, js in by_q.items():
+        room = max(b.cap_kwh[q] - b.house_kwh[q], 0.0)
+        if room >= sum(b.max_kwh[s][q] for s in {cols[j][0] for j in js}):
+            continue                     # the charger alone keeps it under the cap
+        for j in js:
+            rows.append(len(rhs)), cidx.append(j), vals.append(1.0)
+        rhs.append(room)
+    n_ub = len(rhs)
+    eq_rows, eq_cols, eq_vals = [], [], []
+    for j, (s, _, _) in enumerate(cols):
+        eq_rows.append(s), eq_cols.append(j), eq_vals.append(1.0)
+    for s in range(len(b.need_kwh)):
+        eq_rows.append(s), eq_cols.append(first_short + s), eq_vals.append(1.0)
+    nv = len(cost)
+    t0 = time.perf_counter()
+    result = linprog(
+        np.array(cost),
+        A_ub=coo_matrix((vals, (rows, cidx)), shape=(n_ub, nv)).tocsr() if n_ub else None,
+        b_ub=np.array(rhs) if n_ub else None,
+        A_eq=coo_matrix((eq_vals, (eq_rows, eq_cols)), shape=(len(b.need_kwh), nv)).tocsr(),
+        b_eq=np.array(b.need_kwh, dtype=float),
+        bounds=list(zip([0.0] * nv, upper)), method="highs")
+    solve_s = time.perf_counter() - t0
+    if result.status != 0:
+        return BoundResult(float("nan"), [0.0] * n, [0.0] * len(b.need_kwh), float("nan"), 0.0,
+                           nv, n_ub + len(b.need_kwh), solve_s, result.message)
+    x = [float(v) for v in result.x]
+    car = [0.0] * n
+    delivered = [0.0] * len(b.need_kwh)
+    surplus = energy = 0.0
+    for j, (s, q, kind) in enumerate(cols):
+        car[q] += x[j]
+        delivered[s] += x[j]
+        energy += cost[j] * x[j]
+        if kind == "u":
+            surplus += x[j]
+    short = float(sum(x[first_short:]))
+    return BoundResult(energy, car, delivered, short, surplus, nv, n_ub + len(b.need_kwh), solve_s,
+                       "optimal")
+
+
+def _clipped(times, values, end, a, b):
+    """A step function restricted to [a, b) (0 outside)."""
+    ts, vs = [a], [0.0]
+    i = max(bisect_right(times, a) - 1, 0)
+    vs[0] = values[i] if times[i] <= a else 0.0
+    i += 1
+    while i < len(times) and times[i] < b:
+        ts.append(times[i])
+        vs.append(values[i])
+        i += 1
+    ts.append(b)
+    vs.append(0.0)
+    return ts, vs, min(end, b)
+
+
+def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
+    """The program's input for a sessions-mode replay (`run.params.sessions`), over the cost span
+    (`tools.energy_cost.cost_end`); the months' caps from the house-alone quarters, history's
+    included (`tools.metrics.quarters_of`). Returns it with its first quarter index."""
+    p = run.params
+    end = cost_end(run)
+    q = quarters_of(run)
+    first = int(run.start // QUARTER) - q.q0      # history quarters come first
+    house_w = q.house_w
+    peaks = _monthly_max(house_w, q.months)
+    q0 = int(run.start // QUARTER)
+    nq = int(end // QUARTER) - q0
+    months = q.months[first:first + nq]
+    caps = [max(p.target_peak, peaks[m]) * QUARTER / J_PER_KWH for m in months]
+    house = [e / J_PER_KWH for e in q.house_j[first:first + nq]]
+    imp, exp = prices.window(q0, nq)
+    max_ev_w = p.max_ev_w
+    surplus_w = [min(max(-w, 0.0), max_ev_w) for w in run.trace.power_w]
+    needs, max_kwh, surplus = [], [], []
+    for a, b, need in session_list(p, run.start, end):
+        a, b = max(a, run.start), min(b, end)
+        if b <= a:
+            continue
+        needs.append(need)
+        max_kwh.append([s * max_ev_w / J_PER_KWH for s in plugged_seconds([(a, b)], q0, nq)])
+        ts, vs, e = _clipped(run.trace.times, surplus_w, run.trace.end, a, b)
+        surplus.append([j / J_PER_KWH for j in quarter_energy(ts, vs, e, q0, nq)])
+    return BoundInput(house, caps, imp, exp, needs, max_kwh, surplus), q0
+
+
+def price_bound(run: RunResult, prices) -> BoundResult:
+    """The bound of one sessions-mode replay (any controller's run: only its trace, plant and span
+    are used)."""
+    data, _ = bound_input(run, prices)
+    return solve(data)
