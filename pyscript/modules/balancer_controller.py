@@ -130,7 +130,8 @@ class Controller:
         self.gate = CommandGate(  # the one write per slot, and when the last one was sent
             settings.min_command_interval, settings.increase_interval, settings.min_increase
         )
-        self.charger = balancer_charger.ChargerModel(settings.charger_response)  # charger and car
+        self.charger = balancer_charger.ChargerModel(  # charger and car
+            settings.charger_response, settings.min_command_interval + settings.charger_response, settings.charger_reports)
         self.started_at = None  # the first step: the grid gets stale_after from here to report
         self.grid_at = None  # when the last usable grid reading was reported
         self.meter_period_s = 0.0  # how often the meter reports (a decaying maximum of its gaps)
@@ -445,10 +446,8 @@ class Controller:
 
     def _charger_fresh(self, now):
         """The charger's power sensor is believed only when the charger was really read (not a
-        write's echo) recently, after the last change took effect."""
-        age_s = self.charger.data_age_s(now)
-        fresh_s = self.settings.stale_after * CHARGER_FRESH_STALE_AFTERS
-        return age_s is not None and age_s <= fresh_s and self.charger.power_fresh()
+        write's echo) after the last change took effect, and (polled) recently."""
+        return self.charger.power_usable(now, self.settings.stale_after * CHARGER_FRESH_STALE_AFTERS)
 
     def _failsafe(self, reading, can_pause):
         self.plan.reset_resume_wait()
