@@ -132,6 +132,7 @@ class Controller:
         )
         self.charger = balancer_charger.ChargerModel(  # charger and car
             settings.charger_response, settings.min_command_interval + settings.charger_response, settings.charger_reports)
+        self.write_failed = False  # the last write attempt got no answer: the next slot retries it
         self.started_at = None  # the first step: the grid gets stale_after from here to report
         self.grid_at = None  # when the last usable grid reading was reported
         self.meter_period_s = 0.0  # how often the meter reports (a decaying maximum of its gaps)
@@ -372,7 +373,8 @@ class Controller:
             # steady rate, which the next quarter can carry on.
             steady_a = balancer_budget.amps_for_power(budget.steady_w(), s.voltage, s.phases)
             want_a = max(charger_a, min(want_a, steady_a + 1))
-        if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True:
+        if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True and not self.write_failed:
+            # (a decrease that was needed and failed is not put off: the next slot retries it)
             if grid_fresh and budget.decrease_can_wait(
                     balancer_budget.power_for_amps(charger_a, s.voltage, s.phases),
                     balancer_budget.power_for_amps(want_a, s.voltage, s.phases), wait_s):
@@ -417,9 +419,11 @@ class Controller:
     def command_sent(self, now):
         """The app attempted Decision.write now (it used the slot, whatever the outcome)."""
         self.gate.sent(now)
+        self.write_failed = True  # until command_accepted says otherwise
 
     def command_accepted(self, now, write):
         """The charger accepted Decision.write (the blocking call returned without error)."""
+        self.write_failed = False
         kind, amps = write
         self.charger.accepted(now, kind, amps)
         if self.charger.car_absent():
