@@ -93,7 +93,8 @@ class Decision:
         self.write = None  # (kind, amps) from balancer_commands, or None
         self.want_paused = False
         self.want_a = None
-        self.short_of_minimum = False  # below min_current and no pause switch: the limit may break
+        self.short_of_minimum = False  # below min_current and no pause switch
+        self.limit_at_risk = False  # ... and holding min_current would take the quarter over the limit
         self.reason = ""  # the decision in words, for the setpoint's `reason`
         self.grid = GRID_OK  # GRID_OK, GRID_GAP, GRID_WAITING or GRID_FAILSAFE
         self.peak_raised = []  # closed quarters that raised the month's peak: (start, average_w)
@@ -233,10 +234,21 @@ class Controller:
             if d.write is not None and d.write[0] == RESUME and not charger.read_since_change():
                 d.write = None  # a resume waits for a read of the charger after the pause, like an increase
         d.want_paused, d.want_a, d.short_of_minimum, d.reason = want_paused, want_a, short, reason
+        if short:
+            d.limit_at_risk = budget.minimum_breaks_limit(
+                self._minimum_in_s(now, want_a), balancer_budget.power_for_amps(want_a, s.voltage, s.phases))
         d.house_w, d.remaining_s = house_w, remaining_s
         d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
         d.car, d.session_kwh = charger.car_text(), charger.session_kwh
         return d
+
+    def _minimum_in_s(self, now, min_a):
+        """Seconds until the charger holds min_a: the response to a write already sent for it, else
+        to one at the next free slot."""
+        charger, response_s = self.charger, self.settings.charger_response
+        if charger.current_written_a == min_a and charger.current_written_at is not None:
+            return max(0.0, response_s - (now - charger.current_written_at).total_seconds())
+        return self.gate.seconds_until_free(now) + response_s
 
     def _blind_margin_w(self):
         """What a slow meter adds to the margin (0 for a meter that reports every 5 s or faster)."""

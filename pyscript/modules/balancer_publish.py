@@ -135,7 +135,7 @@ class Messages:
             if s.notify and average_w > target_peak_w:
                 notify.append(peak_message(start, average_w, target_peak_w, d.last_grid_w))
         quarter = balancer_time.quarter_start(now)
-        if d.short_of_minimum and self.short_quarter != quarter:
+        if d.limit_at_risk and self.short_quarter != quarter:
             # without a pause switch the minimum current may break the limit: once per quarter
             self.short_quarter = quarter
             said.append((WARNING, "the budget is below %d A and the charger cannot be paused: holding %d A, the %.0f W limit may be exceeded this quarter" % (
