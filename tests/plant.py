@@ -128,16 +128,17 @@ class Plant:
     def use_service(self, domain, name, field="charging_current"):
         """Actuator form 2: the charger takes its current from a service instead of the number."""
         self.service_field = field
-        return self._mock(domain, name, self._land_service)
+        return self._mock(domain, name, self._land_service, description={"fields": {}})
 
-    def _mock(self, domain, service, land):
+    def _mock(self, domain, service, land, **options):
         """A charger service; its calls land inside the call where the world allows (the stubs,
         as the integration answers inside the service call), else at the plant's next look."""
         async def answer(call):
             self._landed.add(id(call))  # HA's ServiceCall takes no new attributes
             await land(call)
-        inline = {"handler": answer} if getattr(self.ha, "inline_handlers", False) else {}
-        calls = self.ha.mock_service(domain, service, **inline)
+        if getattr(self.ha, "inline_handlers", False):
+            options["handler"] = answer
+        calls = self.ha.mock_service(domain, service, **options)
         self._watched.append([calls, answer, 0])
         return calls
 

@@ -19,9 +19,11 @@ Chargers report in one of two ways (home-assistant-integrations.md, section 5):
   sensor shows it. A charger set through a service may have nothing to read back at all.
 The kind is configured (`charger_reports`) or learnt (auto): an entity written again unchanged makes
 it POLLED (for good); an accepted write followed by ECHO_S s without such a repeat makes it
-ON_CHANGE. Until one of them is seen it is unknown: a raise waits for a read as with a polled
-charger, but at most `read_wait_s` (one command interval plus the response) after the change, then
-goes on the write's belief. A polled one waits at most `settle_s` + two of its periods.
+ON_CHANGE, when the entities were older than the write (its echo would have shown) or a value
+changed within settle_s after it. Until one of them is seen it is unknown: a raise waits for a read
+as with a polled charger, but at most `read_wait_s` (one command interval plus the response) after
+the change, then goes on the write's belief. A polled one waits at most `settle_s` + two of its
+periods: no kind is ever stuck.
 
 For each fact the model keeps where it came from and how old the data behind it is:
 - `data_at`: when the charger was last really read (a poll or refresh, not a write's echo);
@@ -378,8 +380,7 @@ class ChargerModel:
         read_at = self._read_at()
         if read_at is not None and read_at > since:
             return True
-        wait_s = self.settle_s if self.kind == ON_CHANGE else self._read_wait_s()
-        return self._age_s(since) >= wait_s
+        return self._age_s(since) >= self._read_wait_s()
 
     def data_age_s(self, now):
         if self.data_at is None:

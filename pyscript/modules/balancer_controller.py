@@ -234,7 +234,10 @@ class Controller:
             if d.write is not None and d.write[0] == RESUME and not charger.read_since_change():
                 d.write = None  # a resume waits for a read of the charger after the pause, like an increase
         d.want_paused, d.want_a, d.short_of_minimum, d.reason = want_paused, want_a, short, reason
-        if short:
+        changed_at = charger.changed_at
+        if short and (changed_at is None or (now - changed_at).total_seconds() >= s.charger_response):
+            # (judged once the last change took effect: until then the house load counts what the
+            # car still draws above its new current)
             d.limit_at_risk = budget.minimum_breaks_limit(
                 self._minimum_in_s(now, want_a), balancer_budget.power_for_amps(want_a, s.voltage, s.phases))
         d.house_w, d.remaining_s = house_w, remaining_s
