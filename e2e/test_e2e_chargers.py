@@ -58,6 +58,7 @@ async def test_a_steady_house_lets_the_car_use_the_budget(pyscript_ha, charger):
     averages = plant.closed_averages()
     assert len(averages) == 2
     assert all(LIMIT_W - MARGIN_W - 2 * AMP_W <= a <= LIMIT_W for a in averages), averages
+    assert ps.attrs(SETPOINT)["charger_reports"] == ("polled" if charger == "wallbox" else "on_change")
     ps.assert_no_errors()
 
 

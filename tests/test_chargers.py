@@ -70,6 +70,7 @@ def test_a_steady_house_lets_the_car_use_the_budget(frozen, charger):
     averages = home.closed_averages()
     assert len(averages) == 3
     assert all(LIMIT_W - MARGIN_W - 2 * AMP_W <= a <= LIMIT_W for a in averages), averages
+    assert home.attrs(SETPOINT)["charger_reports"] == ("polled" if charger == "wallbox" else "on_change")
 
 
 @pytest.mark.parametrize("charger", CHARGER_PLANTS)

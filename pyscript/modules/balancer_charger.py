@@ -333,6 +333,10 @@ class ChargerModel:
             return "not asking"
         return "paused" if self.paused() else "charging"
 
+    def reports_text(self):
+        """How the charger reports, as learnt or configured: polled, on_change, or unknown."""
+        return self.kind or "unknown"
+
     def car_absent(self):
         return self.car is False
 

@@ -113,6 +113,7 @@ class Decision:
         self.meter_average_w = None  # the meter's 1.4.0 as read (W)
         self.meter_peak_w = None  # the meter's 1.6.0 as read (W), trusted or not
         self.car = "unknown"  # balancer_charger.ChargerModel.car_text()
+        self.charger_reports = "unknown"  # ... reports_text(): polled, on_change or unknown
         self.session_kwh = None
         self.session_state = SESSION_NO_CAR  # pyscript.wallbox_balancer_session's state
         self.session_attributes = {}  # ... and attributes (balancer_planner.plan_attributes)
@@ -242,7 +243,7 @@ class Controller:
                 self._minimum_in_s(now, want_a), balancer_budget.power_for_amps(want_a, s.voltage, s.phases))
         d.house_w, d.remaining_s = house_w, remaining_s
         d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
-        d.car, d.session_kwh = charger.car_text(), charger.session_kwh
+        d.car, d.session_kwh, d.charger_reports = charger.car_text(), charger.session_kwh, charger.reports_text()
         return d
 
     def _minimum_in_s(self, now, min_a):

@@ -71,6 +71,7 @@ def setpoint(decision, reason, mode, last_command, last_result):
         "last_command": last_command.isoformat() if last_command else None,
         "last_result": last_result,
         "car": decision.car if decision else "unknown",
+        "charger_reports": decision.charger_reports if decision else "unknown",
         "session_energy": decision.session_kwh if decision else None,
         "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
     }
