@@ -176,3 +176,184 @@ def test_the_session_attributes():
 def test_a_far_departure_is_planned_over_two_days():
     p = plan(PLUG_IN, 10.0, departure=PLUG_IN + timedelta(days=9))
     assert p.on_track is True and p.windows[-1][1] <= PLUG_IN + timedelta(hours=48)
+
+
+# ---- the cheapest safe quarters (issue 16) ---------------------------------------------------
+
+import time  # noqa: E402
+
+import balancer_prices  # noqa: E402
+
+
+def prices(price_at, first=at(2025, 1, 28, 0), last=at(2025, 1, 31, 0)):
+    """A PriceTable with price_at(local time) in each quarter from first to last."""
+    table = balancer_prices.PriceTable()
+    q = first
+    while q < last:
+        table.eur_per_kwh[q] = price_at(q.astimezone(TZ))
+        q += timedelta(minutes=15)
+    return table
+
+
+def night_tariff(local):
+    """Day 0.30, evening 0.35, night 0.20 and 0.15 from 02:00 to 04:00 (EUR/kWh)."""
+    if 2 <= local.hour < 4:
+        return 0.15
+    if local.hour >= 22 or local.hour < 7:
+        return 0.20
+    return 0.35 if local.hour >= 17 else 0.30
+
+
+def chosen_quarters(p):
+    quarters = []
+    for a, b in p.windows:
+        q = balancer_time_quarter(a)
+        while q < b:
+            quarters.append(q)
+            q += timedelta(minutes=15)
+    return quarters
+
+
+def balancer_time_quarter(dt):
+    return dt.replace(minute=dt.minute - dt.minute % 15, second=0, microsecond=0)
+
+
+def unsafe(q, profile=PROFILE):
+    return LIMIT_W - MARGIN_W - profile.high_w(q) < CAR_MIN_W
+
+
+def test_the_cheapest_safe_quarters_from_an_hourly_nord_pool_list():
+    hours = [at(2025, 1, 28, 0) + timedelta(hours=k) for k in range(48)]
+    raw = [{"start": h.astimezone(TZ), "end": (h + timedelta(hours=1)).astimezone(TZ),
+            "value": night_tariff(h.astimezone(TZ))} for h in hours]
+    table = balancer_prices.price_table("0.35", {"raw_today": raw[:24], "raw_tomorrow": raw[24:],
+                                                 "unit_of_measurement": "EUR/kWh"}, PLUG_IN)
+    p = plan(PLUG_IN, 10.0, prices=table)
+    assert p.charge_now is False and p.state == "waiting" and p.on_track is True
+    assert len(p.windows) == 1 and p.windows[0][0] <= at(2025, 1, 29, 2) and p.windows[0][1] == at(2025, 1, 29, 4)
+    assert abs(p.window_prices[0] - (0.20 * 4 + 0.15 * 8) / 12) < 1e-9  # 01:00-04:00
+    assert p.planned_cost_eur < 10.0 * 0.18 and abs(p.cost_now_eur - 10.0 * 0.35) < 1e-9  # now: the evening
+    assert "cheapest safe quarters" in p.reason and "less than charging now" in p.reason
+    assert p.prices_known_until == DEPARTURE
+
+
+def plan(now, need_kwh, delivered_kwh=0.0, profile=PROFILE, departure=DEPARTURE, limit_w=LIMIT_W, **priced):
+    return plan_session(now, departure, need_kwh, delivered_kwh, limit_w, MARGIN_W, CAR_MAX_W, CAR_MIN_W, profile,
+                        **priced)
+
+
+def test_a_cheap_night_is_preferred_over_a_cheaper_but_unsafe_evening_quarter():
+    hob = at(2025, 1, 28, 17, 30), at(2025, 1, 28, 19, 45)
+    table = prices(lambda t: 0.10 if 17 * 60 + 30 <= t.hour * 60 + t.minute < 19 * 60 + 45 else night_tariff(t))
+    risky = [q for q in chosen_quarters(plan(PLUG_IN, 10.0)) if unsafe(q)]
+    assert risky == []  # (the household's hob quarters are unsafe: checked below)
+    assert len([q for q in [hob[0] + timedelta(minutes=15 * k) for k in range(9)] if unsafe(q)]) >= 5
+    p = plan(PLUG_IN, 10.0, prices=table)
+    assert [q for q in chosen_quarters(p) if unsafe(q)] == []
+    assert any([q >= at(2025, 1, 28, 22) for q in chosen_quarters(p)])
+    assert p.on_track is True
+
+
+def test_equal_prices_take_the_safest_quarters_as_without_prices():
+    base = plan(PLUG_IN, 10.0)
+    p = plan(PLUG_IN, 10.0, prices=balancer_prices.price_table(0.25, None, PLUG_IN))
+    assert p.windows[0][0] == base.windows[0][0] and len(p.windows) == 1
+    assert all([PROFILE.risk(q, LIMIT_W) < balancer_planner.RISK_STEP for q in chosen_quarters(p)])
+    assert abs((p.planned_finish - base.planned_finish).total_seconds()) < 60
+    assert abs(p.planned_cost_eur - 2.5) < 1e-9 and abs(p.cost_now_eur - 2.5) < 1e-9
+
+
+def test_a_running_window_is_not_cut_for_a_cent():
+    now = at(2025, 1, 28, 23)
+    for running_price, running, charges in ((0.21, False, False), (0.21, True, True), (0.23, True, False)):
+        table = prices(lambda t: running_price if t.hour == 23 and t.minute == 0 else (0.20 if t.hour == 3 else 0.30))
+        p = plan(now, 0.5, prices=table, running=running)
+        assert p.charge_now is charges, (running_price, running)
+        assert len(p.windows) == 1
+
+
+def zigzag(local):
+    """15-minute prices that fall by half a cent each quarter of an hour, as Belgian day-ahead prices
+    often do (and a little cheaper each hour of the night)."""
+    night = 0.20 - 0.001 * ((local.hour - 22) % 24) if local.hour >= 22 or local.hour < 7 else 0.30
+    return night + 0.005 * (3 - local.minute // 15)
+
+
+def test_zigzag_quarter_prices_give_few_windows(monkeypatch):
+    p = plan(PLUG_IN, 10.0, prices=prices(zigzag))
+    assert len(p.windows) == 1 and p.on_track is True
+    monkeypatch.setattr(balancer_planner, "JOIN_EUR_PER_KWH", 0.0)
+    scattered = plan(PLUG_IN, 10.0, prices=prices(zigzag))
+    assert len(scattered.windows) >= 6  # every cheapest quarter on its own
+    assert p.planned_cost_eur - scattered.planned_cost_eur < 0.02 * 10.0
+
+
+def test_a_need_that_does_not_fit_charges_in_every_quarter_with_prices_too():
+    tight = plan(PLUG_IN, 36.0, prices=prices(night_tariff))
+    assert tight.windows == [(PLUG_IN, DEPARTURE)] and tight.charge_now is True and tight.reason.startswith("tight")
+    assert abs(tight.planned_cost_eur - tight.cost_now_eur) < 1e-9
+    short = plan(PLUG_IN, 60.0, prices=prices(night_tariff))
+    assert short.state == "short" and short.windows == [(PLUG_IN, DEPARTURE)] and short.planned_cost_eur > 0
+
+
+def sunny_profile():
+    """The household, with a usual surplus of 2 kW from 11:00 to 15:00 on weekdays."""
+    profile = balancer_profile.from_dict(PROFILE.as_dict())
+    for quarter in range(11 * 4, 15 * 4):
+        profile.mean_w[quarter] = -2000.0
+        profile.jump_w[quarter] = 0.0
+    return profile
+
+
+def test_the_usual_solar_surplus_is_the_cheapest_energy():
+    plug = at(2025, 1, 29, 8)  # Wednesday morning, leaving Thursday 07:30
+    leave = at(2025, 1, 30, 7, 30)
+    meter = balancer_prices.schedule_table(0.30, 0.22, None, plug)
+    export = balancer_prices.price_table(0.04, None, plug)
+    p = plan(plug, 10.0, profile=sunny_profile(), departure=leave, prices=meter, export=export)
+    assert p.windows and all([at(2025, 1, 29, 11) <= a and b <= at(2025, 1, 29, 15) for a, b in p.windows])
+    assert p.window_prices[0] < 0.22
+    without_sun = plan(plug, 10.0, departure=leave, prices=meter, export=export)
+    assert all([a >= at(2025, 1, 29, 22) for a, b in without_sun.windows])  # the night rate
+
+
+def test_prices_known_until_midnight_rank_the_unknown_night_by_safety():
+    table = prices(lambda t: 0.20 if t.hour >= 22 else 0.30, last=at(2025, 1, 29, 0))
+    p = plan(PLUG_IN, 10.0, prices=table)
+    assert p.prices_known_until == at(2025, 1, 29, 0)
+    assert p.windows[0][0] == at(2025, 1, 28, 22) and len(p.windows) == 1  # the known cheap hours, then on
+    assert p.windows[0][1] > at(2025, 1, 29, 0)  # into the unknown night, its safest quarters
+
+
+def test_without_a_known_price_the_plan_is_exactly_as_without_prices():
+    stale = prices(night_tariff, first=at(2025, 1, 24, 0), last=at(2025, 1, 26, 0))
+    for now, need in ((PLUG_IN, 10.0), (at(2025, 1, 28, 23, 5), 20.0), (PLUG_IN, 36.0), (PLUG_IN, 60.0)):
+        base = plan(now, need)
+        for priced in ({"prices": stale}, {"prices": balancer_prices.PriceTable()},
+                       {"export": balancer_prices.price_table(0.04, None, now)}, {"prices": None, "running": True}):
+            p = plan(now, need, **priced)
+            assert (p.charge_now, p.windows, p.reason, p.planned_finish, p.state, p.short_kwh) == (
+                base.charge_now, base.windows, base.reason, base.planned_finish, base.state, base.short_kwh)
+            attrs = balancer_planner.plan_attributes(p, need, 0.0, DEPARTURE)
+            assert attrs == balancer_planner.plan_attributes(base, need, 0.0, DEPARTURE)
+            assert "planned_cost_eur" not in attrs and p.planned_cost_eur is None
+
+
+def test_the_session_attributes_with_prices():
+    p = plan(PLUG_IN, 10.0, prices=prices(night_tariff))
+    attrs = balancer_planner.plan_attributes(p, 10.0, 0.0, DEPARTURE)
+    assert attrs["planned_cost_eur"] == round(p.planned_cost_eur, 2) and attrs["cost_now_eur"] == 3.5
+    assert attrs["saving_eur"] == round(p.cost_now_eur - p.planned_cost_eur, 2) > 1.5
+    assert attrs["windows"][0]["start"] == p.windows[0][0].astimezone(TZ).isoformat()
+    assert attrs["windows"][0]["price_eur_per_kwh"] == round(p.window_prices[0], 4)
+    assert attrs["prices_known_until"] == "2025-01-29T07:30:00+01:00"
+    json.dumps(attrs)
+
+
+def test_a_plan_over_48_hours_of_quarter_prices_is_fast():
+    table = prices(zigzag, last=at(2025, 2, 1, 0))
+    start = time.perf_counter()
+    p = plan(PLUG_IN, 40.0, departure=PLUG_IN + timedelta(days=3), prices=table)
+    elapsed_s = time.perf_counter() - start
+    assert p.on_track is True and p.prices_known_until == PLUG_IN + timedelta(hours=48)
+    assert elapsed_s < 0.05  # about 1 ms in CPython; pyscript's interpreter is far slower

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tools import replay
+from tools import replay, replay_args, replay_run, report
 from tools.metrics import Metrics
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost
 from tools.plant import TZ, PlantParams
@@ -63,7 +63,7 @@ def one_line(err):
     (["--controllers", "app,foo"], "unknown controller 'foo' in --controllers (choose from app, original, uncontrolled)"),
     (["--plug", "mon-fri 25:00-07:00"], "--plug 'mon-fri 25:00-07:00': 25:00 is not a time of day"),
     (["--plug", "someday 18:00-07:00"], "--plug 'someday 18:00-07:00': unknown day 'someday' (use mon tue wed thu fri sat sun, a range mon-fri, or daily)"),
-    (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv only"),
+    (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv or --recorder only"),
     (["--price-per-kw", "-1"], "--price-per-kw must be between 0 and 1000 €/kW/year, got -1"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, expected):
@@ -131,23 +131,23 @@ def test_without_matplotlib_the_table_still_comes(capsys, monkeypatch, tmp_path)
 
 
 def test_a_configuration_the_app_rejects_is_refused_up_front(capsys, monkeypatch):
-    monkeypatch.setattr(replay, "app_config_errors", lambda params: ["wallbox_balancer: 'x' is wrong"])
+    monkeypatch.setattr(replay_run, "app_config_errors", lambda params: ["wallbox_balancer: 'x' is wrong"])
     status, out, err = run_cli(capsys, "--no-plot")
     assert status == 2 and out == ""
     assert one_line(err) == "replay: the app rejects this configuration: wallbox_balancer: 'x' is wrong"
 
 
 def test_the_app_validation_up_front_is_the_apps_own():
-    assert replay.app_config_errors(PlantParams()) == []
-    errors = replay.app_config_errors(PlantParams(target_peak=4))
+    assert replay_run.app_config_errors(PlantParams()) == []
+    errors = replay_run.app_config_errors(PlantParams(target_peak=4))
     assert len(errors) == 1 and "'target_peak' must be between 1000 and 50000 W" in errors[0]
 
 
 def test_an_app_that_logged_an_error_gets_a_marked_row_and_exit_1(capsys, monkeypatch, tmp_path):
     """The safety net behind the up-front check: the app is given a config it rejects."""
     from tools.app_controller import AppController
-    real = replay.make_controller
-    monkeypatch.setattr(replay, "make_controller",
+    real = replay_run.make_controller
+    monkeypatch.setattr(replay_run, "make_controller",
                         lambda name: AppController(target_peak=4) if name == "app" else real(name))
     status, out, err = run_cli(capsys, write_trace(tmp_path, hours=1), "--controllers",
                                "app,uncontrolled", "--no-plot")
@@ -159,7 +159,7 @@ def test_an_app_that_logged_an_error_gets_a_marked_row_and_exit_1(capsys, monkey
 
 
 def test_problem_label_flattens_a_traceback():
-    label = replay.problem_label(None, ["Exception in <app> line 3:\n    x = d['k']\nKeyError: 'k'", "2"])
+    label = report.problem_label(None, ["Exception in <app> line 3:\n    x = d['k']\nKeyError: 'k'", "2"])
     assert label == "APP ERROR: Exception in <app> line 3: … KeyError: 'k' (+1 more ERROR lines)"
 
 
@@ -259,10 +259,10 @@ def test_session_energy_from_the_command_line(capsys, tmp_path):
 
 
 def test_plug_windows_from_the_command_line():
-    assert replay.parse_plug("mon-fri 18:00-07:30") == ((0, 1, 2, 3, 4), "18:00", "07:30")
-    assert replay.parse_plug("sat,sun 9:00-18:00") == ((5, 6), "09:00", "18:00")
-    assert replay.parse_plug("fri-mon 20:00-06:00") == ((0, 4, 5, 6), "20:00", "06:00")
-    assert replay.parse_plug("daily 00:00-00:00") == (tuple(range(7)), "00:00", "00:00")
+    assert replay_args.parse_plug("mon-fri 18:00-07:30") == ((0, 1, 2, 3, 4), "18:00", "07:30")
+    assert replay_args.parse_plug("sat,sun 9:00-18:00") == ((5, 6), "09:00", "18:00")
+    assert replay_args.parse_plug("fri-mon 20:00-06:00") == ((0, 4, 5, 6), "20:00", "06:00")
+    assert replay_args.parse_plug("daily 00:00-00:00") == (tuple(range(7)), "00:00", "00:00")
 
 
 # ---- the table, the verdict, the money -------------------------------------------------------
@@ -283,30 +283,42 @@ def test_money_on_a_hand_computed_case():
     assert peak_increase_cost(8000, 55.0) == pytest.approx(36.6666667)
     assert peak_increase_cost(-51, 55.0) == 0.0
     assert DEFAULT_PRICE_EUR_PER_KW_YEAR == 55.0
-    line = replay.verdict(metrics("app", 6570.0, 6956.0, 386.0), price=55.0, target=4000.0)
+    line = report.verdict(metrics("app", 6570.0, 6956.0, 386.0), price=55.0, target=4000.0)
     assert line == ("app: billed peak 6.57 → 6.96 kW (+386 W, €1.77 over 12 months); 1750 kWh for "
                     "the car (101 % of what was possible); 0 rejected writes")
-    cheap = replay.verdict(metrics("app", 6570.0, 6956.0, 386.0), price=49.05, target=4000.0)
+    cheap = report.verdict(metrics("app", 6570.0, 6956.0, 386.0), price=49.05, target=4000.0)
     assert "€1.58 over 12 months" in cheap         # 0.386 x 49.05 / 12 = 1.578
 
 
 def test_verdict_within_the_target_says_so_instead_of_a_negative_increase():
-    line = replay.verdict(metrics("app", 2790.0, 3949.0, -51.0, 1310.0, 1377.8), target=4000.0)
+    line = report.verdict(metrics("app", 2790.0, 3949.0, -51.0, 1310.0, 1377.8), target=4000.0)
     assert line == ("app: billed peak 2.79 → 3.95 kW (within the 4.00 kW target: +0 W above it, "
                     "€0.00); 1310 kWh for the car (95 % of what was possible); 0 rejected writes")
+
+
+def test_the_default_table_of_a_real_replay_is_at_most_100_wide(capsys, tmp_path):
+    # every controller on a short trace, the default (compact) output: its widest line is the
+    # header; 100 columns as a terminal shows them and 100 bytes as `wc -c` or awk count them
+    # (the € and the dashes are 3 bytes each in UTF-8: the old header was 100 characters, 102 bytes)
+    status, out, err = run_cli(capsys, write_trace(tmp_path, hours=2), "--no-plot")
+    assert status == 0, err
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 6 and "| € |" in table[0]
+    assert max(len(line) for line in table) <= 100
+    assert max(len(line.encode("utf-8")) for line in table) <= 100
 
 
 def test_compact_table_fits_100_characters_and_has_a_legend_and_verdicts():
     rows = [metrics("app", 6570.0, 6956.0, 386.0), metrics("original", 6570.0, 7977.0, 1407.0,
             1121.2, 1725.0, 4009), metrics("uncontrolled", 6570.0, 13927.0, 7357.0, 2637.3),
             metrics("oracle", 6570.0, 6570.0, 0.0, 1725.0)]
-    text = replay.format_compact(rows, "H6_2p_2025-01 (31.0 days)", target=4000.0)
+    text = report.format_compact(rows, "H6_2p_2025-01 (31.0 days)", target=4000.0)
     table = [line for line in text.splitlines() if line.startswith("|")]
     assert len(table) == 6 and max(len(line) for line in table) <= 100
     assert "| app | 6.96 | +386 | 1.77 | 71 | 1750 | 101 % | 30.1 | 0 | 8.3 |" in table
     assert any(line.startswith("Legend: ") for line in text.splitlines())
     assert sum(1 for line in text.splitlines() if line.startswith(("app:", "original:", "uncontrolled:", "oracle:"))) == 4
-    wide = replay.format_table(rows, "t")
+    wide = report.format_table(rows, "t")
     assert "writes per plugged h" in wide and "writes without car" in wide and "writes car full" in wide
 
 
@@ -315,11 +327,11 @@ def test_compact_table_fits_100_characters_and_has_a_legend_and_verdicts():
 def test_plot_names_carry_trace_day_and_plant(tmp_path):
     trace = parse_csv("timestamp,power_w\n2025-01-06T18:00:00+01:00,1\n2025-01-06T18:01:00+01:00,1\n",
                       "H5")
-    ref = replay.plot_path("out", trace, "2025-01-18", PlantParams())
-    three = replay.plot_path("out", trace, "2025-01-18", PlantParams(phases=3, max_current=16))
+    ref = report.plot_path("out", trace, "2025-01-18", PlantParams())
+    three = report.plot_path("out", trace, "2025-01-18", PlantParams(phases=3, max_current=16))
     assert ref == os.path.join("out", "H5_2025-01-18_1p6-32A_m5s_t4000W.png")
     assert three == os.path.join("out", "H5_2025-01-18_3p6-16A_m5s_t4000W.png")
-    car = replay.plot_path("out", trace, "2025-01-18", PlantParams(car_max_w=3700.0, meter_period=30))
+    car = report.plot_path("out", trace, "2025-01-18", PlantParams(car_max_w=3700.0, meter_period=30))
     assert car == os.path.join("out", "H5_2025-01-18_1p6-32A_m30s_t4000W_car3.7kW.png")
 
 
@@ -341,7 +353,7 @@ def test_readme_lists_every_replay_option_and_no_other():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Replay simulator and benchmark"):readme.index("### Results")]
     in_readme = set(re.findall(r"`(--[a-z-]+)", section)) | set(re.findall(r"\s(--[a-z-]+)", section))
-    parser_options = {option for action in replay.build_parser()._actions
+    parser_options = {option for action in replay_args.build_parser()._actions
                       for option in action.option_strings if option.startswith("--")}
     parser_options.discard("--help")
     assert in_readme == parser_options

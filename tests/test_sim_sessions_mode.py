@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tools import benchmark, replay
+from tools import benchmark, replay, replay_args, replay_run, report
 from tools.app_controller import DEPARTURE, ENERGY_NEEDED, AppController, app_config
 from tools.controllers import Uncontrolled
 from tools.metrics import evaluate, oracle_metrics
@@ -248,19 +248,19 @@ def test_replay_with_a_session_file(capsys, tmp_path):
 
 
 def test_sessions_mode_adds_the_timer_to_the_default_controllers():
-    args = replay.parse_args(["--sessions", "generated"])
-    assert replay.controller_names(args) == ["app", "original", "uncontrolled", "timer"]
-    assert replay.controller_names(replay.parse_args([])) == ["app", "original", "uncontrolled"]
+    args = replay_args.parse_args(["--sessions", "generated"])
+    assert replay_args.controller_names(args) == ["app", "original", "uncontrolled", "timer"]
+    assert replay_args.controller_names(replay_args.parse_args([])) == ["app", "original", "uncontrolled"]
 
 
 def test_the_app_is_told_about_when_it_does_not_take_the_session_keys(monkeypatch):
     def fake(params):
         return ["wallbox_balancer: unknown key 'departure'"] if params.sessions else []
-    monkeypatch.setattr(replay, "app_config_errors", fake)
-    note = replay.app_sessions_note(PlantParams())
+    monkeypatch.setattr(replay_run, "app_config_errors", fake)
+    note = replay_run.app_sessions_note(PlantParams())
     assert "CONFIG REJECTED" in note and "the baselines run" in note and "unknown key 'departure'" in note
-    monkeypatch.setattr(replay, "app_config_errors", lambda params: [])
-    assert replay.app_sessions_note(PlantParams()) is None
+    monkeypatch.setattr(replay_run, "app_config_errors", lambda params: [])
+    assert replay_run.app_sessions_note(PlantParams()) is None
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -313,10 +313,10 @@ def test_the_default_replay_prints_no_session_table(capsys, tmp_path):
 
 def test_the_plot_name_tells_sessions_apart():
     params = file_params()
-    tag = replay.plant_tag(params)
+    tag = report.plant_tag(params)
     assert tag.startswith("1p6-32A_m5s_t4000W_sessions3-") and "_plug" not in tag
-    assert replay.plant_tag(replace(params, sessions=params.sessions[:2])) != tag
-    assert "3 sessions (plug-in to departure, each full after its need, 1-5.5 kWh)" in replay.plant_text(params)
+    assert report.plant_tag(replace(params, sessions=params.sessions[:2])) != tag
+    assert "3 sessions (plug-in to departure, each full after its need, 1-5.5 kWh)" in report.plant_text(params)
 
 
 def test_the_benchmark_in_sessions_mode_prints_the_session_summary(capsys, tmp_path):
@@ -344,7 +344,7 @@ def test_the_benchmark_refuses_unknown_names(capsys, tmp_path):
 
 
 def test_the_session_file_format_in_the_docs_parses():
-    docs = open(os.path.join(replay.REPO, "tools", "README_SIMULATOR.md"), encoding="utf-8").read()
+    docs = open(os.path.join(replay_args.REPO, "tools", "README_SIMULATOR.md"), encoding="utf-8").read()
     example = docs[docs.index("```csv\n") + 7:]
     example = example[:example.index("```")]
     sessions = parse_csv(example, "README_SIMULATOR.md")

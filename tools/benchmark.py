@@ -34,11 +34,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from tools.plant import PlantParams  # noqa: E402
-from tools.replay import (  # noqa: E402
-    ALL_CONTROLLERS, SESSION_CONTROLLERS, app_available, app_sessions_note, format_table,
-    problem_label, replay_trace, whole_quarters, with_sessions,
-)
+from tools.controllers import ALL_CONTROLLERS, SESSION_CONTROLLERS  # noqa: E402
+from tools.plant import PlantParams, whole_quarters  # noqa: E402
+from tools.replay_run import app_available, app_sessions_note, replay_trace, with_sessions  # noqa: E402
+from tools.report import format_table, problem_label  # noqa: E402
 from tools.session_metrics import oracle_session_metrics, session_metrics  # noqa: E402
 from tools.sessions import SEED, generate  # noqa: E402
 from tools.traces import load_csv  # noqa: E402

@@ -93,3 +93,26 @@ def _month(t: float) -> tuple[int, int]:
 
 def _next_quarter(t: float) -> float:
     return (t // QUARTER + 1) * QUARTER
+
+
+ALL_CONTROLLERS = ("app", "original", "uncontrolled")
+# sessions mode (--sessions) adds the 22:00 timer baseline
+SESSION_CONTROLLERS = ALL_CONTROLLERS + ("timer",)
+
+
+def make_controller(name: str) -> Controller:
+    """A fresh controller by its name in the replay's tables (the app and the timer are imported
+    only when asked for: the app needs freezegun and the stubs)."""
+    if name == "app":
+        from tools.app_controller import AppController
+        return AppController()
+    if name == "original":
+        return OriginalAutomation()
+    if name == "uncontrolled":
+        return Uncontrolled()
+    if name == "timer":
+        from tools.timer_controller import Timer2200
+        timer = Timer2200()
+        timer.name = "timer"
+        return timer
+    raise ValueError(f"unknown controller {name!r} (choose from {', '.join(SESSION_CONTROLLERS)})")

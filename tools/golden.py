@@ -17,8 +17,8 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from tools.plant import PlantParams  # noqa: E402
-from tools.replay import SAMPLE, replay_trace  # noqa: E402
-from tools.traces import load_csv  # noqa: E402
+from tools.replay_run import replay_trace  # noqa: E402
+from tools.traces import SAMPLE, load_csv  # noqa: E402
 
 GOLDEN_DIR = os.path.join(REPO, "tests", "golden")
 COMMANDS = os.path.join(GOLDEN_DIR, "sample_week_commands.csv")

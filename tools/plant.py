@@ -144,6 +144,23 @@ def plug_intervals(params: PlantParams, start: float, end: float) -> list[tuple[
     return [(max(a, start), min(b, end)) for a, b in merged if b > start and a < end]
 
 
+def whole_quarters(trace: Trace) -> tuple[float, float]:
+    """The replay's span: the trace's whole clock quarter-hours (a billed quarter is judged whole or
+    not at all). ValueError when not even one fits."""
+    start = math.ceil(trace.start / QUARTER) * QUARTER
+    end = math.floor(trace.end / QUARTER) * QUARTER
+    if end <= start:
+        raise ValueError(f"{trace.name}: shorter than one whole clock quarter-hour")
+    return start, end
+
+
+def trace_days(trace: Trace) -> tuple[str, str]:
+    """First and last local day the replay covers (whole quarters)."""
+    start, end = whole_quarters(trace)
+    return (datetime.fromtimestamp(start, TZ).date().isoformat(),
+            datetime.fromtimestamp(end - 1, TZ).date().isoformat())
+
+
 def session_list(params: PlantParams, start: float, end: float) -> list[tuple[float, float, float]]:
     """The sessions (plug_in, departure, need_kwh) of `params.sessions` overlapping [start, end),
     unclipped, in time order."""

@@ -273,3 +273,41 @@ def plot_month(runs: list[RunResult], month: str, path: str, subtitle: str | Non
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def plot_year(months, path: str, title: str, price: float) -> str:
+    """The household's year (tools/year.py): per month a bar for the house alone and one with the
+    car, solid up to what the statistics prove (exact, or the range's lower bound) and hatched up
+    to the range's upper bound; the billed minimum of 2.5 kW dotted."""
+    import numpy as np
+    from tools.money import BILLED_MINIMUM_W, month_cost
+    x = np.arange(len(months))
+    width = 0.38
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(months) + 3), 5.2))
+    bars = [("house alone", HOUSE_C, -width / 2, [m.house for m in months]),
+            ("with the car", EV_C, width / 2, [m.with_car for m in months])]
+    for label, color, dx, peaks in bars:
+        if all(p is None for p in peaks):
+            continue
+        low = [p.low_w / 1000 if p else 0.0 for p in peaks]
+        extra = [(p.high_w - p.low_w) / 1000 if p else 0.0 for p in peaks]
+        ax.bar(x + dx, low, width, color=color, label=f"{label}: the month's peak")
+        if any(e > 0 for e in extra):
+            ax.bar(x + dx, extra, width, bottom=low, color="white", edgecolor=color, hatch="///",
+                   lw=0.8, label=f"{label}: at most (only hourly statistics)")
+    for i, m in enumerate(months):
+        ax.text(x[i] + width / 2, m.with_car.high_w / 1000 + 0.1,
+                f"€{month_cost(m.with_car.low_w, price):.0f}", ha="center", fontsize=8)
+    ax.axhline(BILLED_MINIMUM_W / 1000, color=LIMIT_C, lw=1.2, ls=":",
+               label="billed minimum 2.5 kW")
+    ax.set_xticks(x, [m.month for m in months], rotation=45 if len(months) > 8 else 0)
+    ax.set_ylabel("highest quarter-hour average (kW)")
+    ax.set_ylim(0, max(m.with_car.high_w for m in months) / 1000 * 1.25 + 0.5)
+    ax.grid(True, axis="y", color="#dddddd", lw=0.6)
+    ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=2)
+    ax.set_title(f"{title}\n(€ above the bars: what the month's peak with the car costs over 12 "
+                 f"months at €{price:.2f}/kW/year; at least, for a range)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field, replace
 if __package__ in (None, ""):   # run as a script: make `tools` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from tools.controllers import make_controller
 from tools.metrics import Metrics, Quarters, evaluate, oracle_ev_j, plugged_seconds, quarters_of
-from tools.plant import Plant, PlantParams, RunResult
-from tools.replay import make_controller, whole_quarters
+from tools.plant import Plant, PlantParams, RunResult, whole_quarters
 from tools.sessions import Session, generate
+from tools.traces import SAMPLE
 
 # A session counts as met when at most this much is missing (the plant's own rounding).
 MET_TOLERANCE_KWH = 0.05
-SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample", "H4_4p_2025-01_week1.csv")
 
 
 @dataclass

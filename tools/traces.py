@@ -24,6 +24,10 @@ Excel writes them with a Belgian locale; a decimal comma is then accepted too):
   power minus the car's, floored at 0 W (the car in your own history would otherwise be counted
   as house load, and charged again by the simulated car).
 
+The export's rows become `HistoryRow`s and `history_trace` makes the Trace of them; the recorder's
+database (tools/recorder.py) gives the same rows, each with its own unit, to the same function, so a
+replay of the database equals one of an export of the same states.
+
 Every error names the file (the `source` argument) and, for a bad row, its line number.
 """
 from __future__ import annotations
@@ -35,6 +39,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# the bundled sample week (tools/sample/README.md): what the replay runs when given no trace
+SAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample", "H4_4p_2025-01_week1.csv")
 GAP_STATES = {"unavailable", "unknown", "", "none", "nan"}
 KW_AUTODETECT_BELOW = 50.0
 # a house above this many kW is a unit mix-up (a 63 A 3-phase connection gives at most 43 kW)
@@ -150,30 +156,49 @@ def load_ha_history(path: str, entity: str | None = None, unit: str | None = Non
                             ev_entity=ev_entity, ev_unit=ev_unit, source=path)
 
 
-def _samples(records, entity, source):
-    """[(epoch, value or None)] of one entity, sorted, leading gaps dropped."""
-    samples: list[tuple[float, float | None]] = []
-    for line, r in records:
-        if r["entity_id"] != entity:
+@dataclass
+class HistoryRow:
+    """One recorded state of an entity, from a History-panel export or the recorder's database.
+    `when` is the UTC epoch s, or the export's ISO text (read only for the entities replayed, so a
+    bad time elsewhere in the file does not matter); `unit` is the state's own unit where the
+    source records one (the recorder does, an export does not); `decimal_comma` for an export that
+    Belgian Excel wrote with `;`."""
+    where: str
+    entity_id: str
+    state: str
+    when: float | str
+    unit: str | None = None
+    decimal_comma: bool = False
+
+
+UNIT_SCALE_W = {"W": 1.0, "kW": 1000.0}
+
+
+def _samples(rows: list[HistoryRow], entity: str) -> list[tuple[float, float | None, str | None]]:
+    """[(epoch, value or None, the row's own unit)] of one entity, sorted, leading gaps dropped."""
+    samples: list[tuple[float, float | None, str | None]] = []
+    for r in rows:
+        if r.entity_id != entity:
             continue
-        state = r["state"]
         try:
-            value: float | None = (None if state.lower() in GAP_STATES
-                                   else _number(state, r["delimiter"]))
+            value: float | None = (None if r.state.lower() in GAP_STATES
+                                   else _number(r.state, ";" if r.decimal_comma else ","))
         except ValueError:
             value = None
         if value is not None and (value != value or abs(value) == float("inf")):
             value = None
-        samples.append((_epoch(r["last_changed"], f"{source} line {line}"), value))
+        when = r.when if isinstance(r.when, float) else _epoch(r.when, r.where)
+        samples.append((when, value, r.unit))
     samples.sort(key=lambda s: s[0])
     while samples and samples[0][1] is None:
         samples.pop(0)
     return samples
 
 
-def _unit(samples, entity, unit, what, notes) -> float:
-    """Scale to W; the auto-detection and implausible units are reported in `notes`."""
-    peak = max(abs(v) for _, v in samples if v is not None)
+def _unit(values: list[float], entity, unit, what, notes) -> float:
+    """Scale to W of values without a unit of their own; the auto-detection and implausible units
+    are reported in `notes`."""
+    peak = max(abs(v) for v in values)
     if unit is None:
         unit = "kW" if peak < KW_AUTODETECT_BELOW else "W"
         notes.append(f"{entity}: no {what} given; all values "
@@ -185,15 +210,27 @@ def _unit(samples, entity, unit, what, notes) -> float:
     elif unit == "W" and peak < KW_AUTODETECT_BELOW:
         notes.append(f"WARNING: {entity}: {what} W makes the highest value {peak:g} W; "
                      f"are the values in kW? (then {what} kW)")
-    return 1000.0 if unit == "kW" else 1.0
+    return UNIT_SCALE_W[unit]
 
 
-def _held(samples, scale) -> list[tuple[float, float]]:
+def _in_w(samples, entity, unit, what, notes, source) -> list[tuple[float, float | None]]:
+    """[(epoch, W or None)]: a row with its own unit (the recorder's) is scaled by it, the others by
+    `unit` or, without it, by the auto-detection."""
+    own = {u for _, v, u in samples if v is not None and u is not None}
+    for u in sorted(own - UNIT_SCALE_W.keys()):
+        raise ValueError(f"{source}: {entity} has states in {u}, not W or kW: is it a power sensor?")
+    bare = [v for _, v, u in samples if v is not None and u is None]
+    scale = _unit(bare, entity, unit, what, notes) if bare else 1.0
+    return [(t, None if v is None else v * (UNIT_SCALE_W[u] if u else scale))
+            for t, v, u in samples]
+
+
+def _held(samples) -> list[tuple[float, float]]:
     """[(epoch, W)]: gaps hold the last valid value (leading gaps are already dropped)."""
     out, last = [], 0.0
-    for t, v in samples:
-        if v is not None:
-            last = v * scale
+    for t, w in samples:
+        if w is not None:
+            last = w
         out.append((t, last))
     return out
 
@@ -205,24 +242,23 @@ def parse_ha_history(text: str, entity: str | None = None, unit: str | None = No
     for u, option in ((unit, "--unit"), (ev_unit, "--ev-unit")):
         if u not in (None, "W", "kW"):
             raise ValueError(f"{option} must be W or kW, not {u!r}")
-    rows, delimiter = _rows(text, source)
-    header = rows[0]
+    lines, delimiter = _rows(text, source)
+    header = lines[0]
     missing = sorted({"entity_id", "state", "last_changed"} - set(header))
     if missing:
         raise ValueError(f"{source}: not a Home Assistant history export (header "
                          f"entity_id,state,last_changed), missing {', '.join(missing)}")
     col = {h: header.index(h) for h in ("entity_id", "state", "last_changed")}
-    records = []
-    for line, row in enumerate(rows[1:], 2):
+    rows = []
+    for line, row in enumerate(lines[1:], 2):
         if not row or not any(row):
             continue
         if len(row) < len(header):
             raise ValueError(f"{source} line {line}: expected {len(header)} fields, "
                              f"got {len(row)}")
-        records.append((line, {"entity_id": row[col["entity_id"]], "state": row[col["state"]],
-                               "last_changed": row[col["last_changed"]],
-                               "delimiter": delimiter}))
-    entities = sorted({r["entity_id"] for _, r in records})
+        rows.append(HistoryRow(f"{source} line {line}", row[col["entity_id"]], row[col["state"]],
+                               row[col["last_changed"]], decimal_comma=delimiter == ";"))
+    entities = sorted({r.entity_id for r in rows})
     others = [e for e in entities if e != ev_entity]
     if entity is None:
         if len(others) != 1:
@@ -235,54 +271,66 @@ def parse_ha_history(text: str, entity: str | None = None, unit: str | None = No
     if ev_entity is not None and ev_entity not in entities:
         raise ValueError(f"{source}: --ev-entity {ev_entity} is not in the export (it has "
                          f"{', '.join(entities)})")
-    samples = _samples(records, entity, source)
-    valid = [v for _, v in samples if v is not None]
-    if len(samples) < 2 or not valid:
-        raise ValueError(f"{source}: fewer than two usable rows for {entity}")
-    notes: list[str] = []
-    scale = _unit(samples, entity, unit, "--unit", notes)
-    ev = None
-    if ev_entity is not None:
-        ev = _samples(records, ev_entity, source)
-        if not ev:
-            raise ValueError(f"{source}: no usable row for --ev-entity {ev_entity}")
-        ev_scale = _unit(ev, ev_entity, ev_unit, "--ev-unit", notes)
-    else:
+    warnings: list[str] = []
+    if ev_entity is None:
         chargers = [e for e in entities if e != entity and CHARGER_NAME.search(e)]
         if chargers:
-            notes.append(f"WARNING: the export also holds {', '.join(chargers)}: if that is your "
+            warnings.append(f"WARNING: the export also holds {', '.join(chargers)}: if that is your "
                          "car's charging power, your history already holds your car; add "
                          f"--ev-entity {chargers[0]} to take it out of the house load")
+    return history_trace(rows, entity, unit, name, ev_entity, ev_unit, source, warnings)
+
+
+def history_trace(rows: list[HistoryRow], entity: str, unit: str | None = None,
+                  name: str = "history", ev_entity: str | None = None,
+                  ev_unit: str | None = None, source: str = "history",
+                  warnings: list[str] | None = None) -> Trace:
+    """The house load of recorded states, whichever source read them (a History-panel export here,
+    the recorder's database in tools/recorder.py): the grid `entity` less the car's `ev_entity`,
+    each state holding until the next, gaps holding the last valid value. `warnings`: the source's
+    own, reported after the grid's unit."""
+    notes: list[str] = []
+    raw = _samples(rows, entity)
+    if len(raw) < 2 or all(v is None for _, v, _ in raw):
+        raise ValueError(f"{source}: fewer than two usable rows for {entity}")
+    samples = _in_w(raw, entity, unit, "--unit", notes, source)
+    notes += warnings or []
+    ev = None
+    if ev_entity is not None:
+        ev_raw = _samples(rows, ev_entity)
+        if not ev_raw:
+            raise ValueError(f"{source}: no usable row for --ev-entity {ev_entity}")
+        ev = _in_w(ev_raw, ev_entity, ev_unit, "--ev-unit", notes, source)
     times: list[float] = []
     power: list[float] = []
     gaps: list[tuple[float, float]] = []
     gap_start: float | None = None
     end = samples[-1][0]
-    events = [(t, v, False) for t, v in samples]
+    events = [(t, w, False) for t, w in samples]
     car_w = 0.0
     if ev is not None:
-        car = _held(ev, ev_scale)
+        car = _held(ev)
         events += [(t, w, True) for t, w in car if samples[0][0] < t < end]
         events.sort(key=lambda e: e[0])
         car_w = next((w for t, w in reversed(car) if t <= samples[0][0]), 0.0)
     grid_w = 0.0
     ev_j = clipped_s = 0.0
     prev_t = None
-    for t, v, is_ev in events:
+    for t, w, is_ev in events:
         if prev_t is not None:
             ev_j += min(grid_w, car_w) * (t - prev_t)
             clipped_s += (t - prev_t) if car_w > grid_w + 1.0 else 0.0
         prev_t = t
         if is_ev:
-            car_w = v
-        elif v is None:
+            car_w = w
+        elif w is None:
             if gap_start is None:
                 gap_start = t
         else:
             if gap_start is not None:
                 gaps.append((gap_start, t))
                 gap_start = None
-            grid_w = v * scale
+            grid_w = w
         v_w = max(grid_w - car_w, 0.0)
         if times and t == times[-1]:        # same instant: keep the later row
             power[-1] = v_w
