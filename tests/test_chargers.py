@@ -5,8 +5,6 @@ with or without a power sensor; one set through a service, with nothing to read 
 Each test is one defect measured on a charger that reports on change; all run on every plant.
 """
 
-from datetime import timedelta
-
 import pytest
 from freezegun import freeze_time
 

@@ -4,7 +4,7 @@ import pytest
 from freezegun import freeze_time
 
 from home import Home
-from plant import CHARGER_PLANTS, CONFIG, LIMIT, MODE, PEAK, QUARTER, SETPOINT, SWITCH
+from plant import CHARGER_PLANTS, CONFIG, LIMIT, MODE, PEAK, QUARTER, SETPOINT
 
 AVERAGE = "sensor.electricity_meter_current_average_demand"
 MONTH_PEAK = "sensor.electricity_meter_maximum_demand_current_month"
