@@ -1,9 +1,11 @@
 """End-to-end checks in real Home Assistant 2025.12.1 + pyscript 1.7.0 (../shared/harness).
 
 Run: ../shared/harness/run.sh . e2e/
-The app runs with pyscript's defaults (allow_all_imports: false, hass_is_global: false). A small plant
-in the test plays the charger (number + pause switch updated as the core Wallbox integration does
-after a successful write, and the switch written again at its 90 s poll) and the meter (grid = house + car, published every 5 s).
+The app runs with pyscript's defaults (allow_all_imports: false, hass_is_global: false). The plant the
+stub tests use (tests/plant.py) plays the charger (the core Wallbox integration: number + pause switch
+updated after a successful write and the switch written again at its 90 s poll; or a charger whose
+entities report on change, or one set through a service: CHARGER_PLANTS) and the meter (grid = house +
+car, published every 5 s).
 """
 
 import logging
@@ -14,7 +16,7 @@ import pytest
 from homeassistant.core import State
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the plant the stub tests use too
-from plant import GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Plant  # noqa: E402
+from plant import CHARGER_PLANTS, GRID, LIMIT, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH, Plant, config_for  # noqa: E402
 
 README_APP = {  # the README's example, with this test's entity names
     "grid_power": GRID,
@@ -32,24 +34,40 @@ README_APP = {  # the README's example, with this test's entity names
 DEFAULTS = {"allow_all_imports": False, "hass_is_global": False}
 
 
-async def started(ps, app=None, house_w=1000, amps=16, restore=None):
+def app_for(charger, **overrides):
+    """The README's configuration for that plant's charger (CHARGER_PLANTS)."""
+    kw = CHARGER_PLANTS[charger]
+    app = dict(README_APP, **config_for(kw.get("charger", "wallbox"), kw.get("power_unit")))
+    if kw.get("charger") == "service":
+        del app["current_number"]
+    app.update(overrides)
+    return app
+
+
+async def started(ps, app=None, house_w=1000, amps=16, restore=None, charger="wallbox"):
     """A plant with the charger and meter published, and the app started with pyscript's defaults."""
-    plant = Plant(ps, house_w=house_w, amps=amps, unit="kW")
+    plant = Plant(ps, house_w=house_w, amps=amps, unit="kW", **CHARGER_PLANTS[charger])
     await plant.publish_all()
-    await ps.start(apps={"wallbox_balancer": app or README_APP}, restore=restore, **DEFAULTS)
+    await ps.start(apps={"wallbox_balancer": app or app_for(charger)}, restore=restore, **DEFAULTS)
     return plant
 
 
 def writes(plant):
-    return [c.data["value"] for c in plant.numbers]
+    return plant.current_writes()
 
 
+def all_writes(plant):
+    return len(plant.write_log)
+
+
+@pytest.mark.parametrize("charger", CHARGER_PLANTS)
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
-async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_limit(pyscript_ha):
+async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_limit(pyscript_ha, charger):
     ps = pyscript_ha
-    plant = await started(ps, house_w=1000, amps=6)
+    plant = await started(ps, house_w=1000, amps=6, charger=charger)
     await plant.run(450)
-    assert writes(plant)[0] > 6  # the car was given more than the minimum
+    given = writes(plant)[1:] if charger == "service" else writes(plant)  # the service form starts blind at 6 A
+    assert given[0] > 6  # the car was given more than the minimum
     plant.house_w = 3500  # an oven starts mid-quarter
     await plant.run(450)
     [quarter_avg] = plant.averages().values()  # 12:00-12:15, every second of it
@@ -61,15 +79,16 @@ async def test_readme_config_loads_and_a_load_step_keeps_the_quarter_under_the_l
     assert ps.attrs(QUARTER)["unit_of_measurement"] == "W"
     assert ps.attrs(SETPOINT)["reason"]
     # one write a minute at most
-    assert len(plant.numbers) + len(plant.turn_off) + len(plant.turn_on) <= 900 / 60 + 1
+    assert all_writes(plant) <= 900 / 60 + 1
     ps.assert_no_errors()
     ps.assert_no_errors(logging.WARNING, logger="homeassistant.core")
 
 
+@pytest.mark.parametrize("charger", CHARGER_PLANTS)
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
-async def test_pauses_when_the_house_leaves_no_room_and_resumes_later(pyscript_ha):
+async def test_pauses_when_the_house_leaves_no_room_and_resumes_later(pyscript_ha, charger):
     ps = pyscript_ha
-    plant = await started(ps, house_w=1000, amps=16)
+    plant = await started(ps, house_w=1000, amps=16, charger=charger)
     await plant.run(60)
     plant.house_w = 3900
     await plant.run(120)

@@ -6,13 +6,15 @@ same second; that is the default here (`tick_first=True` for the other order, th
 
 import inspect
 
-from plant import CONFIG, Plant
+from plant import Plant, config_for
 from stubs.harness import StubHA, run
 
 
 class Home:
     def __init__(self, frozen, config=None, restore=None, start=True, **plant_kw):
-        ha = StubHA(frozen, dict(CONFIG if config is None else config), restore=restore)
+        if config is None:
+            config = config_for(plant_kw.get("charger", "wallbox"), plant_kw.get("power_unit"))
+        ha = StubHA(frozen, dict(config), restore=restore)
         plant_kw.setdefault("tick_first", False)
         object.__setattr__(self, "plant", Plant(ha, **plant_kw))
         object.__setattr__(self, "notifications", ha.mock_service("persistent_notification", "create"))

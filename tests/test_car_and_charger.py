@@ -3,7 +3,9 @@
 from datetime import datetime, timedelta
 
 from home import Home
-from plant import CONFIG, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH
+import pytest
+
+from plant import CHARGER_PLANTS, CONFIG, NUMBER, PEAK, QUARTER, SETPOINT, SWITCH
 
 STATUS = "sensor.wallbox_pulsar_status_description"
 
@@ -102,10 +104,11 @@ def test_the_published_quarter_energy_counts_each_reading_from_the_meters_own_ti
     assert abs(attrs["energy_wh"] - meter_wh) <= 0.001 * meter_wh
 
 
-def test_a_steady_evening_costs_at_most_one_write_a_quarter(frozen):
+@pytest.mark.parametrize("charger", CHARGER_PLANTS)
+def test_a_steady_evening_costs_at_most_one_write_a_quarter(frozen, charger):
     """Defect 9: 16 -> 17 -> 18 A in the last minutes of every quarter and 16 A at the next one."""
-    home = Home(frozen, house_w=1000, amps=6)
-    home.run(900)
+    home = Home(frozen, house_w=1000, amps=6, **CHARGER_PLANTS[charger])
+    home.run(1800)  # the service form starts blind at 6 A and catches up in the first quarters
     writes = len(home.write_log)
     home.run(3600)
     assert len(home.write_log) - writes <= 4

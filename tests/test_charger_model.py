@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from balancer_charger import CAP_HOLD_S, ChargerModel, ChargerObservation
+from balancer_charger import CAP_HOLD_S, ON_CHANGE, POLLED, ChargerModel, ChargerObservation
 
 T0 = datetime(2025, 1, 15, 17, 0, tzinfo=timezone.utc)
 
@@ -11,9 +11,10 @@ def at(seconds):
     return T0 + timedelta(seconds=seconds)
 
 
-def seen(model, seconds, reported, **fields):
-    """One step at `seconds` whose charger entities were last written at `reported`."""
-    model.observe(at(seconds), ChargerObservation(reported_at=at(reported), **fields))
+def seen(model, seconds, reported, repeated=True, **fields):
+    """One step at `seconds` whose charger entities were last written at `reported`, by default
+    as the Wallbox integration writes them: again at every poll and echo, changed or not."""
+    model.observe(at(seconds), ChargerObservation(reported_at=at(reported), repeated=repeated, **fields))
 
 
 def test_a_write_echo_does_not_make_the_charger_data_younger():
@@ -88,7 +89,7 @@ def test_a_lower_answer_caps_the_current_until_the_maximum_changes():
     model = ChargerModel(settle_s=30)
     seen(model, 0, 0, amps=16, number_max=32)
     model.accepted(at(10), "current", 32)
-    seen(model, 11, 10, amps=16, number_max=32)
+    seen(model, 11, 10, amps=16, number_max=32, number_at=at(10.5))  # the answer, written after the call
     assert model.max_a(32) == 16
     seen(model, 100, 100, amps=16, number_max=16)
     assert model.max_a(32) == 32  # the number's own max takes over
@@ -125,3 +126,107 @@ def test_an_unavailable_status_says_nothing_about_the_car():
     seen(model, 0, 0, status="Charging", switch="on")
     seen(model, 90, 90, status="unavailable", switch="unavailable")
     assert model.car is True and not model.car_absent()
+
+
+# -- how the charger reports (issue 14) ------------------------------------------------------------
+
+def changed(model, seconds, **fields):
+    """One step at `seconds` of a charger whose entities report on change: last written at
+    `reported` (default: the step before), never written again unchanged."""
+    reported = fields.pop("reported", seconds - 1)
+    model.observe(at(seconds), ChargerObservation(reported_at=at(reported), updated_at=at(fields.pop("updated", 0)),
+                                                  **fields))
+
+
+def test_a_write_without_an_echo_makes_the_charger_on_change_and_a_repeat_makes_it_polled():
+    model = ChargerModel(settle_s=30)
+    changed(model, 10, reported=0, amps=10, switch="on")
+    assert model.kind is None
+    model.accepted(at(10), "current", 16)
+    changed(model, 14, reported=0, amps=16, switch="on")
+    assert model.kind is None  # an echo could still come
+    changed(model, 15, reported=0, amps=16, switch="on")
+    assert model.kind == ON_CHANGE
+    seen(model, 100, 100, amps=16, switch="on")  # written again with nothing changed: a poll
+    assert model.kind == POLLED
+    changed(model, 200, reported=190, amps=16, switch="on")
+    assert model.kind == POLLED  # for good
+
+
+def test_a_write_at_the_instant_the_entities_appeared_teaches_nothing():
+    """The echo of a write made when the entities were last updated cannot be told apart."""
+    model = ChargerModel(settle_s=30)
+    changed(model, 0, reported=0, updated=0, amps=10, switch="on")
+    model.accepted(at(0), "current", 16)
+    changed(model, 30, reported=0, updated=0, amps=16, switch="on")
+    assert model.kind is None
+
+
+def test_on_change_a_resume_is_believed_for_settle_s_then_the_switch_is():
+    model = ChargerModel(settle_s=30, reports=ON_CHANGE)
+    changed(model, 0, amps=6, switch="off")
+    assert model.paused() is True
+    model.accepted(at(10), "resume")
+    changed(model, 20, reported=0, amps=6, switch="off")  # the charger has not switched yet
+    assert model.paused() is False and not model.read_since_change()
+    changed(model, 40, reported=0, amps=6, switch="off")  # settle_s on and still off: it did not
+    assert model.paused() is True and model.read_since_change()
+
+
+def test_on_change_an_increase_waits_settle_s_or_the_power_sensor():
+    model = ChargerModel(settle_s=30, reports=ON_CHANGE)
+    changed(model, 0, amps=10, switch="on", power_w=2300, power_at=at(0))
+    model.accepted(at(60), "current", 16)
+    changed(model, 65, reported=0, amps=10, switch="on", power_w=2300, power_at=at(0))
+    assert not model.read_since_change() and not model.power_fresh()
+    changed(model, 75, reported=72, amps=16, switch="on", power_w=3680, power_at=at(72))
+    assert model.read_since_change() and model.power_usable(at(75), 180)
+    model.accepted(at(200), "current", 12)  # no power sensor report this time
+    changed(model, 229, reported=72, amps=16, switch="on", power_w=3680, power_at=at(72))
+    assert not model.read_since_change()
+    changed(model, 230, reported=72, amps=16, switch="on", power_w=3680, power_at=at(72))
+    assert model.read_since_change()
+    assert model.power_usable(at(5000), 180)  # an unchanged value is never written again: still true
+
+
+def test_unknown_a_raise_waits_for_a_read_at_most_read_wait_s():
+    """Never stuck: one command interval plus the response, then the write's belief."""
+    model = ChargerModel(settle_s=30, read_wait_s=90)
+    changed(model, 0, reported=0, updated=0, amps=10, switch="on")
+    model.accepted(at(0), "current", 16)  # teaches nothing (see above)
+    changed(model, 89, reported=0, updated=0, amps=16, switch="on")
+    assert model.kind is None and not model.read_since_change()
+    changed(model, 90, reported=0, updated=0, amps=16, switch="on")
+    assert model.read_since_change()
+    assert not model.power_fresh()  # the power sensor is not believed for it
+
+
+def test_polled_a_raise_waits_for_the_poll_at_most_two_periods():
+    model = ChargerModel(settle_s=30, read_wait_s=90, reports=POLLED)
+    for poll in (0, 120, 240):  # a charger polled every 120 s
+        seen(model, poll, poll, amps=10, switch="on")
+    model.accepted(at(250), "current", 16)
+    seen(model, 300, 250, amps=16, switch="on")  # the echo
+    assert not model.read_since_change()
+    seen(model, 369, 250, amps=16, switch="on")
+    assert not model.read_since_change()  # the poll due at 370 (a write restarts the timer)
+    seen(model, 370, 370, amps=16, switch="on")
+    assert model.read_since_change()
+    model.accepted(at(400), "current", 12)
+    seen(model, 400 + 30 + 2 * 90, 400, amps=12, switch="on")  # the polls stopped
+    assert not model.read_since_change()
+    seen(model, 400 + 30 + 2 * 120, 400, amps=12, switch="on")  # two periods (about 120 s) on
+    assert model.read_since_change()
+
+
+def test_a_number_that_takes_a_write_with_a_lag_is_no_lower_answer():
+    """A local charger shows the old current until it took the write (up to 20 s)."""
+    model = ChargerModel(settle_s=30, reports=ON_CHANGE)
+    changed(model, 0, amps=10, number_at=at(0))
+    model.accepted(at(10), "current", 16)
+    changed(model, 15, amps=10, number_at=at(0))
+    changed(model, 30, amps=16, number_at=at(29))
+    assert model.max_a(32) == 32
+    model.accepted(at(100), "current", 32)
+    changed(model, 131, amps=16, number_at=at(29))  # settle_s on, still the old value: it holds less
+    assert model.max_a(32) == 16

@@ -29,6 +29,8 @@ def test_defaults():
     assert settings.on_stop == "leave"
     assert validate(dict(BASE, on_stop=10))[0].on_stop == 10
     assert validate(dict(BASE, pause_switch="switch.wb_pause_resume"))[0].failsafe == "pause"
+    assert settings.charger_reports == "auto"
+    assert validate(dict(BASE, charger_reports="on_change"))[0].charger_reports == "on_change"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,7 @@ def test_defaults():
         ({"grid_pwr": "sensor.x"}, "unknown key 'grid_pwr'"),
         ({"on_stop": 40}, "'on_stop' must be 'leave' or a whole current from 'min_current' to 'max_current' (6-32 A), got 40"),
         ({"on_stop": "off"}, "'on_stop' must be 'leave'"),
+        ({"charger_reports": "push"}, "'charger_reports' must be one of auto, polled, on_change (auto: learnt from the charger's entities), got 'push'"),
     ],
 )
 def test_each_problem_is_one_line_naming_the_key(changes, expected):

@@ -40,11 +40,12 @@ def controller(**config):
 
 
 def reading(seconds, grid_w=1000.0, amps=16, switch="on", status=None, power_w=None, polled=0, mode="auto",
-            target=4000, min_a=6, max_a=32, reported=None, **meter):
+            target=4000, min_a=6, max_a=32, reported=None, repeated=True, **meter):
     """A Reading at `seconds`: the grid reported at `reported` (default: now), the charger's
-    entities last written at `polled`."""
+    entities last written at `polled`, by default as a polled charger writes them (again, changed
+    or not)."""
     charger = ChargerObservation(amps=amps, number_max=32, switch=switch, status=status, power_w=power_w,
-                                 reported_at=at(polled))
+                                 reported_at=at(polled), repeated=repeated)
     grid_at = at(seconds if reported is None else reported) if grid_w is not None else None
     return Reading(grid_w, grid_at, charger, target, min_a, max_a, mode, **meter)
 
@@ -87,6 +88,27 @@ def test_a_full_house_pauses_and_a_quiet_one_resumes_after_resume_after():
     assert d.want_paused and d.write is None  # the switch shows the old state: the pause is believed
     writes = [run(ctrl, s, grid_w=500.0, amps=6, switch="off", polled=s).write for s in range(290, 480, 30)]
     assert (RESUME, None) in writes
+
+
+def test_a_charger_that_reports_on_change_is_resumed_and_raised_without_a_poll():
+    """Issue 14: its switch and number are written once, when they change; no poll ever comes."""
+    ctrl = controller(resume_after=120, charger_reports="on_change")
+    d = run(ctrl, 0, grid_w=3980.0 + 3680.0, amps=16, repeated=False)
+    for seconds in (5, 60, 180, 200):
+        d = run(ctrl, seconds, grid_w=3980.0 + 1380.0, amps=6, repeated=False)
+    assert d.write == (PAUSE, None)
+    ctrl.command_sent(at(200))
+    ctrl.command_accepted(at(200), d.write)
+    writes = {}
+    for seconds in range(205, 600, 5):  # a quiet house; the switch shows the resume 10 s after it
+        on = RESUME in writes and seconds >= writes[RESUME] + 10
+        d = run(ctrl, seconds, grid_w=500.0 + (1380.0 if on else 0.0), amps=6, switch="on" if on else "off",
+                polled=writes[RESUME] + 10 if on else 210, repeated=False)
+        if d.write is not None:
+            writes.setdefault(d.write[0], seconds)
+            ctrl.command_sent(at(seconds))
+            ctrl.command_accepted(at(seconds), d.write)
+    assert writes[RESUME] <= 200 + 120 + 2 * 60 and writes[CURRENT] <= writes[RESUME] + 60 + 5
 
 
 @pytest.mark.parametrize("failsafe, switch, write", [

@@ -79,6 +79,15 @@ class QuarterBudget:
         held_s = max(0.0, min(wait_s, remaining_s) - first_s)
         return left_j - self.ev_w * first_s - min_w * held_s >= 0
 
+    def minimum_breaks_limit(self, wait_s, min_w):
+        """Would the quarter go over the limit itself (the margin spent too) with the house as now,
+        the car at its present draw until a command can take effect (wait_s) and at the minimum
+        power min_w after that? Only then may holding the minimum exceed the limit."""
+        remaining_s = max(0.0, self.remaining_s)
+        first_s = min(wait_s, remaining_s)
+        drawn_j = self.energy_j + self.house_w * remaining_s + self.ev_w * first_s + min_w * (remaining_s - first_s)
+        return drawn_j > self.limit_w * QUARTER_S
+
     def decrease_can_wait(self, high_w, low_w, wait_s):
         """Can the car keep drawing high_w until a later command could still take effect (wait_s),
         and low_w after that, with the quarter (and the next one, when wait_s reaches into it)

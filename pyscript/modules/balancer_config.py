@@ -8,6 +8,7 @@ checked when the app loads; whether the named entities and services exist is che
 import math
 import re
 
+from balancer_charger import REPORTS as CHARGER_REPORTS
 from balancer_runtime import SAFE_FALLBACK, TUNABLE
 
 APP = "wallbox_balancer"  # the app's name: its config key, log prefix and state variable prefix
@@ -43,7 +44,7 @@ ENTITIES = {
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
-    "notify", "departure", "energy_needed", "supply",
+    "notify", "departure", "energy_needed", "supply", "charger_reports",
 )
 # supply: (voltage per phase as the charger sees it, phases). Power per amp = voltage x phases.
 # Three phases without a neutral (3 x 230 V between lines, common in Belgium): sqrt(3) x 230 V =
@@ -95,6 +96,7 @@ class Settings:
         self.min_increase = values["min_increase"]
         self.stale_after = values["stale_after"]
         self.charger_response = values["charger_response"]
+        self.charger_reports = values["charger_reports"]
         self.resume_after = values["resume_after"]
         # behaviour
         self.failsafe = values["failsafe"]
@@ -325,6 +327,11 @@ def _relations(raw, settings, errors):
     elif both_numbers and not settings["min_current"] <= settings["park_current"] <= settings["max_current"]:
         errors.append("%s: 'park_current' (%s A) must be between 'min_current' and 'max_current' (%s-%s A)" % (
             APP, settings["park_current"], settings["min_current"], settings["max_current"]))
+    reports = raw.get("charger_reports", CHARGER_REPORTS[0])
+    if reports not in CHARGER_REPORTS:
+        errors.append("%s: 'charger_reports' must be one of %s (auto: learnt from the charger's entities), got %s" % (APP, ", ".join(CHARGER_REPORTS), _show(reports)))
+        reports = CHARGER_REPORTS[0]
+    settings["charger_reports"] = reports
     notify = raw.get("notify", True)
     if not isinstance(notify, bool):
         errors.append("%s: 'notify' must be true or false, got %s" % (APP, _show(notify)))

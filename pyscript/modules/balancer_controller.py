@@ -99,7 +99,8 @@ class Decision:
         self.write = None  # (kind, amps) from balancer_commands, or None
         self.want_paused = False
         self.want_a = None
-        self.short_of_minimum = False  # below min_current and no pause switch: the limit may break
+        self.short_of_minimum = False  # below min_current and no pause switch
+        self.limit_at_risk = False  # ... and holding min_current would take the quarter over the limit
         self.reason = ""  # the decision in words, for the setpoint's `reason`
         self.grid = GRID_OK  # GRID_OK, GRID_GAP, GRID_WAITING or GRID_FAILSAFE
         self.peak_raised = []  # closed quarters that raised the month's peak: (start, average_w)
@@ -118,6 +119,7 @@ class Decision:
         self.meter_average_w = None  # the meter's 1.4.0 as read (W)
         self.meter_peak_w = None  # the meter's 1.6.0 as read (W), trusted or not
         self.car = "unknown"  # balancer_charger.ChargerModel.car_text()
+        self.charger_reports = "unknown"  # ... reports_text(): polled, on_change or unknown
         self.session_kwh = None
         self.session_state = SESSION_NO_CAR  # pyscript.wallbox_balancer_session's state
         self.session_attributes = {}  # ... and attributes (balancer_planner.plan_attributes)
@@ -136,7 +138,9 @@ class Controller:
         self.gate = CommandGate(  # the one write per slot, and when the last one was sent
             settings.min_command_interval, settings.increase_interval, settings.min_increase
         )
-        self.charger = balancer_charger.ChargerModel(settings.charger_response)  # charger and car
+        self.charger = balancer_charger.ChargerModel(  # charger and car
+            settings.charger_response, settings.min_command_interval + settings.charger_response, settings.charger_reports)
+        self.write_failed = False  # the last write attempt got no answer: the next slot retries it
         self.started_at = None  # the first step: the grid gets stale_after from here to report
         self.grid_at = None  # when the last usable grid reading was reported
         self.meter_period_s = 0.0  # how often the meter reports (a decaying maximum of its gaps)
@@ -239,9 +243,15 @@ class Controller:
             if d.write is not None and d.write[0] == RESUME and not charger.read_since_change():
                 d.write = None  # a resume waits for a read of the charger after the pause, like an increase
         d.want_paused, d.want_a, d.short_of_minimum, d.reason = want_paused, want_a, short, reason
+        changed_at = charger.changed_at
+        if short and (changed_at is None or (now - changed_at).total_seconds() >= s.charger_response):
+            # (judged once the last change took effect: until then the house load counts what the
+            # car still draws above its new current)
+            d.limit_at_risk = budget.minimum_breaks_limit(
+                self._minimum_in_s(now, want_a), balancer_budget.power_for_amps(want_a, s.voltage, s.phases))
         d.house_w, d.remaining_s = house_w, remaining_s
         d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
-        d.car, d.session_kwh = charger.car_text(), charger.session_kwh
+        d.car, d.session_kwh, d.charger_reports = charger.car_text(), charger.session_kwh, charger.reports_text()
         return d
 
     def _room_for_the_usual_jump(self, budget, min_a):
@@ -259,6 +269,14 @@ class Controller:
         if allowance_w - reserve_w >= balancer_budget.power_for_amps(min_a, s.voltage, s.phases):
             return budget
         return budget.with_reserve(reserve_w)
+
+    def _minimum_in_s(self, now, min_a):
+        """Seconds until the charger holds min_a: the response to a write already sent for it, else
+        to one at the next free slot."""
+        charger, response_s = self.charger, self.settings.charger_response
+        if charger.current_written_a == min_a and charger.current_written_at is not None:
+            return max(0.0, response_s - (now - charger.current_written_at).total_seconds())
+        return self.gate.seconds_until_free(now) + response_s
 
     def _blind_margin_w(self):
         """What a slow meter adds to the margin (0 for a meter that reports every 5 s or faster)."""
@@ -395,7 +413,8 @@ class Controller:
             # steady rate, which the next quarter can carry on.
             steady_a = balancer_budget.amps_for_power(budget.steady_w(), s.voltage, s.phases)
             want_a = max(charger_a, min(want_a, steady_a + 1))
-        if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True:
+        if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True and not self.write_failed:
+            # (a decrease that was needed and failed is not put off: the next slot retries it)
             if grid_fresh and budget.decrease_can_wait(
                     balancer_budget.power_for_amps(charger_a, s.voltage, s.phases),
                     balancer_budget.power_for_amps(want_a, s.voltage, s.phases), wait_s):
@@ -440,9 +459,11 @@ class Controller:
     def command_sent(self, now):
         """The app attempted Decision.write now (it used the slot, whatever the outcome)."""
         self.gate.sent(now)
+        self.write_failed = True  # until command_accepted says otherwise
 
     def command_accepted(self, now, write):
         """The charger accepted Decision.write (the blocking call returned without error)."""
+        self.write_failed = False
         kind, amps = write
         self.charger.accepted(now, kind, amps)
         if self.charger.car_absent():
@@ -481,10 +502,8 @@ class Controller:
 
     def _charger_fresh(self, now):
         """The charger's power sensor is believed only when the charger was really read (not a
-        write's echo) recently, after the last change took effect."""
-        age_s = self.charger.data_age_s(now)
-        fresh_s = self.settings.stale_after * CHARGER_FRESH_STALE_AFTERS
-        return age_s is not None and age_s <= fresh_s and self.charger.power_fresh()
+        write's echo) after the last change took effect, and (polled) recently."""
+        return self.charger.power_usable(now, self.settings.stale_after * CHARGER_FRESH_STALE_AFTERS)
 
     def _failsafe(self, reading, can_pause):
         self.plan.reset_resume_wait()

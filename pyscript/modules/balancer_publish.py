@@ -71,6 +71,7 @@ def setpoint(decision, reason, mode, last_command, last_result):
         "last_command": last_command.isoformat() if last_command else None,
         "last_result": last_result,
         "car": decision.car if decision else "unknown",
+        "charger_reports": decision.charger_reports if decision else "unknown",
         "session_energy": decision.session_kwh if decision else None,
         "unit_of_measurement": "A", "friendly_name": "Wallbox balancer setpoint",
     }
@@ -137,7 +138,7 @@ class Messages:
             if s.notify and average_w > target_peak_w:
                 notify.append(peak_message(start, average_w, target_peak_w, d.last_grid_w))
         quarter = balancer_time.quarter_start(now)
-        if d.short_of_minimum and self.short_quarter != quarter:
+        if d.limit_at_risk and self.short_quarter != quarter:
             # without a pause switch the minimum current may break the limit: once per quarter
             self.short_quarter = quarter
             said.append((WARNING, "the budget is below %d A and the charger cannot be paused: holding %d A, the %.0f W limit may be exceeded this quarter" % (

@@ -102,10 +102,16 @@ class Reader:
                 said.append((WARNING, "charger power %s is %s: estimating the car's draw from the setpoint" % (s.charger_power, problem)))
             elif change == "end":
                 said.append((INFO, "charger power %s reports again" % s.charger_power))
-        times = [v.last_reported for v in (switch, status, energy, power) if v is not None]
+        read = [v for v in (switch, status, energy, power) if v is not None]
+        times = [v.last_reported for v in read]
+        # written again with nothing changed: a polled integration (the charger model learns it)
+        repeated = len([v for v in read if v.last_reported > v.last_updated]) > 0
         observation = balancer_charger.ChargerObservation(
             amps=amps, number_max=getattr(number, "max", None), switch=_text(switch), status=_text(status),
-            power_w=power_w, session_kwh=_kwh(energy), reported_at=max(times) if times else None)
+            power_w=power_w, session_kwh=_kwh(energy), reported_at=max(times) if times else None, repeated=repeated,
+            updated_at=min([v.last_updated for v in read]) if read else None,
+            changed_at=max([v.last_updated for v in read + ([number] if number is not None else [])]) if read else None,
+            number_at=getattr(number, "last_reported", None), power_at=getattr(power, "last_reported", None))
         return observation, getattr(number, "min", None), getattr(number, "max", None)
 
     def _tunable(self, key, configured, values, said):
