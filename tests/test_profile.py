@@ -101,19 +101,22 @@ def test_the_first_weekend_is_not_planned_as_unknown():
     learn_days(profile, 5, weekday_dinner_weekend_lunch)  # one working week, no weekend yet
     saturday_dinner, saturday_night = local_quarter(5, 18, 15), local_quarter(5, 3)
     assert profile.expected_w(saturday_dinner) > 2500 and profile.usual_jump_w(saturday_dinner) >= 0
-    assert profile.risk(saturday_dinner, 4000) > 0.7 > 0.2 > profile.risk(saturday_night, 4000)
+    assert profile.risk(saturday_dinner, 4000) > 0.7
     # an hour either way: a weekend dinner at 19:15 is taken as risky as the weekday's at 18:45
     assert profile.expected_w(local_quarter(5, 19, 30)) > 2500
-    assert profile.expected_w(local_quarter(5, 20, 30)) < 1000
+    # never safer than unknown: the quiet weekday night does not make the weekend night look quiet
+    assert profile.expected_w(saturday_night) == balancer_profile.PRIOR_MEAN_W
+    assert profile.risk(saturday_night, 4000) == LoadProfile().risk(saturday_night, 4000)
+    assert profile.usual_jump_w(saturday_night) == 0.0  # learnt only by its own days
 
 
 def test_a_weekend_quarter_takes_its_own_days_over_within_two_weekends():
     profile = LoadProfile()
     learn_days(profile, 5, weekday_dinner_weekend_lunch)
     lunch = local_quarter(12, 12, 45)  # the second Saturday's lunch, weekdays borrowed 11:45-13:45 are quiet
-    assert profile.expected_w(lunch) < 500
+    assert profile.expected_w(lunch) == balancer_profile.PRIOR_MEAN_W  # not taken for quiet
     learn_days(profile, 2, weekday_dinner_weekend_lunch, first_day=5)  # the first weekend
-    assert profile.expected_w(lunch) > 1000  # half its own days already
+    assert profile.expected_w(lunch) > 2500  # its own two days, not watered down by the quiet weekdays
     learn_days(profile, 7, weekday_dinner_weekend_lunch, first_day=7)
     assert profile.expected_w(lunch) > 2500 and profile.risk(lunch, 4000) > 0.7
 

@@ -48,11 +48,12 @@ BLIND_MAX_S = 60.0
 METER_PERIOD_DECAY = 0.99  # per report: a slower period shows at once, a faster one in minutes
 # The car's energy is counted between two steps at most this far apart (a longer gap: unknown).
 CAR_COUNT_MAX_S = 60.0
-# Risk without a plan (issue 15): the car stays out of a quarter where the budget leaves it less
-# than its minimum plus this many of the house's usual upward jumps in that quarter (learnt,
+# Room for the usual jump (issue 15): the car stays out of a quarter where the budget leaves it
+# less than its minimum plus this many of the house's usual upward jumps in that quarter (learnt,
 # balancer_profile.usual_jump_w). Such a quarter gives the car little, and a usual jump of the
 # house alone then sets a new monthly peak, to which every joule the car drew in it adds. 1.5 to 3
 # measured alike on the shared traces; 2 kept the light house's energy and halved the worst case.
+# It holds with and without a plan: a plan chooses the quarters, this the room inside them.
 RISK_JUMPS = 2.0
 # States of pyscript.wallbox_balancer_session (issue 10), besides the planner's own.
 SESSION_NO_CAR = "no_car"
@@ -196,8 +197,7 @@ class Controller:
         budget = balancer_budget.QuarterBudget(limit_w, s.margin + self._blind_margin_w(), energy_j, remaining_s, house_w, ev_w)
         max_a = charger.max_a(reading.max_a)
         plan = self._plan_session(now, reading, limit_w, max_a, d)
-        if plan is None:
-            budget = self._room_for_the_usual_jump(budget, reading.min_a)
+        budget = self._room_for_the_usual_jump(budget, reading.min_a)
         can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
         mode = reading.mode
         hold = False  # True: write nothing this step
@@ -255,10 +255,10 @@ class Controller:
         return d
 
     def _room_for_the_usual_jump(self, budget, min_a):
-        """Without a plan: where the house usually jumps in this quarter and the budget leaves the
-        car less than its minimum plus RISK_JUMPS usual jumps, the budget keeps those jumps for the
-        house for the rest of the quarter (so the car pauses, or holds the minimum no longer than
-        that allows). Elsewhere, and before the profile has learnt the quarter, the budget as is."""
+        """Where the house usually jumps in this quarter and the budget leaves the car less than its
+        minimum plus RISK_JUMPS usual jumps, the budget keeps those jumps for the house for the rest
+        of the quarter (so the car pauses, or holds the minimum no longer than that allows).
+        Elsewhere, and before the profile has learnt the quarter, the budget as is."""
         if self.meter.quarter_start is None:
             return budget
         reserve_w = RISK_JUMPS * self.profile.usual_jump_w(self.meter.quarter_start)

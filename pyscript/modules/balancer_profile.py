@@ -29,7 +29,9 @@ quarter five. A quarter with fewer than FULL_COUNT own observations borrows the 
 other day type, at the same time of day or up to BORROW_SPREAD quarters either side, taking the
 one whose high is highest: the household's lunch and evening happen on both day types, give or
 take an hour, and a weekend quarter planned from the busiest weekday quarter near it errs on the
-safe side. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
+safe side. Borrowing only ever makes a quarter look busier: where the other day type is quieter
+(weekday daytime, when nobody is home) the quarter keeps what its own days, or the neutral prior,
+say, and is learnt only by its own days. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
 is only the quarter's own observations.
 
 Seeding from the recorder (balancer_history): seed() observes the quarters the profile has not
@@ -128,8 +130,9 @@ def _learn(mean_w, jump_w, count, quarters, learnt_until, open_slots):
 def _borrowed(mean_w, jump_w, count):
     """(mean_w, jump_w, count) per quarter with borrowing: a quarter with fewer than FULL_COUNT
     own observations takes the rest from the other day type's quarter, within BORROW_SPREAD of
-    the same time, whose high is highest (see the module's docstring). Native: it is redone
-    after every quarter learnt and runs 192 x 9 candidates."""
+    the same time, whose high is highest, unless that makes it look safer than its own days (or
+    the neutral prior) do (see the module's docstring). Native: it is redone after every quarter
+    learnt and runs 192 x 9 candidates."""
     out_mean, out_jump, out_count = list(mean_w), list(jump_w), list(count)
     for i in range(len(count)):
         own = count[i]
@@ -149,9 +152,11 @@ def _borrowed(mean_w, jump_w, count):
             continue
         weight = min(count[donor], FULL_COUNT - own)
         total = own + weight
-        out_mean[i] = (own * mean_w[i] + weight * mean_w[donor]) / total
-        out_jump[i] = (own * jump_w[i] + weight * jump_w[donor]) / total
-        out_count[i] = total
+        mean = (own * mean_w[i] + weight * mean_w[donor]) / total
+        jump = (own * jump_w[i] + weight * jump_w[donor]) / total
+        if mean + JUMP_FACTOR * jump < mean_w[i] + JUMP_FACTOR * jump_w[i]:
+            continue  # never judged safer than its own days (or the neutral prior) say
+        out_mean[i], out_jump[i], out_count[i] = mean, jump, total
     return out_mean, out_jump, out_count
 
 
