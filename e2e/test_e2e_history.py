@@ -18,6 +18,7 @@ from homeassistant.components.recorder.models import StatisticMeanType
 from homeassistant.components.recorder.statistics import async_import_statistics
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.components.recorder.common import async_wait_recording_done
+from real_recorder import *  # noqa: E402,F401,F403  (the real recorder's fixtures)
 
 GRID = "sensor.electricity_meter_power_consumption"
 CAR = "sensor.wallbox_pulsar_charging_power"
@@ -29,25 +30,6 @@ APP = {"grid_power": GRID, "charger_power": CAR, "current_number": NUMBER, "paus
 POWER = {"unit_of_measurement": "kW", "device_class": "power", "state_class": "measurement"}
 START = datetime(2025, 6, 2, 10, 0, tzinfo=timezone.utc)  # a Monday, 12:00 in Brussels (summer time)
 
-
-@pytest.fixture
-def recorder_db_url(tmp_path):
-    return f"sqlite:///{tmp_path}/home-assistant_v2.db"
-
-
-@pytest.fixture
-async def mock_recorder_before_hass(async_test_recorder):
-    """The recorder is patched in before hass starts, as Home Assistant's own recorder tests do."""
-
-
-@pytest.fixture
-def enable_statistics():
-    return True
-
-
-@pytest.fixture
-def enable_missing_statistics():
-    return True
 
 
 async def import_two_weeks_of_hours(hass):

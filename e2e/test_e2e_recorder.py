@@ -39,28 +39,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 import recorder_data as data  # noqa: E402
+from real_recorder import *  # noqa: E402,F401,F403  (the real recorder's fixtures)
 
 OUT_ENV = "RECORDER_DB_OUT"
 
-
-@pytest.fixture
-def recorder_db_url(tmp_path):
-    return f"sqlite:///{tmp_path}/home-assistant_v2.db"
-
-
-@pytest.fixture
-def mock_recorder_before_hass(async_test_recorder):
-    """The recorder is patched in before hass starts, as Home Assistant's own recorder tests do."""
-
-
-@pytest.fixture
-def enable_statistics():
-    return True
-
-
-@pytest.fixture
-def enable_missing_statistics():
-    return True
 
 
 def _utc(t: float) -> datetime:
