@@ -122,3 +122,18 @@ def test_a_dead_worker_costs_only_its_cell_the_pool_starts_again(monkeypatch, tm
     results = benchmark.run_cells(cells, ["app"], str(tmp_path / "died"), 1)
     assert set(results) == set(cells)
     assert "a worker died; starting the pool again" in capsys.readouterr().err
+
+
+def _from_another_checkout(args):
+    """A cached result whose trace path names the checkout that ran it, not this one."""
+    cell, _, _ = args
+    elsewhere = Cell("/elsewhere/../shared/traces/" + cell.trace, cell.plant, cell.seed,
+                     cell.history_days)
+    return CellResult(elsewhere, [row(), row("oracle")], {}, {}, {}, 1.0, cached=True)
+
+
+def test_a_cache_written_by_another_checkout_is_found(monkeypatch, tmp_path):
+    monkeypatch.setattr(benchmark, "_cached_cell", _from_another_checkout)
+    cells = [Cell("a.csv", "reference", 1, 0)]
+    results = benchmark.run_cells(cells, ["app"], str(tmp_path / "c"), 1)
+    assert list(results) == cells and results[cells[0]].cached

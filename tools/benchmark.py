@@ -452,10 +452,13 @@ def run_cells(cells: list[Cell], controllers: list[str], cache: str | None, jobs
             break
         try:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(_cached_cell, (cell, controllers, cache)) for cell in todo]
+                # keyed by the cell asked for: a cached result names its trace by the path of the
+                # checkout that ran it, which may be another one
+                futures = {pool.submit(_cached_cell, (cell, controllers, cache)): cell
+                           for cell in todo}
                 for future in as_completed(futures):
                     r = future.result()
-                    results[r.cell] = r
+                    results[futures[future]] = r
                     how = "from the cache" if r.cached else f"{r.wall_s:.0f} s"
                     print(f"benchmark: [{len(results)}/{len(cells)}] {_where(r, True)}: {how}",
                           file=sys.stderr)
