@@ -157,6 +157,8 @@ class Controller:
         self.last_step_at = None
         self.last_ev_w = 0.0  # the car's estimated draw since the last step
         self.quarter_car_j = 0.0  # the car's estimated energy in the running quarter
+        self.last_export_w = 0.0  # the grid's export (W, >= 0) at the last fresh reading
+        self.quarter_export_j = 0.0  # the grid's export in the running quarter (the profile's net)
         self.session_attributes_key = None  # the figures session_attributes shows
         self.session_attributes = {}
 
@@ -173,6 +175,8 @@ class Controller:
         grid_fresh = reading.grid_w is not None
         previous_w = self.meter.last_power_w
         self._count_car(now)
+        if grid_fresh:
+            self.last_export_w = max(0.0, -reading.grid_w)
         self._meter(now, reading, d)
         limit_w, energy_j = d.limit_w, d.energy_j
         grid_ok, grid_waiting = self._grid(now, grid_fresh, d)
@@ -285,11 +289,14 @@ class Controller:
 
     def _count_car(self, now):
         """The car's estimated energy since the last step: for the load profile (the house alone)
-        and, without a session_energy sensor, for what the session delivered."""
+        and, without a session_energy sensor, for what the session delivered. The grid's export
+        likewise, for the profile's net (a longer gap counts none: the net errs on the no-surplus
+        side)."""
         if self.last_step_at is not None:
             elapsed_s = (now - self.last_step_at).total_seconds()
             if 0 < elapsed_s <= CAR_COUNT_MAX_S:
                 self.quarter_car_j += self.last_ev_w * elapsed_s
+                self.quarter_export_j += self.last_export_w * elapsed_s
                 if self.session is not None:
                     self.session.add_energy(self.last_ev_w * elapsed_s / 3600000.0)
         self.last_step_at = now
@@ -358,8 +365,10 @@ class Controller:
             # The house alone, for the profile: the quarter's average less the car's estimate.
             start, average_w, covered_s, complete = closed[-1]
             if complete:
-                d.profile_learnt = self.profile.observe(start, average_w - self.quarter_car_j / balancer_time.QUARTER_S)
+                house_w = average_w - self.quarter_car_j / balancer_time.QUARTER_S
+                d.profile_learnt = self.profile.observe(start, house_w, house_w - self.quarter_export_j / balancer_time.QUARTER_S)
             self.quarter_car_j = 0.0
+            self.quarter_export_j = 0.0
         if meter_energy_j is not None:
             self.meter_quarter = (self.meter.quarter_start, meter_energy_j)
         self.peak.roll_to(now)

@@ -22,8 +22,11 @@ charges in the cheapest SAFE quarters instead:
   minimum under limit - margin; safe quarters come first, cheapest first (costs within COST_STEP
   count as equal, then the safest, then the earliest); unsafe ones only when the safe ones do not
   suffice, safest first; the reserve still comes last;
-- a quarter's cost per kWh mixes the usual solar surplus (a negative house mean in the profile),
-  which costs what an exported kWh earns, with the import price for the rest;
+- a quarter's cost per kWh mixes the usual solar surplus (a negative net mean in the profile,
+  balancer_profile usual_net_w): the car's kWh up to it cost what an exported kWh would have
+  earned, the rest the import price. The surplus only prices a quarter: the room each quarter gives
+  the car and its safety still come from the house's usual offtake and high (a sunny day is not
+  promised);
 - a quarter without a known price (tomorrow before about 13:00) is expected to cost the mean of the
   known ones, so among such quarters the safest come first, as without prices;
 - it plans the need itself, not the need plus BUFFER_SHARE: it re-plans every quarter, so energy
@@ -123,8 +126,8 @@ def _kw(watts):
 
 
 def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
-    """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk] for the running
-    quarter (from now) and each quarter to end."""
+    """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk, the house's usual net
+    W (export negative)] for the running quarter (from now) and each quarter to end."""
     slots = []
     q = balancer_time.quarter_start(now)
     while q < end:
@@ -137,7 +140,7 @@ def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
             power_w = 0.0
         kwh = power_w * (b - a).total_seconds() / 3600000.0
         risk = profile.risk(q, limit_w)
-        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk])
+        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk, profile.usual_net_w(q)])
         q = q_end
     return slots
 
@@ -183,7 +186,7 @@ class SlotCosts:
 def _costs(slots, limit_w, margin_w, car_min_w, prices, export):
     """The SlotCosts of the slots, None when no import price is known for any of them.
 
-    EUR/kWh mixes the usual solar surplus (a negative house mean, at the export price) with the
+    EUR/kWh mixes the usual solar surplus (a negative net mean, at the export price) with the
     import price for the rest of the slot's energy; a slot without an import price costs the mean
     of the known ones. safe: the house's usual high (risk x limit, see balancer_profile.risk)
     leaves the car its minimum under limit - margin."""
@@ -194,13 +197,13 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export):
         return None
     unknown_eur = sum(values) / len(values)
     eur = [unknown_eur if value is None else value for value in imports]
-    sunny = [i for i in range(len(slots)) if slots[i][5] < 0 and slots[i][2] > 0]
+    sunny = [i for i in range(len(slots)) if slots[i][7] < 0 and slots[i][2] > 0]
     if sunny:
         feeds = export.prices_at(quarters) if export is not None else [None] * len(slots)
         for i in sunny:
             a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
             feed_eur = DEFAULT_EXPORT_EUR_PER_KWH if feeds[i] is None else feeds[i]
-            surplus_kwh = min(kwh, -slots[i][5] * (b - a).total_seconds() / 3600000.0)
+            surplus_kwh = min(kwh, -slots[i][7] * (b - a).total_seconds() / 3600000.0)
             eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
     high_room = (limit_w - margin_w - car_min_w) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
