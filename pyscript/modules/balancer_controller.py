@@ -12,6 +12,7 @@ import balancer_plan
 import balancer_planner
 import balancer_profile
 import balancer_registers
+import balancer_solar
 import balancer_time
 from balancer_commands import RESUME, CommandGate
 
@@ -20,7 +21,9 @@ MODE_AUTO = "auto"
 MODE_PAUSED = "paused"
 MODE_FAST = "fast"
 MODE_OFF = "off"
-MODES = (MODE_AUTO, MODE_PAUSED, MODE_FAST, MODE_OFF)
+# Charge only from the solar surplus (issue 16, balancer_solar); a plan's deadline still wins.
+MODE_SOLAR = "solar"
+MODES = (MODE_AUTO, MODE_SOLAR, MODE_PAUSED, MODE_FAST, MODE_OFF)
 # How the grid reading stands (Decision.grid): fresh; missing for less than stale_after (a
 # skipped meter update: hold, no increase); never seen since the start, for less than stale_after
 # (Home Assistant starting: write nothing); missing for longer (the fail-safe).
@@ -159,6 +162,7 @@ class Controller:
         self.quarter_car_j = 0.0  # the car's estimated energy in the running quarter
         self.last_export_w = 0.0  # the grid's export (W, >= 0) at the last fresh reading
         self.quarter_export_j = 0.0  # the grid's export in the running quarter (the profile's net)
+        self.solar = balancer_solar.SolarFollower()  # the surplus and the start/stop of mode solar
         self.session_attributes_key = None  # the figures session_attributes shows
         self.session_attributes = {}
 
@@ -192,9 +196,11 @@ class Controller:
         house_w = balancer_budget.house_load_w(grid_w, ev_w)
         if grid_fresh and previous_w is not None and not paused_now and charger.car is not False:
             offered_w = balancer_budget.power_for_amps(charger_a or 0, s.voltage, s.phases)
-            if offered_w > 0 and previous_w - grid_w >= STOP_DROP_SHARE * min(offered_w, previous_w):
+            drop_w = previous_w - grid_w
+            if offered_w > 0 and drop_w > 0 and drop_w >= STOP_DROP_SHARE * min(offered_w, previous_w):
                 # The grid fell by about what the car draws: it may have been unplugged or got
                 # full. Raising its current would be a write for nothing; wait for the next read.
+                # (No drop, no suspicion: a grid held at 0 W by the panels' export, issue 16.)
                 charger.suspect_stop(now)
         self.last_ev_w = ev_w
         remaining_s = self.meter.remaining_s(now)
@@ -204,6 +210,15 @@ class Controller:
         budget = self._room_for_the_usual_jump(budget, reading.min_a)
         can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
         mode = reading.mode
+        if grid_fresh:
+            # The surplus: the car's draw (its setpoint's power, unclamped: with panels the car can
+            # draw more than the grid gives) minus the grid's net power.
+            self.solar.observe(now, balancer_budget.ev_power_estimate_w(
+                charger_a, paused_now or charger.car_absent() or charger.not_asking(), s.voltage, s.phases,
+                reading.charger.power_w, self._charger_fresh(now), float("inf")) - reading.grid_w)
+        solar = mode == MODE_SOLAR and plan is None  # else auto, or the deadline needs the grid
+        if not solar or charger.car_absent():
+            self.solar.reset()
         hold = False  # True: write nothing this step
         if charger.car_absent():
             self.plan.release()
@@ -233,6 +248,11 @@ class Controller:
         elif grid_ok:
             want_paused, want_a, short, reason = self._balance(
                 now, reading, budget, charger_a, shown_paused, max_a, grid_fresh)
+            if solar:
+                want_paused, want_a, short, reason = self._solar(
+                    now, reading, charger_a, max_a, can_pause, shown_paused, (want_paused, want_a, short, reason))
+            elif mode == MODE_SOLAR:
+                reason = "solar, but the departure needs the grid now: " + reason
         elif grid_waiting:
             want_paused, want_a, short = shown_paused is True, charger_a or reading.min_a, False
             reason = "waiting for the first grid reading (up to %d s)" % s.stale_after
@@ -257,6 +277,32 @@ class Controller:
         d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
         d.car, d.session_kwh, d.charger_reports = charger.car_text(), charger.session_kwh, charger.reports_text()
         return d
+
+    def _solar(self, now, reading, charger_a, max_a, can_pause, shown_paused, balanced):
+        """Mode solar: the car charges only from the surplus (balancer_solar), never above what
+        the quarter budget allows (balanced: _balance's (paused, amps, short, reason)). A car
+        that is charging while the start's clock runs (the mode was just chosen with the sun out)
+        holds the minimum instead of a pause and a resume START_S later.
+        Returns (want_paused, want_a, short_of_minimum, reason)."""
+        s = self.settings
+        on, solar_a = self.solar.decide(now, reading.min_a, max_a, charger_a, s.voltage, s.phases)
+        paused, amps, short, why = balanced
+        surplus = "solar: %.1f kW surplus" % (max(0.0, self.solar.surplus_w or 0.0) / 1000.0)
+        if not on:
+            minimum = "%.1f kW minimum" % (balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases) / 1000.0)
+            if self.solar.since is not None:
+                text = "%s, covers the %s: starting after %d s of it" % (surplus, minimum, balancer_solar.START_S)
+            else:
+                text = "%s, below the %s" % (surplus, minimum)
+            if not can_pause:
+                return paused, reading.min_a, short, text + ": holding %d A (no pause_switch)" % reading.min_a
+            if self.solar.since is not None and shown_paused is False and not paused:
+                # charging already (the switch shows it resumed): no pause for a start that is coming
+                return False, reading.min_a, short, text + ": holding %d A" % reading.min_a
+            return True, reading.min_a, False, text + ": paused"
+        if paused or amps < solar_a:
+            return paused, min(amps, solar_a), short, "%s, %d A wanted, the quarter budget says: %s" % (surplus, solar_a, why)
+        return False, solar_a, False, "%s, %d A" % (surplus, solar_a)
 
     def _room_for_the_usual_jump(self, budget, min_a):
         """Where the house usually jumps in this quarter and the budget leaves the car less than its
@@ -339,6 +385,8 @@ class Controller:
             self.session_attributes_key = key
             self.session_attributes = balancer_planner.plan_attributes(plan, need, delivered, departure)
         d.session_attributes = self.session_attributes
+        if reading.mode == MODE_SOLAR and plan.needs_grid:
+            return plan  # the deadline wins: as auto
         return plan if reading.mode == MODE_AUTO else None
 
     def _meter(self, now, reading, d):

@@ -95,6 +95,8 @@ class SessionPlan:
     cost_now_eur, the same energy charged from now in every quarter; window_prices, the mean
     EUR/kWh of each window (parallel to windows); prices_known_until, the end of the quarters with
     a known import price from now without a gap (None: not even now's).
+    needs_grid: the need takes every quarter from now (tight, short, or the departure passed): in
+    mode solar the deadline then wins and the car charges as in auto.
     """
 
     def __init__(self):
@@ -111,6 +113,7 @@ class SessionPlan:
         self.cost_now_eur = None
         self.window_prices = []
         self.prices_known_until = None
+        self.needs_grid = False  # the need requires every quarter from now (tight, short, departure passed)
 
 
 def _is_number(value):
@@ -345,6 +348,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     if now >= departure_utc:
         plan.on_track = False
         plan.short_kwh = remaining
+        plan.needs_grid = True
         plan.reason = "departure %s passed with the car still plugged in: charging the %.1f kWh left inside the %s limit" % (
             _hhmm(departure_utc), remaining, _kw(limit_w))
         return plan
@@ -357,6 +361,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     if total < want:
         # Not enough room for the need plus the buffer: every quarter from now on counts.
         chosen = list(range(len(slots)))
+        plan.needs_grid = True
         plan.windows = [(slots[0][0], slots[-1][1])]
         if costs is not None:
             _price_plan(plan, slots, costs, chosen, remaining)

@@ -302,15 +302,15 @@ if CONTROLLER is not None:
     def wallbox_balancer_set_mode(mode=None):
         """yaml
 name: Set wallbox balancer mode
-description: auto (balance), paused (no charging), fast (max current, the limit is ignored), off (leave the charger alone).
+description: auto (balance), solar (only from the solar surplus; a departure plan's deadline still wins), paused (no charging), fast (max current, the limit is ignored), off (leave the charger alone).
 fields:
   mode:
-    description: auto, paused, fast or off
+    description: auto, solar, paused, fast or off
     example: auto
     required: true
     selector:
       select:
-        options: [auto, paused, fast, "off"]
+        options: [auto, solar, paused, fast, "off"]
 """
         if mode is False:
             mode = balancer_controller.MODE_OFF  # YAML reads an unquoted off as false
