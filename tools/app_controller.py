@@ -34,6 +34,8 @@
   `raw_tomorrow` fills at 13:00 local). The config gets `price` and `export_price` only once the
   app's configuration takes them (`app_reads_prices`); until its glue reads prices the entities are
   there and the app ignores them. The `safest` controller is the app without them.
+* The `solar` controller (with `--pv`, asked for only): the app set to its mode `solar` through
+  `pyscript.wallbox_balancer_set_mode` right after its start.
 """
 from __future__ import annotations
 
@@ -156,8 +158,9 @@ class AppController(Controller):
     name = "app"
     wants_ticks = True
 
-    def __init__(self, app_path: str = APP_PATH, prices=None, name: str = "app", **config_overrides):
+    def __init__(self, app_path: str = APP_PATH, prices=None, name: str = "app", mode=None, **config_overrides):
         self.app_path = app_path
+        self.mode = mode                # set through pyscript.wallbox_balancer_set_mode at the start
         self.prices = prices            # a tools.prices.PriceSeries: the price entity is shown
         self.name = name
         self.config_overrides = config_overrides
@@ -193,6 +196,8 @@ class AppController(Controller):
                 plant.call_at((t // QUARTER + 1) * QUARTER, self._quarter)
             env.load_app(self.app_path)
             env.start()
+            if self.mode is not None:
+                env.call_service("pyscript", "wallbox_balancer_set_mode", mode=self.mode)
         except BaseException:
             self.close()           # Plant.run closes too; this keeps on_start safe on its own
             raise
