@@ -317,6 +317,21 @@ def test_the_usual_solar_surplus_is_the_cheapest_energy():
     assert all([a >= at(2025, 1, 29, 22) for a, b in without_sun.windows])  # the night rate
 
 
+def test_a_cloudy_forecast_takes_back_the_usual_surplus():
+    plug = at(2025, 1, 29, 8)  # as above: usually 2 kW of surplus 11:00-15:00
+    leave = at(2025, 1, 30, 7, 30)
+    meter = balancer_prices.schedule_table(0.30, 0.22, None, plug)
+    export = balancer_prices.price_table(0.04, None, plug)
+    quarters = [at(2025, 1, 29, 8) + timedelta(minutes=15 * k) for k in range(4 * 24)]
+    cloudy = dict([(q, 100.0) for q in quarters])  # the forecast's 10th percentile: 100 W all day
+    p = plan(plug, 10.0, profile=sunny_profile(), departure=leave, prices=meter, export=export, pv_forecast=cloudy)
+    assert all([a >= at(2025, 1, 29, 22) for a, b in p.windows])  # the night rate again
+    sunny = dict([(q, 2500.0) for q in quarters])  # a sunny forecast adds nothing beyond the usual surplus
+    assert plan(plug, 10.0, profile=sunny_profile(), departure=leave, prices=meter, export=export,
+                pv_forecast=sunny).window_prices == plan(plug, 10.0, profile=sunny_profile(), departure=leave,
+                                                         prices=meter, export=export).window_prices
+
+
 def test_the_cars_kwh_up_to_the_surplus_cost_the_export_price_the_rest_the_import_price():
     plug = at(2025, 1, 29, 11)  # Wednesday, in the sunny hours
     leave = at(2025, 1, 29, 12)

@@ -4,13 +4,17 @@ Each case steps the controller every 5 s through a small plant: the grid sees ho
 the car draws its setpoint while the switch shows it resumed, and every write is accepted.
 """
 
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
 import pytest
 
 import balancer_solar
 from balancer_commands import CURRENT, PAUSE, RESUME
 from balancer_controller import MODE_SOLAR
 from balancer_profile import LoadProfile
-from test_controller import T0, at, busy_evening_profile, controller, reading
+from balancer_config import validate
+from test_controller import BASE, T0, at, busy_evening_profile, controller, reading
 
 
 class Car:
@@ -170,3 +174,58 @@ def test_the_profile_learns_the_export_the_grid_shows_as_the_net_and_nothing_els
     before.observe(T0, 0.0)
     assert ctrl.profile.expected_w(T0) == before.expected_w(T0) and ctrl.profile.high_w(T0) == before.high_w(T0)
 
+
+
+# ---- the solar forecast (Solcast's detailedForecast) -------------------------------------------
+
+def solcast(start, kw_by_half_hour, key="pv_estimate10"):
+    """A detailedForecast list from start (aware datetime), one item per 30 minutes."""
+    return [{"period_start": start + timedelta(minutes=30 * k), "pv_estimate": kw * 1.3, key: kw, "pv_estimate90": kw * 1.5}
+            for k, kw in enumerate(kw_by_half_hour)]
+
+
+def test_the_forecast_gives_each_quarter_the_pessimistic_production_in_watts():
+    start = datetime(2025, 6, 2, 11, 0, tzinfo=ZoneInfo("Europe/Brussels"))
+    quarters, problem = balancer_solar.forecast_w(solcast(start, [1.2, 2.0]))
+    utc = start.astimezone(timezone.utc)
+    assert problem is None
+    assert quarters == {utc: 1200.0, utc + timedelta(minutes=15): 1200.0,
+                        utc + timedelta(minutes=30): 2000.0, utc + timedelta(minutes=45): 2000.0}
+    # ISO text as well as datetimes; hourly items (detailedHourly) fill four quarters
+    hourly = [{"period_start": (start + timedelta(hours=k)).isoformat(), "pv_estimate10": 0.5} for k in range(2)]
+    assert len(balancer_solar.forecast_w(hourly)[0]) == 8
+
+
+def test_a_forecast_without_usable_items_says_why_and_gives_nothing():
+    start = datetime(2025, 6, 2, 11, 0, tzinfo=timezone.utc)
+    assert balancer_solar.forecast_w(None) == ({}, "no detailedForecast list in its attributes")
+    for bad in ([{"period_start": "soon", "pv_estimate10": 1.0}], [{"period_start": start, "pv_estimate10": "x"}],
+                solcast(start, [1.0], key="pv_estimate50"), [{"period_start": start, "pv_estimate10": -1.0}]):
+        assert balancer_solar.forecast_w(bad) == ({}, "no item with a period_start and a pv_estimate10 in kW")
+
+
+def test_the_reader_passes_the_forecast_to_the_reading_and_warns_once_when_it_is_unusable():
+    from stubs.ha import HState, StateVal
+    from balancer_read import Reader
+    from balancer_publish import INFO, WARNING
+    settings, errors = validate(dict(BASE, charger_power=None, solar_forecast="sensor.solcast_pv_forecast_forecast_today"))
+    assert not errors
+    reader = Reader(settings)
+    assert "sensor.solcast_pv_forecast_forecast_today" in reader.entity_ids
+    start = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
+
+    def values(attributes, updated):
+        forecast = StateVal(HState("sensor.solcast_pv_forecast_forecast_today", "12.3", attributes, updated, updated, updated))
+        return {"sensor.solcast_pv_forecast_forecast_today": forecast}
+
+    reading, said = reader.reading(values({"detailedForecast": solcast(start, [1.5])}, start), "auto")
+    assert reading.pv_forecast == {start: 1500.0, start + timedelta(minutes=15): 1500.0} and said == []
+    bad = values({"detailedHourly": []}, start + timedelta(hours=1))
+    assert reader.reading(bad, "auto")[1] == [(WARNING, "solar_forecast sensor.solcast_pv_forecast_forecast_today: no "
+                                                        "detailedForecast list in its attributes; the plan counts the usual surplus")]
+    reading, said = reader.reading(values({"detailedHourly": []}, start + timedelta(hours=2)), "auto")
+    assert reading.pv_forecast is None and said == []  # said once
+    said = reader.reading(values({"detailedForecast": solcast(start, [1.0])}, start + timedelta(hours=3)), "auto")[1]
+    assert said == [(INFO, "solar_forecast sensor.solcast_pv_forecast_forecast_today: read again")]
+    assert validate(dict(BASE, solar_forecast="weather.home"))[1] == [
+        "wallbox_balancer: 'solar_forecast' must be a sensor entity, got weather.home"]

@@ -41,6 +41,7 @@ ENTITIES = {
     "monthly_peak_meter": ("sensor", "input_number"),
     "charger_status": ("sensor",),
     "session_energy": ("sensor", "input_number"),
+    "solar_forecast": ("sensor",),  # Solcast's forecast sensor (issue 16): detailedForecast
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
@@ -107,6 +108,7 @@ class Settings:
         self.departure_entity = values["departure_entity"]
         self.energy_needed = values["energy_needed"]
         self.energy_needed_entity = values["energy_needed_entity"]
+        self.solar_forecast = values["solar_forecast"]  # an entity with detailedForecast, or None
 
 
 def validate(raw):

@@ -79,7 +79,7 @@ class Reading:
 
     def __init__(self, grid_w, grid_at, charger, target_peak_w, min_a, max_a, mode=MODE_AUTO,
                  meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None,
-                 departure=None, energy_needed_kwh=None):
+                 departure=None, energy_needed_kwh=None, pv_forecast=None):
         self.grid_w = grid_w
         self.grid_at = grid_at
         self.charger = charger
@@ -93,6 +93,7 @@ class Reading:
         self.meter_peak_changed_at = meter_peak_changed_at
         self.departure = departure  # "HH:MM", or an input_datetime's state; None: not planned
         self.energy_needed_kwh = energy_needed_kwh  # kWh to add this session; None: not planned
+        self.pv_forecast = pv_forecast  # {quarter start: W} of a solar forecast; None: none
 
 
 class Decision:
@@ -372,7 +373,8 @@ class Controller:
             self.session_plan = balancer_planner.plan_session(
                 now, departure, need, delivered, limit_w, s.margin,
                 balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
-                balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile)
+                balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile,
+                pv_forecast=reading.pv_forecast)
         plan = self.session_plan
         d.session_state = plan.state
         if charger.not_asking():

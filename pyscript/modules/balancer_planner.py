@@ -186,13 +186,15 @@ class SlotCosts:
         self.known = known
 
 
-def _costs(slots, limit_w, margin_w, car_min_w, prices, export):
+def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None):
     """The SlotCosts of the slots, None when no import price is known for any of them.
 
     EUR/kWh mixes the usual solar surplus (a negative net mean, at the export price) with the
     import price for the rest of the slot's energy; a slot without an import price costs the mean
-    of the known ones. safe: the house's usual high (risk x limit, see balancer_profile.risk)
-    leaves the car its minimum under limit - margin."""
+    of the known ones. With pv_forecast ({quarter start: W}, the forecast's pessimistic
+    production) a quarter's surplus is never counted above it: a cloudy day's forecast takes back
+    what a usually sunny quarter promised. safe: the house's usual high (risk x limit, see
+    balancer_profile.risk) leaves the car its minimum under limit - margin."""
     quarters = [slot[4] for slot in slots]
     imports = prices.prices_at(quarters)
     values = [value for value in imports if value is not None]
@@ -206,7 +208,10 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export):
         for i in sunny:
             a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
             feed_eur = DEFAULT_EXPORT_EUR_PER_KWH if feeds[i] is None else feeds[i]
-            surplus_kwh = min(kwh, -slots[i][7] * (b - a).total_seconds() / 3600000.0)
+            surplus_w = -slots[i][7]
+            if pv_forecast is not None and slots[i][4] in pv_forecast:
+                surplus_w = min(surplus_w, pv_forecast[slots[i][4]])
+            surplus_kwh = min(kwh, surplus_w * (b - a).total_seconds() / 3600000.0)
             eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
     high_room = (limit_w - margin_w - car_min_w) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
@@ -322,7 +327,7 @@ def _finish(slots, chosen, remaining_kwh):
 
 
 def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w, car_max_w, car_min_w, profile,
-                 prices=None, export=None, running=False):
+                 prices=None, export=None, running=False, pv_forecast=None):
     """Plan the rest of one session (call it every quarter and whenever the need changes).
 
     now, departure_utc: aware datetimes; need_kwh: energy to add this session; delivered_kwh: added
@@ -331,6 +336,8 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     prices: the import balancer_prices.PriceTable (None: the safest quarters, as before prices);
     export: the export PriceTable (None: an exported kWh earns DEFAULT_EXPORT_EUR_PER_KWH);
     running: the car charged in the quarter before now under the last plan (its window is held).
+    pv_forecast: {quarter start UTC: W} of a solar forecast's pessimistic production
+    (balancer_solar.forecast_w), None: the profile's usual surplus as it is.
     Without a departure or a need it charges as the quarter allows (the balancer's old behaviour).
     """
     plan = SessionPlan()
@@ -357,7 +364,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     total = sum([slot[2] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     by = _hhmm(departure_utc)
-    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export)
+    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast)
     if total < want:
         # Not enough room for the need plus the buffer: every quarter from now on counts.
         chosen = list(range(len(slots)))

@@ -12,9 +12,15 @@ kettle or a cloud's edge seen in one 5-second meter reading moves nothing. The c
   a minute, and a surplus that wobbles within an amp gets none.
 The caller (balancer_controller) keeps the quarter cap above all this and lets a plan's deadline
 win. Pure: readings and now in; no Home Assistant, no clock.
+
+forecast_w() reads a solar forecast (Solcast's `detailedForecast`) for the plan: the surplus the
+profile usually sees in a quarter is then never counted above the forecast's pessimistic production.
 """
 
 import math
+from datetime import datetime, timedelta, timezone
+
+import balancer_time
 
 # The surplus is an exponential mean with this time constant (s): a minute, the charger's write rate.
 SMOOTH_S = 60.0
@@ -35,6 +41,12 @@ IMPORT_ALLOWANCE_W = 200.0
 RAISE_MARGIN_A = 0.5
 # Lower once the car draws more than the surplus by this much (A): half an amp from the grid.
 LOWER_MARGIN_A = 0.5
+# Solcast (BJReplay/ha-solcast-solar): each item's power in kW averaged over its period; the 10th
+# percentile is the safe side (nine days in ten give more). Periods are 30 minutes (detailedForecast),
+# or the gap to the next item up to an hour (detailedHourly).
+FORECAST_KEY = "pv_estimate10"
+FORECAST_PERIOD_S = 1800
+FORECAST_MAX_PERIOD_S = 3600
 
 
 class SolarFollower:
@@ -90,3 +102,43 @@ class SolarFollower:
         elif surplus_a < held - LOWER_MARGIN_A:
             amps = int(math.floor(surplus_a))
         return True, max(min_a, min(max_a, amps))
+
+
+def _start_utc(value):
+    """An item's period_start (an aware datetime, as Home Assistant keeps it, or ISO text) in UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc) if value.tzinfo is not None else None
+    aware = balancer_time.parse_iso(value) if isinstance(value, str) else None
+    return aware.astimezone(timezone.utc) if aware is not None else None
+
+
+def forecast_w(items):
+    """({quarter start UTC: W}, problem) from a Solcast forecast's detailedForecast list: each
+    item's pv_estimate10 (kW) over its period (to the next item's start, at most an hour, else 30
+    minutes; the last item's as the one before it), split into its quarters. Items without a usable
+    start or figure are left out; problem says why nothing was usable (None when something was)."""
+    if not isinstance(items, list) or not items:
+        return {}, "no detailedForecast list in its attributes"
+    starts, watts = [], []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        start = _start_utc(item.get("period_start"))
+        value = item.get(FORECAST_KEY)
+        if start is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            continue
+        starts.append(start)
+        watts.append(float(value) * 1000.0)
+    quarters = {}
+    period_s = FORECAST_PERIOD_S  # the last item's period: the one before it
+    for k in range(len(starts)):
+        if k + 1 < len(starts):
+            gap_s = (starts[k + 1] - starts[k]).total_seconds()
+            period_s = gap_s if 0 < gap_s <= FORECAST_MAX_PERIOD_S else FORECAST_PERIOD_S
+        q = balancer_time.quarter_start(starts[k])
+        while q < starts[k] + timedelta(seconds=period_s):
+            quarters[q] = watts[k]
+            q = q + timedelta(seconds=balancer_time.QUARTER_S)
+    if not quarters:
+        return {}, "no item with a period_start and a %s in kW" % FORECAST_KEY
+    return quarters, None
