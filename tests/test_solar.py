@@ -161,6 +161,7 @@ def test_the_deadline_wins_when_the_surplus_alone_would_miss_it():
             assert decisions[-1].reason.startswith("solar, but the departure needs the grid now: ")
         else:  # 10 kWh fits in the night: from the surplus only, and there is none
             assert car.paused and decisions[-1].reason.startswith("solar: 0.0 kW surplus")
+            assert decisions[-1].session_state == "waiting" and decisions[-1].session_attributes["on_track"]
 
 
 def test_the_profile_learns_the_export_the_grid_shows_as_the_net_and_nothing_else():
@@ -229,3 +230,12 @@ def test_the_reader_passes_the_forecast_to_the_reading_and_warns_once_when_it_is
     assert said == [(INFO, "solar_forecast sensor.solcast_pv_forecast_forecast_today: read again")]
     assert validate(dict(BASE, solar_forecast="weather.home"))[1] == [
         "wallbox_balancer: 'solar_forecast' must be a sensor entity, got weather.home"]
+
+
+def test_with_a_plan_that_would_wait_the_sun_still_charges_the_car_and_the_session_says_so():
+    ctrl = controller(departure="07:30", energy_needed=10, charger_status="sensor.wb_status")
+    ctrl.restore_session({}, busy_evening_profile())  # auto would wait for the night's windows
+    car = Car(paused=True)
+    decisions = drive(ctrl, car, 600, steady(2300.0), need=10.0)
+    assert not car.paused and car.amps == 8
+    assert decisions[-1].session_state == "charging" and decisions[-1].reason == "solar: 2.0 kW surplus, 8 A"

@@ -252,6 +252,9 @@ class Controller:
             if solar:
                 want_paused, want_a, short, reason = self._solar(
                     now, reading, charger_a, max_a, can_pause, shown_paused, (want_paused, want_a, short, reason))
+                if d.session_state in (balancer_planner.STATE_WAITING, balancer_planner.STATE_CHARGING):
+                    # the session shows what the sun does, not the windows auto would charge in
+                    d.session_state = balancer_planner.STATE_WAITING if want_paused else SESSION_CHARGING
             elif mode == MODE_SOLAR:
                 reason = "solar, but the departure needs the grid now: " + reason
         elif grid_waiting:
