@@ -158,7 +158,7 @@ def test_the_deadline_wins_when_the_surplus_alone_would_miss_it():
         decisions = drive(ctrl, car, 300, steady(0.0), need=need)  # 18:00 local, no sun, a quiet house
         if grid_charging:  # 150 kWh by 07:30 needs every quarter: it charges as auto would
             assert not car.paused and car.amps > 6 and decisions[-1].session_state == "short"
-            assert decisions[-1].reason.startswith("solar, but the departure needs the grid now: ")
+            assert decisions[-1].reason.startswith("solar, but the departure needs the grid: ")
         else:  # 10 kWh fits in the night: from the surplus only, and there is none
             assert car.paused and decisions[-1].reason.startswith("solar: 0.0 kW surplus")
             assert decisions[-1].session_state == "waiting" and decisions[-1].session_attributes["on_track"]
@@ -239,3 +239,19 @@ def test_with_a_plan_that_would_wait_the_sun_still_charges_the_car_and_the_sessi
     decisions = drive(ctrl, car, 600, steady(2300.0), need=10.0)
     assert not car.paused and car.amps == 8
     assert decisions[-1].session_state == "charging" and decisions[-1].reason == "solar: 2.0 kW surplus, 8 A"
+
+
+def test_once_the_deadline_has_won_it_keeps_the_car_for_the_rest_of_the_session():
+    """30 kWh by 07:30 from 18:00 is tight (the quiet night gives about 37 kWh): the car charges
+    as auto; a quarter later it is no longer tight, and auto's plan, not the sun, decides on."""
+    ctrl = controller(departure="07:30", energy_needed=30, charger_status="sensor.wb_status")
+    ctrl.restore_session({}, busy_evening_profile())
+    car = Car(paused=False)
+    decisions = drive(ctrl, car, 1200, steady(0.0), need=30.0)
+    assert decisions[0].session_state == "charging" and ctrl.session_plan is not None
+    assert decisions[0].reason.startswith("solar, but the departure needs the grid: ")
+    later = decisions[-1]
+    assert not ctrl.session_plan.needs_grid and ctrl.deadline_won  # no longer tight, still the deadline's
+    assert later.reason.startswith("solar, but the departure needs the grid: ")
+    ctrl.step(at(1205), reading(1205, grid_w=300.0, amps=car.amps, status="Ready", polled=1205, mode=MODE_SOLAR))
+    assert not ctrl.deadline_won  # unplugged: the next session starts with the sun again
