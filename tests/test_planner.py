@@ -392,3 +392,19 @@ def test_a_plan_over_48_hours_of_quarter_prices_is_fast():
     elapsed_s = time.perf_counter() - start
     assert p.on_track is True and p.prices_known_until == PLUG_IN + timedelta(hours=48)
     assert elapsed_s < 0.05  # about 1 ms in CPython; pyscript's interpreter is far slower
+
+
+def test_needs_grid_says_when_waiting_out_this_quarter_would_make_the_need_tight():
+    """Mode solar's signal (balancer_controller): the deadline wins from the last quarter that can be waited out."""
+    room = plan(PLUG_IN, 1.0)
+    assert room.needs_grid is False
+    total = sum([slot[2] for slot in balancer_planner._slots(PLUG_IN, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W,
+                                                            PROFILE)])
+    night = at(2025, 1, 29, 1)  # from 01:00 every quarter gives the car the same room
+    quarter_kwh = balancer_planner._slots(night, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE)[0][2]
+    left = sum([slot[2] for slot in balancer_planner._slots(night, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W,
+                                                           PROFILE)])
+    fits = (left - quarter_kwh) / (1 + balancer_planner.BUFFER_SHARE)
+    assert plan(night, fits - 0.1).needs_grid is False and plan(night, fits + 0.1).needs_grid is True
+    assert not plan(night, fits + 0.1).reason.startswith("tight")  # one quarter before the plan itself is tight
+    assert plan(PLUG_IN, total).needs_grid is True and plan(PLUG_IN, total).reason.startswith("tight")

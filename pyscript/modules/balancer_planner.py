@@ -95,8 +95,9 @@ class SessionPlan:
     cost_now_eur, the same energy charged from now in every quarter; window_prices, the mean
     EUR/kWh of each window (parallel to windows); prices_known_until, the end of the quarters with
     a known import price from now without a gap (None: not even now's).
-    needs_grid: the need takes every quarter from now (tight, short, or the departure passed): in
-    mode solar the deadline then wins and the car charges as in auto.
+    needs_grid: the need takes every quarter from now (tight, short, or the departure passed), or
+    will from the next quarter on if this one is not charged: in mode solar the deadline then wins
+    and the car charges as in auto.
     """
 
     def __init__(self):
@@ -384,6 +385,9 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         plan.next_window = plan.windows[0]
         plan.planned_finish = _finish(slots, chosen, remaining)
         return plan
+    # Waiting out this quarter would leave less than the need plus the buffer (mode solar's signal:
+    # the plan is redone only at the next quarter, by when that quarter's room is gone).
+    plan.needs_grid = total - slots[0][2] < want
     reserve_from = departure_utc - timedelta(seconds=RESERVE_S)
     if costs is None:
         chosen = _choose(slots, want, reserve_from)
