@@ -556,7 +556,7 @@ class Controller:
         and, when take_peak (no monthly_peak_meter), into this month's peak, which it can only
         raise (its figures are exact quarters or lower bounds). Returns (quarters the profile
         took, whether the peak was raised)."""
-        learnt = self.profile.seed(history.quarters)
+        learnt = self.profile.seed(history.quarters, history.net_w)
         raised = False
         if take_peak and history.peak_start is not None:
             self.peak.roll_to(now)

@@ -117,10 +117,10 @@ def _watts(value, low):
 
 
 @pyscript_compile
-def _learn(lists, quarters, learnt_until, open_slots):
+def _learn(lists, quarters, learnt_until, open_slots, nets=None):
     """Learn [(quarter start UTC, house W[, net W])] in time order into lists = [mean_w, jump_w,
     count, net_w, net_count] (in place): the house's offtake (>= 0) into the first three, the net
-    (signed; the house W when not given) into the last two. Skip missing or implausible values,
+    (signed; from nets, a list parallel to quarters, when given; else the house W) into the last two. Skip missing or implausible values,
     quarters before learnt_until (or before the end of one learnt in this call) and, when
     open_slots is a list, quarters of the day it marks False. Returns (how many were learnt, the
     last one's start). Native (@pyscript_compile): a seed from the recorder learns thousands of
@@ -128,10 +128,16 @@ def _learn(lists, quarters, learnt_until, open_slots):
     mean_w, jump_w, count, net_w, net_count = lists
     learnt, last = 0, None
     until = learnt_until
-    for item in quarters:
+    if nets is not None and len(nets) != len(quarters):
+        nets = None
+    for k in range(len(quarters)):
+        item = quarters[k]
         start = item[0]
         value = _watts(item[1], 0.0)
-        net = _watts(item[2] if len(item) > 2 else item[1], -MAX_HOUSE_W)
+        if nets is not None:
+            net = _watts(nets[k], -MAX_HOUSE_W)
+        else:
+            net = _watts(item[2] if len(item) > 2 else item[1], -MAX_HOUSE_W)
         if value is None and net is None:
             continue
         if until is not None and start < until:
@@ -232,21 +238,22 @@ class LoadProfile:
             net_average_w = house_average_w
         return self._take([(quarter_start_utc, house_average_w, net_average_w)], None) == 1
 
-    def seed(self, quarters):
+    def seed(self, quarters, nets=None):
         """Learn the house's past from the recorder: quarters is [(quarter start UTC, house
-        average W)] in time order (balancer_history). Only quarters after learnt_until are
+        average W)] in time order, nets the house's net average (W, export negative) of each
+        (balancer_history; None: the same as the offtake). Only quarters after learnt_until are
         taken; a profile saved without learnt_until takes them only into the quarters of the day
         it has never observed. Returns how many were learnt."""
         open_slots = None
         if self.learnt_until is None:
             open_slots = [c == 0 for c in self.count]
-        learnt = self._take(quarters, open_slots)
+        learnt = self._take(quarters, open_slots, nets)
         self.history_quarters += learnt
         return learnt
 
-    def _take(self, quarters, open_slots):
+    def _take(self, quarters, open_slots, nets=None):
         learnt, last = _learn([self.mean_w, self.jump_w, self.count, self.net_w, self.net_count], quarters,
-                              self.learnt_until, open_slots)
+                              self.learnt_until, open_slots, nets)
         if learnt:
             self.learnt_until = last + timedelta(seconds=QUARTER_S)
             self.effective = None
