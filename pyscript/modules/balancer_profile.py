@@ -30,7 +30,7 @@ neutral prior every quarter has the same figures, so nothing is ranked before an
 Learning rate: the prior counts as one observation, each quarter averages its first
 observations plainly, and from 1 / ALPHA_MIN observations on it forgets exponentially with
 weight ALPHA_MIN: about 10 weekday observations (two weeks) replace the prior. The stored form is
-three lists of 192 rounded ints, whatever the number of days observed, plus when it last learnt
+five lists of 192 rounded ints (the net and its count since issue 16), whatever the number of days observed, plus when it last learnt
 and how many quarters came from the recorder's history.
 
 Weekends learn as fast as weekdays (issue 15): a weekend quarter sees two days a week, a weekday
