@@ -25,7 +25,7 @@ ENTITY_RECHECK_S = 60.0
 # The running quarter is published (and so saved for a restart) at most this often: every state
 # write is also a recorder write in Home Assistant.
 QUARTER_PUBLISH_S = 30
-PROFILE_PUBLISH_S = 3600  # the learnt profile (about 3 kB) is saved at most hourly
+PROFILE_PUBLISH_S = 3600  # the learnt profile (about 4-6 kB) is saved at most hourly
 
 # A reload kills a step of the previous context still waiting on a charger command.
 task.unique(STEP_TASK)
