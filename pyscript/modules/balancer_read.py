@@ -169,7 +169,7 @@ class PriceFeed:
         self.day_ends = None  # UTC end of the local day the table was built on
         self.seen = None  # (state text, last_updated) of the entity last looked at
         self.built_from = None  # (unit, the price lists or the state) the table was built from
-        self.checked_quarter = None  # the quarter whose price was last looked for
+        self.checked_until = None  # the end of the quarter whose price was last looked for
         self.notice = balancer_runtime.Notice()
 
     def table_at(self, now, value, attributes_of, said):
@@ -185,9 +185,9 @@ class PriceFeed:
         if new_day or seen != self.seen:
             self.seen = seen
             self._read_entity(now, value, attributes_of, new_day, said)
-        quarter = balancer_time.quarter_start(now)
-        if quarter != self.checked_quarter:
-            self.checked_quarter = quarter
+        if self.checked_until is None or now >= self.checked_until:
+            quarter = balancer_time.quarter_start(now)
+            self.checked_until = balancer_time.quarter_end(now)
             self._check(now, quarter, said)
         return self.table
 
@@ -218,7 +218,7 @@ class PriceFeed:
             self.table.problem = "it does not exist in Home Assistant (check the entity id under Settings > Entities)"
         else:
             self.table = balancer_prices.price_table(str(value), attributes, now)
-        self.checked_quarter = None  # look at the new table now
+        self.checked_until = None  # look at the new table now
 
     def _check(self, now, quarter, said):
         """One WARNING when the table cannot price the running quarter or read badly, one INFO
