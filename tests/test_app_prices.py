@@ -146,3 +146,27 @@ def test_the_table_moves_on_at_local_midnight_and_prices_left_behind_are_stale()
     assert len(said) == 1 and "stale: none of the 48 prices in raw_today/raw_tomorrow is for today or tomorrow" in said[0][1]
     table(13, day=17)
     assert len(said) == 1
+
+
+def test_prices_read_before_hold_while_the_entity_is_unavailable(frozen):
+    """Day-ahead prices do not change once published: a price integration that goes unavailable
+    for a while (a cloud hiccup, a reload) leaves the plan as it was, with one WARNING."""
+    home = plugged_in(frozen)
+    home.env.load_app()
+    home.env.start()
+    home.run(60)
+    before = home.attrs(SESSION)
+    assert before["next_window_start"].startswith("2025-01-15T22:00") and home.state(SESSION) == "waiting"
+    home.env.set_state(PRICE, "unavailable", friendly_name="Nord Pool")
+    home.run(900)
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and ("the price entity is unavailable; planning with the prices it gave before "
+                                   "(known until 2025-01-16 00:00) and the safest quarters beyond them") in warnings[0]
+    attrs = home.attrs(SESSION)
+    assert home.state(SESSION) == "waiting" and attrs["next_window_start"] == before["next_window_start"]
+    # (the quarters not priced yet count at the mean of the known ones still ahead: it moves a little)
+    assert attrs["planned_cost_eur"] == pytest.approx(before["planned_cost_eur"], abs=0.05)
+    nordpool(home)
+    home.run(5)
+    assert any("prices read again (known until 2025-01-16 00:00)" in msg for msg in home.env.errors("INFO"))
+    assert len(home.env.errors("WARNING")) == 1
