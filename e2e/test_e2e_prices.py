@@ -75,6 +75,12 @@ async def test_nordpool_hourly_tomorrow_at_13_moves_the_charging_into_the_cheap_
     assert attrs["prices_known_until"] == "2025-01-16T07:30:00+01:00"
     assert "cheapest safe" in attrs["reason"]
     ps.assert_no_errors()
+    # the integration goes unavailable for a while: the prices it gave still hold, one WARNING
+    await ps.set_state(NORDPOOL, "unavailable")
+    await plant.run(60)
+    warnings = ps.errors(logging.WARNING)
+    assert len(warnings) == 1 and "planning with the prices it gave before (known until 2025-01-17 00:00)" in warnings[0], warnings
+    assert ps.attrs(SESSION)["next_window_start"] == "2025-01-16T02:00:00+01:00"
 
 
 def entsoe_day(day, cheap):
