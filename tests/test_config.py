@@ -109,3 +109,55 @@ def test_departure_and_energy_needed_go_together():
     assert not validate(dict(BASE, departure="input_datetime.ev_departure", energy_needed="input_number.ev_need"))[1]
     assert "go together" in validate(dict(BASE, departure="07:30"))[1][0]
     assert "(quote it)" in validate(dict(BASE, departure=450, energy_needed=10))[1][0]  # YAML read 07:30 as 450
+
+
+# ---- prices (issue 16) ------------------------------------------------------------------------
+
+def test_price_keys_are_read_with_their_defaults():
+    settings, errors = validate(dict(BASE))
+    assert errors == []
+    assert settings.price is None and settings.day_price is None and settings.night_price is None
+    assert settings.night_hours is None and settings.export_price is None and settings.export_price_entity is None
+    settings, errors = validate(dict(BASE, price="sensor.nordpool_kwh_be_eur_3_10_06", export_price=0.03))
+    assert errors == [] and settings.price == "sensor.nordpool_kwh_be_eur_3_10_06" and settings.export_price == 0.03
+    settings, errors = validate(dict(BASE, day_price=0.32, night_price=0.24))
+    assert errors == [] and (settings.day_price, settings.night_price, settings.night_hours) == (0.32, 0.24, "22:00-07:00")
+    settings, errors = validate(dict(BASE, day_price=0.32, night_price=0.24, night_hours="21:00-06:00", export_price="sensor.injection_price"))
+    assert errors == [] and settings.night_hours == "21:00-06:00" and settings.export_price_entity == "sensor.injection_price"
+    assert settings.export_price is None
+    assert validate(dict(BASE, export_price=-0.01))[1] == []  # a negative injection tariff exists
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"price": "sensor.Nord Pool"}, "'price' must be an entity id like sensor.name"),
+        ({"price": 0.25}, "'price' must be an entity id like sensor.name"),
+        ({"price": "switch.nordpool"}, "'price' must be a sensor or input_number entity"),
+        ({"day_price": 0.32}, "'day_price' and 'night_price' go together"),
+        ({"night_price": 0.24}, "'day_price' and 'night_price' go together"),
+        ({"day_price": 32, "night_price": 0.24}, "'day_price' must be a price from 0 to 2 EUR/kWh, got 32 (the unit is EUR/kWh: 32 c/kWh is 0.32)"),
+        ({"day_price": 0.32, "night_price": -0.1}, "'night_price' must be a price from 0 to 2 EUR/kWh, got -0.1"),
+        ({"day_price": "0.32", "night_price": 0.24}, "'day_price' must be a price from 0 to 2 EUR/kWh, got '0.32'"),
+        ({"day_price": 0.32, "night_price": 0.24, "night_hours": "22h-7h"}, "'night_hours' must be local hours like \"22:00-07:00\""),
+        ({"day_price": 0.32, "night_price": 0.24, "night_hours": "22:00-22:00"}, "'night_hours' must be local hours"),
+        ({"night_hours": "21:00-06:00"}, "'night_hours' needs 'day_price' and 'night_price'"),
+        ({"price": "sensor.nordpool", "day_price": 0.32, "night_price": 0.24}, "give 'price' or 'day_price' and 'night_price', not both"),
+        ({"export_price": 3}, "'export_price' must be a price from -1 to 2 EUR/kWh or a price entity (sensor or input_number), got 3"),
+        ({"export_price": "0.03"}, "'export_price' must be a price from -1 to 2 EUR/kWh or a price entity (sensor or input_number), got '0.03'"),
+        ({"export_price": "switch.x"}, "'export_price' must be a price from -1 to 2 EUR/kWh or a price entity"),
+        ({"export_price": True}, "'export_price' must be a price"),
+    ],
+)
+def test_each_price_problem_is_one_line_naming_the_key(changes, expected):
+    errors = errors_for(**changes)
+    assert len(errors) == 1, errors
+    assert expected in errors[0], errors[0]
+    assert errors[0].startswith("wallbox_balancer: ")
+
+
+def test_a_missing_price_entity_does_not_stop_the_balancer():
+    """Without prices the car still charges in the safest quarters: a price entity that is not
+    there (yet: cloud integrations start late) is the price feed's warning, not a reason to wait."""
+    settings, _ = validate(dict(BASE, price="sensor.nordpool", export_price="sensor.injection"))
+    assert missing_entities(settings, lambda entity_id: entity_id in ("sensor.grid", "number.wallbox_x_maximum_charging_current")) == []

@@ -315,8 +315,6 @@ def test_a_plan_chooses_the_quarters_and_the_room_for_the_usual_jump_still_holds
     assert (PAUSE, None) in [d.write for d in decisions]  # but not beside a usual jump it has no room for
 
 
-
-
 def test_without_a_plan_a_house_above_its_usual_high_is_not_held_into_the_next_quarter():
     """The car charges beside a 1 kW house; in the quarter's last two minutes the house rises. The
     steady rate then leaves the car less than its minimum while the quarter could still carry the
@@ -338,3 +336,66 @@ def test_without_a_plan_a_house_above_its_usual_high_is_not_held_into_the_next_q
     assert all(not d.want_paused and d.want_a == 6 and d.write is None for d in quarter_end(usual_high_w - 300.0))
     above = quarter_end(usual_high_w + 500.0)
     assert above[0].want_paused and above[0].write == (PAUSE, None)
+
+
+# ---- prices (issue 16) ------------------------------------------------------------------------
+
+def night_tariff(now, night_hours="23:00-07:00"):
+    """A two-rate meter: 0.30 EUR/kWh by day, 0.20 at night (from 23:00 here, after the quiet 21:00)."""
+    from balancer_prices import schedule_table
+    return schedule_table(0.30, 0.20, night_hours, now)
+
+
+def test_with_prices_the_plan_moves_the_charging_into_the_cheap_quarters():
+    """Without prices the safest quarters start after 21:00, when the busy evening ends; with a night
+    rate from 23:00 the same need waits for it, and the attributes show what it costs and saves."""
+    safest = planned().step(at(0), plan_reading(0, grid_w=4680.0, amps=16))
+    assert safest.session_attributes["next_window_start"].startswith("2025-01-15T21:")
+    assert "planned_cost_eur" not in safest.session_attributes
+    ctrl = planned()
+    r = plan_reading(0, grid_w=4680.0, amps=16)
+    r.prices = night_tariff(at(0))
+    d = ctrl.step(at(0), r)
+    attrs = d.session_attributes
+    assert d.session_state == "waiting" and attrs["next_window_start"].startswith("2025-01-15T23:00")
+    assert attrs["planned_cost_eur"] == 2.0 and attrs["windows"][0]["price_eur_per_kwh"] == 0.2
+    assert attrs["cost_now_eur"] > attrs["planned_cost_eur"] and attrs["saving_eur"] > 0
+    late = plan_reading(4 * 3600, grid_w=300.0, amps=6, switch="off")  # 22:00: quiet, but still the day rate
+    late.prices = r.prices
+    assert ctrl.step(at(4 * 3600), late).session_state == "waiting"
+
+
+def test_a_new_price_table_is_planned_again_within_the_quarter():
+    """Tomorrow's prices appear around 13:00: the glue hands over a new table and the plan follows
+    it at once, not at the next quarter."""
+    ctrl = planned()
+    r = plan_reading(0, grid_w=4680.0, amps=16)
+    from balancer_prices import price_table
+    r.prices = price_table("0.30", {}, at(0))  # one price everywhere: the safe quarters after 21:00
+    assert ctrl.step(at(0), r).session_attributes["next_window_start"].startswith("2025-01-15T21:")
+    r = plan_reading(5, grid_w=4680.0, amps=16)
+    r.prices = night_tariff(at(5))
+    assert ctrl.step(at(5), r).session_attributes["next_window_start"].startswith("2025-01-15T23:00")
+
+
+def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatch):
+    """running (the JOIN stickiness) holds only for a car that charged in the quarter before under
+    a plan that said charge; the export table is passed on as it came."""
+    import balancer_planner
+    calls = []
+    real = balancer_planner.plan_session
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(balancer_planner, "plan_session", spy)
+    ctrl = planned()
+    from balancer_prices import price_table
+    export, prices = price_table(0.03, None, at(0)), price_table("0.25", {}, at(0))
+    for seconds in range(4 * 3600, 4 * 3600 + 1800, 5):  # 22:00-22:30, quiet: charging now
+        r = plan_reading(seconds, grid_w=300.0 + 16 * 230, amps=16, power_w=16 * 230)
+        r.prices, r.export_prices = prices, export
+        ctrl.step(at(seconds), r)
+    assert [c["running"] for c in calls] == [False, True]  # 22:00 new session; 22:15 after a charged quarter
+    assert calls[-1]["export"] is export and calls[-1]["prices"] is not None

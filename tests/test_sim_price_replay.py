@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tools import benchmark, replay_args, replay_run
-from tools.app_controller import AppController, app_config
+from tools.app_controller import AppController, app_config, app_reads_prices
 from tools.benchmark import Cell
 from tools.plant import TZ, Plant, PlantParams
 from tools.prices import PRICE_ENTITY, PriceSpec
@@ -72,7 +72,7 @@ def test_with_prices_and_sessions_the_default_controllers_add_the_safest_plan_an
     assert replay_args.controller_names(args) == ["app", "original", "uncontrolled", "timer", "safest", "evcc"]
 
 
-def test_the_app_is_shown_the_price_entity_and_gets_the_key_once_it_takes_it(quiet_app, tmp_path, monkeypatch):  # noqa: F811
+def test_the_app_is_shown_the_price_entity_and_gets_the_key_once_it_takes_it(quiet_app, tmp_path):  # noqa: F811
     spec = PriceSpec.read(write_prices(tmp_path))
     start = (MONDAY + timedelta(hours=12)).timestamp()
     series = spec.over(start, start + 2 * 3600)
@@ -85,9 +85,8 @@ def test_the_app_is_shown_the_price_entity_and_gets_the_key_once_it_takes_it(qui
     assert float(state) == pytest.approx(spec.formula.eur_per_kwh(100))
     assert len(attributes["raw_today"]) == 24 and len(attributes["raw_tomorrow"]) == 24
     assert attributes["unit_of_measurement"] == "EUR/kWh"
-    # the app's configuration does not take `price` yet: the keys come once it does
-    assert "price" not in app_config(PlantParams(), series)
-    monkeypatch.setattr("tools.app_controller.app_reads_prices", lambda: True)
+    # the app's configuration takes `price` (issue 16): the simulator hands it both keys
+    assert app_reads_prices()
     config = app_config(PlantParams(), series)
     assert config["price"] == PRICE_ENTITY and config["export_price"] == "sensor.sim_export_price"
 

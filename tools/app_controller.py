@@ -31,9 +31,10 @@
 * Prices (issue 16, `tools/replay.py --prices`): `sensor.sim_energy_price` (and, for an export
   price given as a formula, `sensor.sim_export_price`) in the custom Nord Pool format of
   `tools/prices.py`: set at the start and at every quarter (the state is the quarter's price;
-  `raw_tomorrow` fills at 13:00 local). The config gets `price` and `export_price` only once the
-  app's configuration takes them (`app_reads_prices`); until its glue reads prices the entities are
-  there and the app ignores them. The `safest` controller is the app without them.
+  `raw_tomorrow` fills at 13:00 local). The config gets `price` and `export_price` when the
+  app's configuration takes them (`app_reads_prices`: it does since issue 16's glue; an older app
+  checked out for a comparison is shown the entities only). The `safest` controller is the app
+  without them.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ checked when the app loads; whether the named entities and services exist is che
 import math
 import re
 
+import balancer_prices
 from balancer_charger import REPORTS as CHARGER_REPORTS
 from balancer_runtime import SAFE_FALLBACK, TUNABLE
 
@@ -45,6 +46,7 @@ ENTITIES = {
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
     "notify", "departure", "energy_needed", "supply", "charger_reports",
+    "price", "day_price", "night_price", "night_hours", "export_price",
 )
 # supply: (voltage per phase as the charger sees it, phases). Power per amp = voltage x phases.
 # Three phases without a neutral (3 x 230 V between lines, common in Belgium): sqrt(3) x 230 V =
@@ -56,6 +58,12 @@ DEPARTURE_DOMAINS = ("input_datetime", "sensor")
 ENERGY_NEEDED_DOMAINS = ("input_number", "number", "sensor")
 ENERGY_NEEDED_MAX_KWH = 200
 ON_STOP_LEAVE = "leave"
+# Prices (issue 16) given as numbers, in EUR/kWh. A two-rate import price is above 0 and at most
+# IMPORT_MAX (the 2022 crisis peaked near 1 EUR/kWh all-in): 25 is a price in cents. An export
+# price may be negative (some injection tariffs charge for it).
+IMPORT_MAX_EUR_PER_KWH = 2
+EXPORT_MIN_EUR_PER_KWH = -1
+PRICE_DOMAINS = ("sensor", "input_number")
 
 
 class Settings:
@@ -107,6 +115,15 @@ class Settings:
         self.departure_entity = values["departure_entity"]
         self.energy_needed = values["energy_needed"]
         self.energy_needed_entity = values["energy_needed_entity"]
+        # prices (issue 16): an entity holding today's and tomorrow's prices, or a two-rate meter's
+        # day_price and night_price (EUR/kWh) with night_hours ("HH:MM-HH:MM" local); None: not given.
+        # export_price: EUR/kWh, or export_price_entity (an entity in a price format); None: none.
+        self.price = values["price"]
+        self.day_price = values["day_price"]
+        self.night_price = values["night_price"]
+        self.night_hours = values["night_hours"]
+        self.export_price = values["export_price"]
+        self.export_price_entity = values["export_price_entity"]
 
 
 def validate(raw):
@@ -127,6 +144,7 @@ def validate(raw):
     _actuator(raw, settings, errors)
     _relations(raw, settings, errors)
     _session(raw, settings, errors)
+    _prices(raw, settings, errors)
     _supply(raw, settings, errors)
     if errors:
         return None, errors
@@ -137,7 +155,9 @@ def validate(raw):
 
 
 def missing_entities(settings, entity_exists):
-    """Errors for configured entities that Home Assistant does not have (yet)."""
+    """Errors for configured entities that Home Assistant does not have (yet). The price entities
+    are not among them: without prices the car still charges (in the safest quarters), so a
+    missing one is a warning of balancer_read.PriceFeed, not a reason to command nothing."""
     errors = []
     named = [(key, getattr(settings, key)) for key in ENTITIES] + list(settings.tunable_entities.items())
     named = named + [("departure", settings.departure_entity), ("energy_needed", settings.energy_needed_entity)]
@@ -274,6 +294,63 @@ def _session(raw, settings, errors):
         settings["energy_needed"] = float(needed)
     else:
         errors.append("%s: 'energy_needed' must be kWh from 0 to %d or an input_number/sensor entity, got %s" % (APP, ENERGY_NEEDED_MAX_KWH, _show(needed)))
+
+
+def _prices(raw, settings, errors):
+    """day_price and night_price (EUR/kWh, both or neither, not with price), night_hours (only with
+    them, default balancer_prices.DEFAULT_NIGHT_HOURS), export_price (EUR/kWh or an entity)."""
+    settings["price"] = None
+    price = raw.get("price")
+    if price is not None and (not isinstance(price, str) or not ENTITY_ID.match(price)):
+        errors.append("%s: 'price' must be an entity id like sensor.name (a price integration's sensor), got %s" % (APP, _show(price)))
+    elif price is not None and price.split(".")[0] not in PRICE_DOMAINS:
+        errors.append("%s: 'price' must be a %s entity, got %s" % (APP, " or ".join(PRICE_DOMAINS), price))
+    else:
+        settings["price"] = price
+    settings["day_price"], settings["night_price"], settings["night_hours"] = None, None, None
+    day, night, hours = raw.get("day_price"), raw.get("night_price"), raw.get("night_hours")
+    if (day is None) != (night is None):
+        errors.append("%s: 'day_price' and 'night_price' go together: give both (EUR/kWh) for a two-rate meter, or neither" % APP)
+    elif day is not None and price is not None:
+        errors.append("%s: give 'price' or 'day_price' and 'night_price', not both" % APP)
+    elif day is not None:
+        settings["day_price"] = _import_price(day, "day_price", errors)
+        settings["night_price"] = _import_price(night, "night_price", errors)
+        settings["night_hours"] = balancer_prices.DEFAULT_NIGHT_HOURS
+    if hours is not None and day is None and night is None:
+        errors.append("%s: 'night_hours' needs 'day_price' and 'night_price' (a two-rate meter)" % APP)
+    elif hours is not None and settings["night_hours"] is not None:
+        if not isinstance(hours, str) or balancer_prices.parse_night_hours(hours) is None:
+            errors.append("%s: 'night_hours' must be local hours like \"22:00-07:00\" (quote it; weekends are all night), got %s" % (
+                APP, _show(hours)))
+        else:
+            settings["night_hours"] = hours.strip()
+    settings["export_price"], settings["export_price_entity"] = None, None
+    export = raw.get("export_price")
+    if export is None:
+        return
+    if isinstance(export, str) and ENTITY_ID.match(export) and export.split(".")[0] in PRICE_DOMAINS:
+        settings["export_price_entity"] = export
+    elif _is_number(export) and EXPORT_MIN_EUR_PER_KWH <= export <= IMPORT_MAX_EUR_PER_KWH:
+        settings["export_price"] = float(export)
+    else:
+        errors.append("%s: 'export_price' must be a price from %s to %s EUR/kWh or a price entity (%s), got %s" % (
+            APP, EXPORT_MIN_EUR_PER_KWH, IMPORT_MAX_EUR_PER_KWH, " or ".join(PRICE_DOMAINS), _show(export)))
+
+
+def _import_price(value, key, errors):
+    """A two-rate import price in EUR/kWh, None (and an error) when it is not one."""
+    if _is_number(value) and 0 <= value <= IMPORT_MAX_EUR_PER_KWH:
+        return float(value)
+    hint = ""
+    if _is_number(value) and 1 <= value <= 100 * IMPORT_MAX_EUR_PER_KWH:
+        hint = " (the unit is EUR/kWh: %s c/kWh is %s)" % (value, round(value / 100.0, 4))
+    errors.append("%s: '%s' must be a price from 0 to %s EUR/kWh, got %s%s" % (APP, key, IMPORT_MAX_EUR_PER_KWH, _show(value), hint))
+    return None
+
+
+def _is_number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
 
 
 def tunable_bounds():

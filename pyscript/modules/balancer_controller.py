@@ -60,6 +60,9 @@ SESSION_NO_CAR = "no_car"
 SESSION_CHARGING = "charging"
 SESSION_FULL = "full"
 SESSION_PAUSED = "paused"
+# The car "charged in the quarter before" (the planner then holds its running window, see
+# balancer_planner.JOIN_EUR_PER_KWH) when it drew at least this much in it: a minute at 6 A.
+RUNNING_MIN_J = 60 * 6 * 230.0
 
 
 class Reading:
@@ -71,12 +74,14 @@ class Reading:
     now (input_number tuning, the number entity's own range); mode: one of MODES;
     meter_average_w / meter_average_at: the meter's running quarter average (1-0:1.4.0) and when
     it was reported; meter_peak_w / meter_peak_changed_at: the meter's month peak (1-0:1.6.0) and
-    when it last changed.
+    when it last changed; prices / export_prices: the balancer_prices.PriceTable of a kWh drawn /
+    exported (issue 16), None when not configured. The glue hands over the same table object until
+    its input changes: a new object is what makes the session planner plan again.
     """
 
     def __init__(self, grid_w, grid_at, charger, target_peak_w, min_a, max_a, mode=MODE_AUTO,
                  meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None,
-                 departure=None, energy_needed_kwh=None):
+                 departure=None, energy_needed_kwh=None, prices=None, export_prices=None):
         self.grid_w = grid_w
         self.grid_at = grid_at
         self.charger = charger
@@ -90,6 +95,8 @@ class Reading:
         self.meter_peak_changed_at = meter_peak_changed_at
         self.departure = departure  # "HH:MM", or an input_datetime's state; None: not planned
         self.energy_needed_kwh = energy_needed_kwh  # kWh to add this session; None: not planned
+        self.prices = prices  # import PriceTable; None: plan the safest quarters
+        self.export_prices = export_prices  # export PriceTable; None: an exported kWh earns nothing
 
 
 class Decision:
@@ -153,10 +160,11 @@ class Controller:
         self.profile = balancer_profile.LoadProfile()  # the house's usual quarters, learnt
         self.session = None  # balancer_planner.Session while a car is plugged in
         self.session_plan = None  # the last balancer_planner.SessionPlan
-        self.planned_for = None  # (quarter_start, need_kwh, departure_utc) of that plan
+        self.planned_for = None  # (quarter_start, need_kwh, departure_utc, price tables) of that plan
         self.last_step_at = None
         self.last_ev_w = 0.0  # the car's estimated draw since the last step
         self.quarter_car_j = 0.0  # the car's estimated energy in the running quarter
+        self.previous_quarter_car_j = 0.0  # ... and in the quarter before
         self.session_attributes_key = None  # the figures session_attributes shows
         self.session_attributes = {}
 
@@ -312,14 +320,17 @@ class Controller:
         departure = balancer_planner.departure_utc(now, reading.departure, self.session.plugged_at)
         delivered = charger.session_kwh if s.session_energy and charger.session_kwh is not None else self.session.delivered_kwh
         need = reading.energy_needed_kwh
-        key = (self.meter.quarter_start, need, departure)
+        # The tables themselves in the key (compared by identity, and kept alive so no new one can
+        # get an old one's id): a new table from the glue (tomorrow's prices at 13:00) plans again.
+        key = (self.meter.quarter_start, need, departure, reading.prices, reading.export_prices)
         done = need - delivered < balancer_planner.DONE_KWH
         if key != self.planned_for or (done and self.session_plan.state != balancer_planner.STATE_FULL):
             self.planned_for = key
             self.session_plan = balancer_planner.plan_session(
                 now, departure, need, delivered, limit_w, s.margin,
                 balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
-                balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile)
+                balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile,
+                prices=reading.prices, export=reading.export_prices, running=self._running())
         plan = self.session_plan
         d.session_state = plan.state
         if charger.not_asking():
@@ -333,6 +344,13 @@ class Controller:
             self.session_attributes = balancer_planner.plan_attributes(plan, need, delivered, departure)
         d.session_attributes = self.session_attributes
         return plan if reading.mode == MODE_AUTO else None
+
+    def _running(self):
+        """The car charged, in the quarter before or in this one so far, under a plan that said
+        charge: the planner then holds its window rather than pause it for a cent."""
+        plan = self.session_plan
+        charged_j = max(self.previous_quarter_car_j, self.quarter_car_j)
+        return plan is not None and plan.charge_now and charged_j >= RUNNING_MIN_J
 
     def _meter(self, now, reading, d):
         """Integrate the grid reading, close quarters into the month's peak, and fill the metering
@@ -359,6 +377,7 @@ class Controller:
             start, average_w, covered_s, complete = closed[-1]
             if complete:
                 d.profile_learnt = self.profile.observe(start, average_w - self.quarter_car_j / balancer_time.QUARTER_S)
+            self.previous_quarter_car_j = self.quarter_car_j if len(closed) == 1 else 0.0
             self.quarter_car_j = 0.0
         if meter_energy_j is not None:
             self.meter_quarter = (self.meter.quarter_start, meter_energy_j)

@@ -145,6 +145,16 @@ def _first(item, keys):
     return None
 
 
+# Every attribute a price list may be in (LIST_GROUPS flattened): what a price entity's table is
+# built from, besides its unit (and its state when it holds no list).
+LIST_KEYS = tuple([key for group in LIST_GROUPS for key in group])
+
+
+def next_local_midnight(now):
+    """The UTC instant the Belgian local day of now ends: today and tomorrow move on then."""
+    return _days(now, 1)[1]
+
+
 def _local_midnight_utc(local_date):
     return local_wall_to_utc(local_date.year, local_date.month, local_date.day, 0, 0)
 
@@ -155,7 +165,9 @@ def _days(now, count):
     return _local_midnight_utc(today), _local_midnight_utc(today + timedelta(days=count))
 
 
-def _known_until(table, now):
+def known_until(table, now):
+    """The end (UTC) of the quarters the table's list prices without a gap from now's quarter; None
+    when it does not price now's quarter from a list (a flat price knows every quarter)."""
     q = balancer_time.quarter_start(now)
     if q not in table.eur_per_kwh:
         return None
@@ -288,7 +300,7 @@ def price_table(state, attributes, now, unit=None):
     rows = _read_items(items, scale, skips)
     window_start, window_end = _days(now, 2)
     outside = _fill(table, rows, window_start, window_end, skips)
-    table.known_until = _known_until(table, now)
+    table.known_until = known_until(table, now)
     problems = []
     if skips.count:
         problems.append("%d of %d items in %s skipped (first: %s)" % (skips.count, len(items), source, skips.first))
@@ -302,7 +314,7 @@ def price_table(state, attributes, now, unit=None):
     return table
 
 
-def _night_hours(text):
+def parse_night_hours(text):
     """(start, end) minutes of the local day of 'HH:MM-HH:MM', None when unreadable or empty."""
     match = _HOURS_RE.match(str(text))
     if not match:
@@ -341,7 +353,7 @@ def schedule_table(day_price, night_price, night_hours, now):
         if value is None or value < MIN_EUR_PER_KWH or value > MAX_EUR_PER_KWH:
             table.problem = "%s %s is not a price in EUR/kWh" % (name, day_price if name == "day_price" else night_price)
             return table
-    hours = _night_hours(DEFAULT_NIGHT_HOURS if night_hours is None else night_hours)
+    hours = parse_night_hours(DEFAULT_NIGHT_HOURS if night_hours is None else night_hours)
     if hours is None:
         table.problem = "night_hours %s is not like 22:00-07:00" % night_hours
         return table
@@ -350,5 +362,5 @@ def schedule_table(day_price, night_price, night_hours, now):
     while q < end:
         table.eur_per_kwh[q] = night if is_night(balancer_time.to_local(q), hours) else day
         q = q + timedelta(seconds=QUARTER_S)
-    table.known_until = _known_until(table, now)
+    table.known_until = known_until(table, now)
     return table

@@ -76,12 +76,13 @@ def read_entity(entity_id):
         return None
 
 
-def read_all():
-    """One Reading from every configured entity (balancer_read)."""
+def read_all(now):
+    """One Reading from every configured entity (balancer_read). A price entity's attributes are
+    fetched (state.getattr) only when the Reader sees it changed."""
     values = {}
     for entity_id in READER.entity_ids:
         values[entity_id] = read_entity(entity_id)
-    reading, said = READER.reading(values, RUNTIME["mode"])
+    reading, said = READER.reading(values, RUNTIME["mode"], now, state.getattr)
     say(said)
     return reading
 
@@ -117,7 +118,7 @@ def control_step(now):
     if not check_ready(now):
         publish_setpoint(None, "waiting: a configured entity or service is missing (see the log)")
         return
-    reading = read_all()
+    reading = read_all(now)
     d = CONTROLLER.step(now, reading)
     said, notifications = MESSAGES.after_step(d, now, READER.grid_problem, CONTROLLER.charger.unknown_status, reading.target_peak_w)
     say(said)
