@@ -315,6 +315,29 @@ def test_a_plan_chooses_the_quarters_and_the_room_for_the_usual_jump_still_holds
     assert (PAUSE, None) in [d.write for d in decisions]  # but not beside a usual jump it has no room for
 
 
+def test_without_a_plan_a_house_above_its_usual_high_is_not_held_into_the_next_quarter():
+    """The car charges beside a 1 kW house; in the quarter's last two minutes the house rises. The
+    steady rate then leaves the car less than its minimum while the quarter could still carry the
+    minimum until a pause, and a command sent in the last 80 s still holds at the next quarter's
+    start. Where the house draws no more than its usual high there, the car holds the minimum (a
+    spike); above it (H4_4p_2025-01 3-phase, Sun 19 January 17:45: a 4.75 kW house jumped to
+    8.2 kW, and the car's minimum held into that quarter added 502 W) it pauses at this quarter's
+    end, before the next quarter's room is spent."""
+    profile = jumpy_weekday_evenings()
+    usual_high_w = profile.high_w(at(900))
+    assert 3000 < usual_high_w < 3400
+
+    def quarter_end(house_w):
+        ctrl = risky(profile)
+        decisions = [run(ctrl, t, grid_w=(1000.0 if t < 780 else house_w) + 1380.0, amps=6, polled=t)
+                     for t in range(0, 846, 5)]
+        return [d for d in decisions if d.remaining_s < 80]
+
+    assert all(not d.want_paused and d.want_a == 6 and d.write is None for d in quarter_end(usual_high_w - 300.0))
+    above = quarter_end(usual_high_w + 500.0)
+    assert above[0].want_paused and above[0].write == (PAUSE, None)
+
+
 # ---- prices (issue 16) ------------------------------------------------------------------------
 
 def night_tariff(now, night_hours="23:00-07:00"):

@@ -257,7 +257,7 @@ class Controller:
             reason = plan.reason
         elif grid_ok:
             want_paused, want_a, short, reason = self._balance(
-                now, reading, budget, charger_a, shown_paused, max_a, grid_fresh)
+                now, reading, budget, charger_a, shown_paused, max_a, grid_fresh, plan is None)
             if solar:
                 want_paused, want_a, short, reason = self._solar(
                     now, reading, charger_a, max_a, can_pause, shown_paused, (want_paused, want_a, short, reason))
@@ -481,9 +481,10 @@ class Controller:
             return self.charger.current_written_a
         return reading.charger.amps
 
-    def _balance(self, now, reading, budget, charger_a, shown_paused, max_a, grid_fresh):
+    def _balance(self, now, reading, budget, charger_a, shown_paused, max_a, grid_fresh, unplanned):
         """Normal control: the quarter budget, the pause plan, and when a change is worth a write.
-        Returns (want_paused, want_a, short_of_minimum, reason)."""
+        unplanned: no session plan (no departure/energy_needed). Returns (want_paused, want_a,
+        short_of_minimum, reason)."""
         s = self.settings
         allowance_w, bound = budget.allowance_w(s.charger_response, s.min_command_interval)
         # A pause could take effect after the next free slot and the response, plus slack for
@@ -491,6 +492,15 @@ class Controller:
         wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
         affordable = budget.minimum_affordable(
             s.charger_response, wait_s, balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases))
+        if affordable and unplanned and bound == "steady" and budget.house_w > self.profile.high_w(
+                balancer_time.quarter_end(now)):
+            # The command sent now will still hold when the next quarter starts. Holding the
+            # minimum into it bets that the house soon drops back to its usual load; where it
+            # already draws more than its usual high there, it runs something out of the ordinary
+            # whose end or further rise the profile cannot tell, and the car would spend the new
+            # quarter's room before the house has shown what it draws in it: pause at this
+            # quarter's end instead. (A plan keeps the hold: it chose the quarter.)
+            affordable = False
         want_paused, want_a, short = self.plan.decide(
             now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
         )

@@ -32,7 +32,9 @@ class ChargePlan:
 
         amps is the current to hold (min_a while paused, so a car plugged in again starts low).
         short_of_minimum is True when the allowance is below min_a and pausing is not possible:
-        the charger holds min_a and the limit may be exceeded.
+        the charger holds min_a and the limit may be exceeded. minimum_affordable: the caller
+        judged that holding min_a a while longer keeps the quarter within the limit, and that the
+        shortfall may be a spike worth holding through.
         """
         amps = balancer_budget.amps_for_power(allowance_w, voltage, phases)
         if amps >= min_a:
