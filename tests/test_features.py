@@ -63,11 +63,28 @@ def test_mode_off_leaves_the_charger_alone_but_keeps_metering(frozen, charger):
     assert "off:" in home.attrs(SETPOINT)["reason"]
 
 
+def test_mode_solar_starts_on_the_panels_export_follows_it_and_pauses_when_it_stops(frozen):
+    home = Home(frozen, house_w=-2000, amps=6)  # the house net of its panels: 2 kW surplus, 0.6 kW exported beside the car's 6 A
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="solar")
+    home.run(60)
+    assert home.state(MODE) == "solar" and home.switch() == "on" and home.amps() == 6  # no pause for a start that is coming
+    assert home.attrs(SETPOINT)["reason"].startswith("solar: 2.0 kW surplus, covers the 1.4 kW minimum")
+    home.run(400)
+    assert home.switch() == "on" and home.amps() == 8  # 1.84 kW of the 2 kW
+    assert "turn_off" not in [entry[1] for entry in home.write_log]
+    assert home.attrs(SETPOINT)["reason"] == "solar: 2.0 kW surplus, 8 A"
+    home.house_w = 400  # a cloud that stays: the car at 6 A would take 1.8 kW from the grid
+    home.run(500)
+    assert home.switch() == "off"
+    assert home.attrs(SETPOINT)["reason"].startswith("solar: 0.0 kW surplus, below the 1.4 kW minimum: paused")
+    assert home.min_write_spacing_s() >= 60
+
+
 def test_mode_survives_a_restart_and_a_bad_mode_is_refused(frozen):
     home = Home(frozen, house_w=1000)
     home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="fast")
     home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="turbo")
-    assert any("mode must be one of auto, paused, fast, off, got turbo" in e for e in home.env.errors("ERROR"))
+    assert any("mode must be one of auto, solar, paused, fast, off, got turbo" in e for e in home.env.errors("ERROR"))
     home.env.restart()
     assert home.state(MODE) == "fast"
 

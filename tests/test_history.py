@@ -120,3 +120,17 @@ def test_the_info_line_says_what_came_from_where():
     assert "this month's peak so far 2500 W (at least, the hour from 2025-01-06T18:00:00+01:00)" in text
     [(_, text)] = balancer_history.messages(h, "sensor.grid", None, 5, False)
     assert "no charger_power configured" in text and "peak" not in text
+
+
+def test_an_exporting_house_gives_the_profile_its_signed_net_and_the_offtake_as_before():
+    """Issue 16: the statistics of a net grid sensor (export negative) seed the profile's net mean;
+    the offtake figures (exporting 5 minutes as 0) are what they were."""
+    q = datetime(2025, 1, 20, 10, 0, tzinfo=UTC)
+    hour = datetime(2025, 1, 19, 11, 0, tzinfo=UTC)
+    h = read(NOW, rows(q, [-1500.0, -1500.0, 300.0]), rows(hour, [-800.0], period_s=3600))
+    assert h.quarters[-1] == (q, 100.0) and h.net_w[-1] == -900.0
+    assert h.quarters[:4] == [(hour + timedelta(minutes=15 * k), 0.0) for k in range(4)] and h.net_w[:4] == [-800.0] * 4
+    seeded, offtake_only = LoadProfile(), LoadProfile()
+    assert seeded.seed(h.quarters, h.net_w) == offtake_only.seed(h.quarters) == 5
+    assert [seeded.mean_w, seeded.jump_w, seeded.count] == [offtake_only.mean_w, offtake_only.jump_w, offtake_only.count]
+    assert seeded.usual_net_w(q) == (800.0 - 900.0) / 2 and offtake_only.usual_net_w(q) == (800.0 + 100.0) / 2

@@ -297,11 +297,11 @@ def test_a_need_that_does_not_fit_charges_in_every_quarter_with_prices_too():
 
 
 def sunny_profile():
-    """The household, with a usual surplus of 2 kW from 11:00 to 15:00 on weekdays."""
+    """The household, with a usual net surplus of 2 kW from 11:00 to 15:00 on weekdays (its
+    offtake on the days it draws, which sizes the room and the risk, as learnt)."""
     profile = balancer_profile.from_dict(PROFILE.as_dict())
     for quarter in range(11 * 4, 15 * 4):
-        profile.mean_w[quarter] = -2000.0
-        profile.jump_w[quarter] = 0.0
+        profile.net_w[quarter] = -2000.0
     return profile
 
 
@@ -315,6 +315,41 @@ def test_the_usual_solar_surplus_is_the_cheapest_energy():
     assert p.window_prices[0] < 0.22
     without_sun = plan(plug, 10.0, departure=leave, prices=meter, export=export)
     assert all([a >= at(2025, 1, 29, 22) for a, b in without_sun.windows])  # the night rate
+
+
+def test_a_cloudy_forecast_takes_back_the_usual_surplus():
+    plug = at(2025, 1, 29, 8)  # as above: usually 2 kW of surplus 11:00-15:00
+    leave = at(2025, 1, 30, 7, 30)
+    meter = balancer_prices.schedule_table(0.30, 0.22, None, plug)
+    export = balancer_prices.price_table(0.04, None, plug)
+    quarters = [at(2025, 1, 29, 8) + timedelta(minutes=15 * k) for k in range(4 * 24)]
+    cloudy = dict([(q, 100.0) for q in quarters])  # the forecast's 10th percentile: 100 W all day
+    p = plan(plug, 10.0, profile=sunny_profile(), departure=leave, prices=meter, export=export, pv_forecast=cloudy)
+    assert all([a >= at(2025, 1, 29, 22) for a, b in p.windows])  # the night rate again
+    sunny = dict([(q, 2500.0) for q in quarters])  # a sunny forecast adds nothing beyond the usual surplus
+    assert plan(plug, 10.0, profile=sunny_profile(), departure=leave, prices=meter, export=export,
+                pv_forecast=sunny).window_prices == plan(plug, 10.0, profile=sunny_profile(), departure=leave,
+                                                         prices=meter, export=export).window_prices
+
+
+def test_the_cars_kwh_up_to_the_surplus_cost_the_export_price_the_rest_the_import_price():
+    plug = at(2025, 1, 29, 11)  # Wednesday, in the sunny hours
+    leave = at(2025, 1, 29, 12)
+    meter = balancer_prices.price_table(0.30, None, plug)
+    export = balancer_prices.price_table(0.04, None, plug)
+    p = plan(plug, 3.0, profile=sunny_profile(), departure=leave, prices=meter, export=export)
+    room_w = LIMIT_W - MARGIN_W - PROFILE.expected_w(plug)  # the room is the offtake's, not the sun's
+    assert 2000 < room_w < CAR_MAX_W
+    expected = (2000.0 * 0.04 + (room_w - 2000.0) * 0.30) / room_w
+    assert p.windows == [(plug, leave)] and abs(p.window_prices[0] - expected) < 1e-4
+    # without an export price the surplus counts as free (DEFAULT_EXPORT_EUR_PER_KWH)
+    free = plan(plug, 3.0, profile=sunny_profile(), departure=leave, prices=meter)
+    assert abs(free.window_prices[0] - (room_w - 2000.0) * 0.30 / room_w) < 1e-4
+    # a surplus larger than the car's room: every kWh at the export price
+    bigger = sunny_profile()
+    for quarter in range(11 * 4, 15 * 4):
+        bigger.net_w[quarter] = -9000.0
+    assert abs(plan(plug, 3.0, profile=bigger, departure=leave, prices=meter, export=export).window_prices[0] - 0.04) < 1e-9
 
 
 def test_prices_known_until_midnight_rank_the_unknown_night_by_safety():
@@ -357,3 +392,19 @@ def test_a_plan_over_48_hours_of_quarter_prices_is_fast():
     elapsed_s = time.perf_counter() - start
     assert p.on_track is True and p.prices_known_until == PLUG_IN + timedelta(hours=48)
     assert elapsed_s < 0.05  # about 1 ms in CPython; pyscript's interpreter is far slower
+
+
+def test_needs_grid_says_when_waiting_out_this_quarter_would_make_the_need_tight():
+    """Mode solar's signal (balancer_controller): the deadline wins from the last quarter that can be waited out."""
+    room = plan(PLUG_IN, 1.0)
+    assert room.needs_grid is False
+    total = sum([slot[2] for slot in balancer_planner._slots(PLUG_IN, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W,
+                                                            PROFILE)])
+    night = at(2025, 1, 29, 1)  # from 01:00 every quarter gives the car the same room
+    quarter_kwh = balancer_planner._slots(night, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE)[0][2]
+    left = sum([slot[2] for slot in balancer_planner._slots(night, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W,
+                                                           PROFILE)])
+    fits = (left - quarter_kwh) / (1 + balancer_planner.BUFFER_SHARE)
+    assert plan(night, fits - 0.1).needs_grid is False and plan(night, fits + 0.1).needs_grid is True
+    assert not plan(night, fits + 0.1).reason.startswith("tight")  # one quarter before the plan itself is tight
+    assert plan(PLUG_IN, total).needs_grid is True and plan(PLUG_IN, total).reason.startswith("tight")

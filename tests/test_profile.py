@@ -183,7 +183,7 @@ def test_the_slot_is_the_local_quarter_across_summer_time():
 def test_missing_or_implausible_values_are_not_learnt():
     profile = LoadProfile()
     q = local_quarter(0, 12)
-    for bad in (None, float("nan"), -5.0, 1e9, True):
+    for bad in (None, float("nan"), -1e9, 1e9, True):
         assert profile.observe(q, bad) is False
     assert profile.as_dict() == LoadProfile().as_dict()
 
@@ -215,6 +215,66 @@ def test_its_size_is_bounded_over_a_year_of_days():
     month_size = len(json.dumps(profile.as_dict()))
     learn_days(profile, 335, lambda local: 6000.0 if local.hour == 19 else 450.0, first_day=30)
     year = profile.as_dict()
-    assert len(json.dumps(year)) <= month_size + 400 and len(json.dumps(year)) < 4000
+    # five lists since issue 16 (the net and its count); HA's recorder refuses attributes over 16 kB
+    assert len(json.dumps(year)) <= month_size + 400 and len(json.dumps(year)) < 5000
+    learn_days(profile, 30, lambda local: -2500.0 if 10 <= local.hour < 16 else 450.0, first_day=365)
+    assert len(json.dumps(profile.as_dict())) < 6000
     assert [len(year[key]) for key in ("mean_w", "jump_w", "count")] == [192, 192, 192]
     assert max(year["count"]) == balancer_profile.COUNT_CAP
+
+
+# ---- solar surplus (issue 16): the net mean is signed, the safety figures are not --------------
+
+def sunny_house(local):
+    """A PV house: exports 2 kW at midday on sunny days, draws 300 W otherwise."""
+    return -2000.0 if 11 <= local.hour < 14 else 300.0
+
+
+def test_an_exporting_quarter_teaches_the_net_mean_and_leaves_the_safety_figures_as_they_were():
+    with_pv, without_pv = LoadProfile(), LoadProfile()
+    # 14 days: every third one cloudy (the house draws 1.5 kW at midday then)
+    for day in range(14):
+        sunny = day % 3 != 0
+        learn_days(with_pv, 1, lambda local: sunny_house(local) if sunny else (1500.0 if 11 <= local.hour < 14 else 300.0),
+                   first_day=day)
+        if not sunny:  # what the profile learnt before issue 16: the exporting days left out
+            learn_days(without_pv, 1, lambda local: 1500.0 if 11 <= local.hour < 14 else 300.0, first_day=day)
+        else:
+            learn_days(without_pv, 1, lambda local: None if 11 <= local.hour < 14 else 300.0, first_day=day)
+    noon = local_quarter(14, 12)
+    assert with_pv.usual_net_w(noon) < -800  # usually exports
+    assert with_pv.usual_net_w(local_quarter(14, 20)) == with_pv.expected_w(local_quarter(14, 20))
+    # what sizes safety (the cap's room, the risk rule, the plan's usual high) is what it was
+    assert with_pv.expected_w(noon) == without_pv.expected_w(noon) >= 300
+    assert with_pv.high_w(noon) == without_pv.high_w(noon)
+    assert with_pv.usual_jump_w(noon) == without_pv.usual_jump_w(noon)
+    assert with_pv.risk(noon, 4000) == without_pv.risk(noon, 4000)
+
+
+def test_a_negative_quarter_is_learnt_only_into_the_net():
+    profile = LoadProfile()
+    q = local_quarter(0, 12)
+    assert profile.observe(q, -1500.0) is True
+    saved = profile.as_dict()
+    neutral = LoadProfile().as_dict()
+    assert [saved[key] for key in ("mean_w", "jump_w", "count")] == [neutral[key] for key in ("mean_w", "jump_w", "count")]
+    assert profile.usual_net_w(q) < 0 and saved["net_count"][48] == 1
+    # an offtake and a net apart (the grid's export seen by the app): each into its own
+    assert profile.observe(q + timedelta(days=7), 200.0, -900.0) is True
+    assert profile.count[48] == 1 and profile.net_count[48] == 2
+
+
+def test_the_net_survives_json_and_a_profile_saved_before_it_loads():
+    profile = LoadProfile()
+    learn_days(profile, 9, sunny_house)
+    restored = balancer_profile.from_dict(json.loads(json.dumps(profile.as_dict())))
+    assert restored.as_dict() == profile.as_dict()
+    noon = local_quarter(9, 12)
+    assert restored.usual_net_w(noon) == profile.usual_net_w(noon) < 0
+    old = profile.as_dict()
+    del old["net_w"], old["net_count"]  # the form saved before issue 16
+    loaded = balancer_profile.from_dict(old)
+    assert loaded.mean_w == restored.mean_w and loaded.count == profile.count and loaded.learnt_until == profile.learnt_until
+    # no surplus known yet: the net starts from the offtake mean
+    assert loaded.usual_net_w(noon) == loaded.mean_w[balancer_profile._index(noon)] >= 0
+    assert balancer_profile.from_dict(dict(profile.as_dict(), net_w=["x"] * 192)).net_w == restored.mean_w

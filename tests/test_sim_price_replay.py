@@ -51,6 +51,7 @@ def test_a_replay_with_prices_prints_what_the_cars_energy_costs_against_the_boun
      "the evcc baseline plans each session by price: it needs --sessions and --prices"),
     (["--prices", "p.csv", "--controllers", "safest"],
      "the safest baseline plans each session by price: it needs --sessions and --prices"),
+    (["--controllers", "app,solar"], "the app's mode solar charges from the panels' surplus: it needs --pv"),
 ])
 def test_bad_price_arguments_give_one_line_and_exit_2(capsys, argv, expected):
     status, out, err = run_cli(capsys, *argv)
@@ -70,6 +71,16 @@ def test_a_bad_price_or_pv_file_is_refused_in_one_line(capsys, tmp_path):
 def test_with_prices_and_sessions_the_default_controllers_add_the_safest_plan_and_evcc():
     args = replay_args.parse_args(["--sessions", "generated", "--prices", "p.csv"])
     assert replay_args.controller_names(args) == ["app", "original", "uncontrolled", "timer", "safest", "evcc"]
+
+
+def test_the_app_in_mode_solar_is_asked_for_with_pv_only_and_set_to_it_at_the_start():
+    args = replay_args.parse_args(["--sessions", "generated", "--pv", "pv.csv"])
+    assert "solar" not in replay_args.controller_names(args)  # not in the default runs
+    assert replay_args._check_controllers(replay_args.parse_args(["--pv", "pv.csv", "--controllers", "app,solar"])) == []
+    from tools.controllers import make_controller
+    solar = make_controller("solar")
+    assert isinstance(solar, AppController) and solar.name == "solar" and solar.mode == "solar"
+    assert make_controller("app").mode is None
 
 
 def test_the_app_is_shown_the_price_entity_and_gets_the_key_once_it_takes_it(quiet_app, tmp_path):  # noqa: F811

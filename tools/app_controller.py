@@ -35,6 +35,8 @@
   app's configuration takes them (`app_reads_prices`: it does since issue 16's glue; an older app
   checked out for a comparison is shown the entities only). The `safest` controller is the app
   without them.
+* The `solar` controller (with `--pv`, asked for only): the app set to its mode `solar` through
+  `pyscript.wallbox_balancer_set_mode` right after its start.
 """
 from __future__ import annotations
 
@@ -157,8 +159,9 @@ class AppController(Controller):
     name = "app"
     wants_ticks = True
 
-    def __init__(self, app_path: str = APP_PATH, prices=None, name: str = "app", **config_overrides):
+    def __init__(self, app_path: str = APP_PATH, prices=None, name: str = "app", mode=None, **config_overrides):
         self.app_path = app_path
+        self.mode = mode                # set through pyscript.wallbox_balancer_set_mode at the start
         self.prices = prices            # a tools.prices.PriceSeries: the price entity is shown
         self.name = name
         self.config_overrides = config_overrides
@@ -194,6 +197,8 @@ class AppController(Controller):
                 plant.call_at((t // QUARTER + 1) * QUARTER, self._quarter)
             env.load_app(self.app_path)
             env.start()
+            if self.mode is not None:
+                env.call_service("pyscript", "wallbox_balancer_set_mode", mode=self.mode)
         except BaseException:
             self.close()           # Plant.run closes too; this keeps on_start safe on its own
             raise

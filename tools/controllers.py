@@ -101,16 +101,20 @@ SESSION_CONTROLLERS = ALL_CONTROLLERS + ("timer",)
 # with prices (--prices, in sessions mode): the app without the price entity (today's safest plan)
 # and the evcc-style plan (tools/evcc_controller.py)
 PRICE_CONTROLLERS = SESSION_CONTROLLERS + ("safest", "evcc")
+# with sun (--pv), asked for only: the app in its mode solar (issue 16)
+SOLAR = "solar"
 
 
 def make_controller(name: str, prices=None) -> Controller:
     """A fresh controller by its name in the replay's tables (the app and the timer are imported
     only when asked for: the app needs freezegun and the stubs). `prices` (a tools.prices.
     PriceSeries): the app is shown the price entity, the evcc-style plan plans on them."""
-    if name in ("app", "safest"):
+    if name in ("app", "safest", SOLAR):
         from tools.app_controller import AppController
         if name == "safest":          # the app as it plans without prices
             return AppController(name="safest")
+        if name == SOLAR:             # the app set to its mode solar at the start
+            return AppController(prices=prices, name=SOLAR, mode=SOLAR)
         return AppController(prices=prices)
     if name == "original":
         return OriginalAutomation()

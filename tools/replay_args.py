@@ -38,7 +38,7 @@ import re
 from dataclasses import replace
 from datetime import date
 
-from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTROLLERS
+from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTROLLERS, SOLAR
 from tools.history import MAX_HISTORY_DAYS
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR
 from tools.plant import PlantParams
@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--controllers",
                     help="comma-separated, from app,original,uncontrolled, and timer (the 22:00 "
                     "timer) with --sessions, and safest (the app without prices) and evcc (an "
-                    "evcc-style plan) with --sessions and --prices (default: all)")
+                    "evcc-style plan) with --sessions and --prices, and solar (the app in its mode "
+                    "solar) with --pv, asked for only (default: all but solar)")
     ap.add_argument("--day", help="local day to plot, YYYY-MM-DD inside the trace, or 'worst': the "
                     "day of the first controller's worst own-fault quarter (default: the day of the "
                     "highest house-alone quarter with the car plugged in)")
@@ -324,10 +325,14 @@ def _check_controllers(args) -> list[str]:
     problems = []
     choices = controller_choices(args)
     names = controller_names(args)
+    if args.pv:
+        choices = choices + (SOLAR,)
     for c in names:
         if c == "timer" and not args.sessions:
             problems.append("the timer baseline charges by the clock, not by a session's need: it "
                             "needs --sessions (generated or a file)")
+        elif c == SOLAR and not args.pv:
+            problems.append("the app's mode solar charges from the panels' surplus: it needs --pv")
         elif c in ("safest", "evcc") and not (args.sessions and args.prices):
             problems.append(f"the {c} baseline plans each session by price: it needs --sessions "
                             "and --prices")

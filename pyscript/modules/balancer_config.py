@@ -42,6 +42,7 @@ ENTITIES = {
     "monthly_peak_meter": ("sensor", "input_number"),
     "charger_status": ("sensor",),
     "session_energy": ("sensor", "input_number"),
+    "solar_forecast": ("sensor",),  # Solcast's forecast sensor (issue 16): detailedForecast
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
@@ -115,6 +116,7 @@ class Settings:
         self.departure_entity = values["departure_entity"]
         self.energy_needed = values["energy_needed"]
         self.energy_needed_entity = values["energy_needed_entity"]
+        self.solar_forecast = values["solar_forecast"]  # an entity with detailedForecast, or None
         # prices (issue 16): an entity holding today's and tomorrow's prices, or a two-rate meter's
         # day_price and night_price (EUR/kWh) with night_hours ("HH:MM-HH:MM" local); None: not given.
         # export_price: EUR/kWh, or export_price_entity (an entity in a price format); None: none.

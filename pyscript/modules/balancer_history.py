@@ -50,7 +50,9 @@ QUARTERS_PER_DAY = 96
 class History:
     """What the statistics say.
 
-    quarters: [(quarter start UTC, house average W)] in time order, for LoadProfile.seed;
+    quarters: [(quarter start UTC, house average W)] in time order, for LoadProfile.seed (offtake:
+    an exporting 5 minutes counts as 0); net_w: the house's net average (W, export negative) of each
+    of those quarters, in the same order, for the profile's net (issue 16);
     exact_quarters: how many of them came from three 5-minute means (the rest from hourly means);
     peak_w / peak_start: the month's highest grid quarter average found (0 / None: none), and the
     quarter it is (peak_exact) or the hour it lies in (a lower bound from an hourly mean);
@@ -60,6 +62,7 @@ class History:
 
     def __init__(self):
         self.quarters = []
+        self.net_w = []
         self.exact_quarters = 0
         self.peak_w = 0.0
         self.peak_start = None
@@ -128,23 +131,25 @@ def _means(rows, period_s):
 
 @pyscript_compile
 def _quarters(now, month_start, month_end, grid_five, grid_hourly, car_five, car_hourly):
-    """(quarters, exact quarters, (peak W, its start, exact)) from the rows' means; see read()."""
+    """(quarters, their net W, exact quarters, (peak W, its start, exact)) from the rows' means;
+    see read()."""
     five_minute, quarter, hour = timedelta(seconds=FIVE_MINUTE_S), timedelta(seconds=QUARTER_S), timedelta(seconds=HOUR_S)
     peak = (0.0, None, False)
-    sums = {}  # quarter start -> [grid W-sum, house W-sum, rows]
+    sums = {}  # quarter start -> [grid W-sum, house W-sum, rows, house net W-sum]
     for start in grid_five:
         if start + five_minute > now:
             continue
         mean = grid_five[start]
         q = start - timedelta(minutes=start.minute % 15)
-        entry = sums.setdefault(q, [0.0, 0.0, 0])
+        entry = sums.setdefault(q, [0.0, 0.0, 0, 0.0])
         # Offtake only: an exporting 5 minutes drew at least nothing (a lower bound stays one).
         entry[0] += max(0.0, mean)
         entry[1] += max(0.0, mean - car_five.get(start, 0.0))
         entry[2] += 1
+        entry[3] += mean - car_five.get(start, 0.0)
     quarters, exact = [], set()
     for q in sums:
-        grid_sum, house_sum, rows = sums[q]
+        grid_sum, house_sum, rows, net_sum = sums[q]
         if rows > ROWS_PER_QUARTER:
             continue
         # Missing rows drew at least nothing: the average of what is there is a lower bound.
@@ -152,19 +157,20 @@ def _quarters(now, month_start, month_end, grid_five, grid_hourly, car_five, car
             peak = (grid_sum / ROWS_PER_QUARTER, q, rows == ROWS_PER_QUARTER)
         if rows == ROWS_PER_QUARTER:
             exact.add(q)
-            quarters.append((q, house_sum / ROWS_PER_QUARTER))
+            quarters.append((q, house_sum / ROWS_PER_QUARTER, net_sum / ROWS_PER_QUARTER))
     for start in grid_hourly:
         if start + hour > now:
             continue
         mean = max(0.0, grid_hourly[start])
         if month_start <= start < month_end and mean > peak[0]:
             peak = (mean, start, False)
-        house_w = max(0.0, grid_hourly[start] - car_hourly.get(start, 0.0))
+        net_w = grid_hourly[start] - car_hourly.get(start, 0.0)
+        house_w = max(0.0, net_w)
         for k in range(QUARTERS_PER_HOUR):
             if start + quarter * k not in exact:
-                quarters.append((start + quarter * k, house_w))
+                quarters.append((start + quarter * k, house_w, net_w))
     quarters.sort()
-    return quarters, len(exact), peak
+    return [(item[0], item[1]) for item in quarters], [item[2] for item in quarters], len(exact), peak
 
 
 def read(now, grid_5min, grid_hour, car_5min=None, car_hour=None):
@@ -178,7 +184,7 @@ def read(now, grid_5min, grid_hour, car_5min=None, car_hour=None):
     car_five, car_hourly = _means(car_5min, FIVE_MINUTE_S), _means(car_hour, HOUR_S)
     history.grid_rows = len(grid_five) + len(grid_hourly)
     history.car_rows = len(car_five) + len(car_hourly)
-    history.quarters, history.exact_quarters, peak = _quarters(
+    history.quarters, history.net_w, history.exact_quarters, peak = _quarters(
         now, month_start, month_end, grid_five, grid_hourly, car_five, car_hourly)
     history.peak_w, history.peak_start, history.peak_exact = peak
     return history

@@ -22,8 +22,11 @@ charges in the cheapest SAFE quarters instead:
   minimum under limit - margin; safe quarters come first, cheapest first (costs within COST_STEP
   count as equal, then the safest, then the earliest); unsafe ones only when the safe ones do not
   suffice, safest first; the reserve still comes last;
-- a quarter's cost per kWh mixes the usual solar surplus (a negative house mean in the profile),
-  which costs what an exported kWh earns, with the import price for the rest;
+- a quarter's cost per kWh mixes the usual solar surplus (a negative net mean in the profile,
+  balancer_profile usual_net_w): the car's kWh up to it cost what an exported kWh would have
+  earned, the rest the import price. The surplus only prices a quarter: the room each quarter gives
+  the car and its safety still come from the house's usual offtake and high (a sunny day is not
+  promised);
 - a quarter without a known price (tomorrow before about 13:00) is expected to cost the mean of the
   known ones, so among such quarters the safest come first, as without prices;
 - it plans the need itself, not the need plus BUFFER_SHARE: it re-plans every quarter, so energy
@@ -92,6 +95,9 @@ class SessionPlan:
     cost_now_eur, the same energy charged from now in every quarter; window_prices, the mean
     EUR/kWh of each window (parallel to windows); prices_known_until, the end of the quarters with
     a known import price from now without a gap (None: not even now's).
+    needs_grid: the need takes every quarter from now (tight, short, or the departure passed), or
+    will from the next quarter on if this one is not charged: in mode solar the deadline then wins
+    and the car charges as in auto.
     """
 
     def __init__(self):
@@ -108,6 +114,7 @@ class SessionPlan:
         self.cost_now_eur = None
         self.window_prices = []
         self.prices_known_until = None
+        self.needs_grid = False  # the need requires every quarter from now (tight, short, departure passed)
 
 
 def _is_number(value):
@@ -123,8 +130,8 @@ def _kw(watts):
 
 
 def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
-    """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk] for the running
-    quarter (from now) and each quarter to end."""
+    """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk, the house's usual net
+    W (export negative)] for the running quarter (from now) and each quarter to end."""
     slots = []
     q = balancer_time.quarter_start(now)
     while q < end:
@@ -137,7 +144,7 @@ def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
             power_w = 0.0
         kwh = power_w * (b - a).total_seconds() / 3600000.0
         risk = profile.risk(q, limit_w)
-        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk])
+        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk, profile.usual_net_w(q)])
         q = q_end
     return slots
 
@@ -180,13 +187,15 @@ class SlotCosts:
         self.known = known
 
 
-def _costs(slots, limit_w, margin_w, car_min_w, prices, export):
+def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None):
     """The SlotCosts of the slots, None when no import price is known for any of them.
 
-    EUR/kWh mixes the usual solar surplus (a negative house mean, at the export price) with the
+    EUR/kWh mixes the usual solar surplus (a negative net mean, at the export price) with the
     import price for the rest of the slot's energy; a slot without an import price costs the mean
-    of the known ones. safe: the house's usual high (risk x limit, see balancer_profile.risk)
-    leaves the car its minimum under limit - margin."""
+    of the known ones. With pv_forecast ({quarter start: W}, the forecast's pessimistic
+    production) a quarter's surplus is never counted above it: a cloudy day's forecast takes back
+    what a usually sunny quarter promised. safe: the house's usual high (risk x limit, see
+    balancer_profile.risk) leaves the car its minimum under limit - margin."""
     quarters = [slot[4] for slot in slots]
     imports = prices.prices_at(quarters)
     values = [value for value in imports if value is not None]
@@ -194,13 +203,16 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export):
         return None
     unknown_eur = sum(values) / len(values)
     eur = [unknown_eur if value is None else value for value in imports]
-    sunny = [i for i in range(len(slots)) if slots[i][5] < 0 and slots[i][2] > 0]
+    sunny = [i for i in range(len(slots)) if slots[i][7] < 0 and slots[i][2] > 0]
     if sunny:
         feeds = export.prices_at(quarters) if export is not None else [None] * len(slots)
         for i in sunny:
             a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
             feed_eur = DEFAULT_EXPORT_EUR_PER_KWH if feeds[i] is None else feeds[i]
-            surplus_kwh = min(kwh, -slots[i][5] * (b - a).total_seconds() / 3600000.0)
+            surplus_w = -slots[i][7]
+            if pv_forecast is not None and slots[i][4] in pv_forecast:
+                surplus_w = min(surplus_w, pv_forecast[slots[i][4]])
+            surplus_kwh = min(kwh, surplus_w * (b - a).total_seconds() / 3600000.0)
             eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
     high_room = (limit_w - margin_w - car_min_w) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
@@ -316,7 +328,7 @@ def _finish(slots, chosen, remaining_kwh):
 
 
 def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w, car_max_w, car_min_w, profile,
-                 prices=None, export=None, running=False):
+                 prices=None, export=None, running=False, pv_forecast=None):
     """Plan the rest of one session (call it every quarter and whenever the need changes).
 
     now, departure_utc: aware datetimes; need_kwh: energy to add this session; delivered_kwh: added
@@ -325,6 +337,8 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     prices: the import balancer_prices.PriceTable (None: the safest quarters, as before prices);
     export: the export PriceTable (None: an exported kWh earns DEFAULT_EXPORT_EUR_PER_KWH);
     running: the car charged in the quarter before now under the last plan (its window is held).
+    pv_forecast: {quarter start UTC: W} of a solar forecast's pessimistic production
+    (balancer_solar.forecast_w), None: the profile's usual surplus as it is.
     Without a departure or a need it charges as the quarter allows (the balancer's old behaviour).
     """
     plan = SessionPlan()
@@ -342,6 +356,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     if now >= departure_utc:
         plan.on_track = False
         plan.short_kwh = remaining
+        plan.needs_grid = True
         plan.reason = "departure %s passed with the car still plugged in: charging the %.1f kWh left inside the %s limit" % (
             _hhmm(departure_utc), remaining, _kw(limit_w))
         return plan
@@ -350,10 +365,11 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     total = sum([slot[2] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     by = _hhmm(departure_utc)
-    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export)
+    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast)
     if total < want:
         # Not enough room for the need plus the buffer: every quarter from now on counts.
         chosen = list(range(len(slots)))
+        plan.needs_grid = True
         plan.windows = [(slots[0][0], slots[-1][1])]
         if costs is not None:
             _price_plan(plan, slots, costs, chosen, remaining)
@@ -369,6 +385,9 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         plan.next_window = plan.windows[0]
         plan.planned_finish = _finish(slots, chosen, remaining)
         return plan
+    # Waiting out this quarter would leave less than the need plus the buffer (mode solar's signal:
+    # the plan is redone only at the next quarter, by when that quarter's room is gone).
+    plan.needs_grid = total - slots[0][2] < want
     reserve_from = departure_utc - timedelta(seconds=RESERVE_S)
     if costs is None:
         chosen = _choose(slots, want, reserve_from)

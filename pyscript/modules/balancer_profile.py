@@ -12,7 +12,16 @@ quarter of the local day (96) it keeps two exponentially weighted means:
 - jump_w: how far the quarter average went above that mean, counted 0 when below: the house's
   usual upward jump in that quarter (an upper mean absolute deviation, W).
 Both are in absolute watts, not relative to the limit, so a new month (the limit drops back to
-the target) does not distort what was learnt.
+the target) does not distort what was learnt. They learn only quarters in which the house drew from
+the grid (a quarter with a net export is left out of them, as before issue 16): they size the car's
+room and the risk, and an exporting quarter must not make the next cloudy day's high look lower.
+
+Beside them (issue 16, solar surplus) a third mean, net_w, learns every quarter signed: the house's
+net average, export negative (its panels' surplus). Only the plan's cost reads it (a usual surplus
+is energy that would otherwise earn the export price); nothing that sizes safety does. It has its
+own count, no borrowing (the sun shines alike on both day types; a quarter with few observations
+keeps near the prior, which expects no surplus) and starts, for a profile saved before it existed,
+from that profile's mean (no surplus known until its own quarters show one).
 
 The house's high for a quarter is mean + JUMP_FACTOR x jump, widened by its neighbours (a hob
 that starts at 18:20 one day starts at 18:35 the next); risk = that high / the limit. With the
@@ -21,7 +30,7 @@ neutral prior every quarter has the same figures, so nothing is ranked before an
 Learning rate: the prior counts as one observation, each quarter averages its first
 observations plainly, and from 1 / ALPHA_MIN observations on it forgets exponentially with
 weight ALPHA_MIN: about 10 weekday observations (two weeks) replace the prior. The stored form is
-three lists of 192 rounded ints, whatever the number of days observed, plus when it last learnt
+five lists of 192 rounded ints (the net and its count since issue 16), whatever the number of days observed, plus when it last learnt
 and how many quarters came from the recorder's history.
 
 Weekends learn as fast as weekdays (issue 15): a weekend quarter sees two days a week, a weekday
@@ -71,7 +80,7 @@ BORROW_SPREAD = 4
 # the prior still weighs at least a quarter of its figures.
 LEARNT_COUNT = 3
 QUARTER_S = 900
-FORMAT = 1  # learnt_until and history_quarters are optional: older saved profiles stay valid
+FORMAT = 1  # learnt_until, history_quarters, net_w and net_count are optional: older saved profiles stay valid
 
 
 @pyscript_compile
@@ -97,29 +106,54 @@ def _index(quarter_start_utc):
 
 
 @pyscript_compile
-def _learn(mean_w, jump_w, count, quarters, learnt_until, open_slots):
-    """Learn [(quarter start UTC, house W)] in time order into the three lists (in place); skip
-    missing or implausible values, quarters before learnt_until (or before the end of one learnt
-    in this call) and, when open_slots is a list, quarters of the day it marks False. Returns
-    (how many were learnt, the last one's start). Native (@pyscript_compile): a seed from the
-    recorder learns thousands of quarters."""
+def _watts(value, low):
+    """value as a float when it is a number within [low, MAX_HOUSE_W], else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    watts = float(value)
+    if math.isnan(watts) or watts < low or watts > MAX_HOUSE_W:
+        return None
+    return watts
+
+
+@pyscript_compile
+def _learn(lists, quarters, learnt_until, open_slots, nets=None):
+    """Learn [(quarter start UTC, house W[, net W])] in time order into lists = [mean_w, jump_w,
+    count, net_w, net_count] (in place): the house's offtake (>= 0) into the first three, the net
+    (signed; from nets, a list parallel to quarters, when given; else the house W) into the last two. Skip missing or implausible values,
+    quarters before learnt_until (or before the end of one learnt in this call) and, when
+    open_slots is a list, quarters of the day it marks False. Returns (how many were learnt, the
+    last one's start). Native (@pyscript_compile): a seed from the recorder learns thousands of
+    quarters."""
+    mean_w, jump_w, count, net_w, net_count = lists
     learnt, last = 0, None
     until = learnt_until
-    for start, house_w in quarters:
-        if house_w is None or isinstance(house_w, bool):
-            continue
-        value = float(house_w)
-        if math.isnan(value) or value < 0 or value > MAX_HOUSE_W:
+    if nets is not None and len(nets) != len(quarters):
+        nets = None
+    for k in range(len(quarters)):
+        item = quarters[k]
+        start = item[0]
+        value = _watts(item[1], 0.0)
+        if nets is not None:
+            net = _watts(nets[k], -MAX_HOUSE_W)
+        else:
+            net = _watts(item[2] if len(item) > 2 else item[1], -MAX_HOUSE_W)
+        if value is None and net is None:
             continue
         if until is not None and start < until:
             continue
         i = _index(start)
         if open_slots is not None and not open_slots[i]:
             continue
-        alpha = max(ALPHA_MIN, 1.0 / (count[i] + 2))
-        mean_w[i] += alpha * (value - mean_w[i])
-        jump_w[i] += alpha * (max(0.0, value - mean_w[i]) - jump_w[i])
-        count[i] = min(COUNT_CAP, count[i] + 1)
+        if value is not None:
+            alpha = max(ALPHA_MIN, 1.0 / (count[i] + 2))
+            mean_w[i] += alpha * (value - mean_w[i])
+            jump_w[i] += alpha * (max(0.0, value - mean_w[i]) - jump_w[i])
+            count[i] = min(COUNT_CAP, count[i] + 1)
+        if net is not None:
+            alpha = max(ALPHA_MIN, 1.0 / (net_count[i] + 2))
+            net_w[i] += alpha * (net - net_w[i])
+            net_count[i] = min(COUNT_CAP, net_count[i] + 1)
         learnt += 1
         last = start
         until = start + timedelta(seconds=QUARTER_S)
@@ -185,6 +219,8 @@ class LoadProfile:
         self.mean_w = _neutral_list(float(PRIOR_MEAN_W))
         self.jump_w = _neutral_list(float(PRIOR_JUMP_W))
         self.count = _neutral_list(0)
+        self.net_w = _neutral_list(float(PRIOR_MEAN_W))  # signed: export negative (not borrowed)
+        self.net_count = _neutral_list(0)
         self.learnt_until = None  # end (UTC) of the latest quarter learnt, own or from history
         self.history_quarters = 0  # quarters that came from the recorder's statistics
         self.effective = None  # (mean_w, jump_w, count) with borrowing; None: to be computed
@@ -192,27 +228,32 @@ class LoadProfile:
     def _index(self, quarter_start_utc):
         return _index(quarter_start_utc)
 
-    def observe(self, quarter_start_utc, house_average_w):
-        """Learn one closed quarter: the house's average (W, without the car) over a quarter
-        that was watched from its start. A missing or implausible value is ignored, and so is a
-        quarter the profile has already learnt (before learnt_until).
-        Returns True when it was learnt."""
-        return self._take([(quarter_start_utc, house_average_w)], None) == 1
+    def observe(self, quarter_start_utc, house_average_w, net_average_w=None):
+        """Learn one closed quarter watched from its start: the house's offtake average (W,
+        without the car; a negative one, the car taking more than the grid gave, teaches only the
+        net) and its net average (W, without the car, export negative; None: the same as the
+        offtake). A missing or implausible value is ignored, and so is a quarter the profile has
+        already learnt (before learnt_until). Returns True when it was learnt."""
+        if net_average_w is None:
+            net_average_w = house_average_w
+        return self._take([(quarter_start_utc, house_average_w, net_average_w)], None) == 1
 
-    def seed(self, quarters):
+    def seed(self, quarters, nets=None):
         """Learn the house's past from the recorder: quarters is [(quarter start UTC, house
-        average W)] in time order (balancer_history). Only quarters after learnt_until are
+        average W)] in time order, nets the house's net average (W, export negative) of each
+        (balancer_history; None: the same as the offtake). Only quarters after learnt_until are
         taken; a profile saved without learnt_until takes them only into the quarters of the day
         it has never observed. Returns how many were learnt."""
         open_slots = None
         if self.learnt_until is None:
             open_slots = [c == 0 for c in self.count]
-        learnt = self._take(quarters, open_slots)
+        learnt = self._take(quarters, open_slots, nets)
         self.history_quarters += learnt
         return learnt
 
-    def _take(self, quarters, open_slots):
-        learnt, last = _learn(self.mean_w, self.jump_w, self.count, quarters, self.learnt_until, open_slots)
+    def _take(self, quarters, open_slots, nets=None):
+        learnt, last = _learn([self.mean_w, self.jump_w, self.count, self.net_w, self.net_count], quarters,
+                              self.learnt_until, open_slots, nets)
         if learnt:
             self.learnt_until = last + timedelta(seconds=QUARTER_S)
             self.effective = None
@@ -228,6 +269,11 @@ class LoadProfile:
         """The house's usual average (W) in this quarter of this day type (borrowed where few
         own days are known)."""
         return self._borrowed()[0][self._index(quarter_start_utc)]
+
+    def usual_net_w(self, quarter_start_utc):
+        """The house's usual net average (W, export negative) in this quarter of this day type:
+        below 0 where its panels usually give more than it draws. For the plan's cost only."""
+        return self.net_w[self._index(quarter_start_utc)]
 
     def usual_jump_w(self, quarter_start_utc):
         """How far the house's average usually rises above its mean in this quarter (W), or 0
@@ -267,13 +313,15 @@ class LoadProfile:
         return self.history_quarters / float(QUARTERS_PER_DAY)
 
     def as_dict(self):
-        """Compact, JSON-ready: three lists of 192 rounded ints (about 3 kB as JSON), when it
+        """Compact, JSON-ready: five lists of 192 rounded ints (about 4 kB as JSON), when it
         last learnt and how many quarters came from history."""
         return {
             "format": FORMAT,
             "mean_w": [int(round(v)) for v in self.mean_w],
             "jump_w": [int(round(v)) for v in self.jump_w],
             "count": list(self.count),
+            "net_w": [int(round(v)) for v in self.net_w],
+            "net_count": list(self.net_count),
             "learnt_until": self.learnt_until.isoformat() if self.learnt_until is not None else None,
             "history_quarters": self.history_quarters,
         }
@@ -293,6 +341,13 @@ def from_dict(data):
     profile.mean_w = [float(v) for v in mean_w]
     profile.jump_w = [float(v) for v in jump_w]
     profile.count = count
+    net_w = _valid_list(data.get("net_w"), -MAX_HOUSE_W, MAX_HOUSE_W)
+    net_count = _valid_list(data.get("net_count"), 0, COUNT_CAP)
+    if net_w is None or net_count is None:
+        # saved before issue 16 (or malformed): the offtake mean is where the net starts
+        net_w, net_count = mean_w, count
+    profile.net_w = [float(v) for v in net_w]
+    profile.net_count = list(net_count)
     profile.learnt_until = balancer_time.parse_iso(data.get("learnt_until"))
     history = data.get("history_quarters")
     if isinstance(history, int) and not isinstance(history, bool) and history >= 0:

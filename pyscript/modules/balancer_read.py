@@ -11,6 +11,7 @@ import balancer_config
 import balancer_controller
 import balancer_prices
 import balancer_runtime
+import balancer_solar
 import balancer_time
 import balancer_units
 from balancer_publish import INFO, WARNING
@@ -24,12 +25,14 @@ class Reader:
         s = settings
         configured = [s.grid_power, s.grid_export_power, s.current_number, s.pause_switch, s.charger_status,
                       s.session_energy, s.charger_power, s.average_demand, s.monthly_peak_meter,
-                      s.departure_entity, s.energy_needed_entity, s.price, s.export_price_entity] + list(s.tunable_entities.values())
+                      s.departure_entity, s.energy_needed_entity, s.price, s.export_price_entity, s.solar_forecast] + list(s.tunable_entities.values())
         self.entity_ids = [entity_id for entity_id in configured if entity_id]
         self.parsed = {}  # entity -> (state, unit, watts, problem): a steady meter repeats its state
         self.tunables = balancer_runtime.Tunables(s.tunable_entities, balancer_config.tunable_bounds())
         self.charger_notice = balancer_runtime.Notice()
         self.grid_problem = None  # why the last grid reading was unusable
+        self.forecast = (None, None)  # (the forecast entity's last_updated, its quarters) parsed
+        self.forecast_notice = balancer_runtime.Notice()
         # prices (issue 16): None when not configured
         self.price_feed = None
         if s.price:
@@ -77,13 +80,33 @@ class Reader:
             meter_peak_w=self.power(peak, s.monthly_peak_meter)[0] if s.monthly_peak_meter else None,
             meter_peak_changed_at=peak.last_changed if peak is not None else None,
             departure=str(departure) if departure is not None else s.departure,
-            energy_needed_kwh=_kwh(needed) if s.energy_needed_entity else s.energy_needed)
+            energy_needed_kwh=_kwh(needed) if s.energy_needed_entity else s.energy_needed,
+            pv_forecast=self._forecast(values, said))
         if now is not None:
             if self.price_feed is not None:
                 reading.prices = self.price_feed.table_at(now, values.get(s.price), attributes_of, said)
             if self.export_feed is not None:
                 reading.export_prices = self.export_feed.table_at(now, values.get(s.export_price_entity), attributes_of, said)
         return reading, said
+
+    def _forecast(self, values, said):
+        """The solar forecast's quarters (balancer_solar.forecast_w), parsed again only when the
+        entity was updated; None without one (or when it gives nothing usable: one WARNING)."""
+        s = self.settings
+        if not s.solar_forecast:
+            return None
+        value = values.get(s.solar_forecast)
+        updated = getattr(value, "last_updated", None) if value is not None else None
+        if value is None or updated != self.forecast[0]:
+            items = getattr(value, "detailedForecast", None) if value is not None else None
+            quarters, problem = balancer_solar.forecast_w(items)
+            self.forecast = (updated, quarters or None)
+            change = self.forecast_notice.update(problem)
+            if change == "start":
+                said.append((WARNING, "solar_forecast %s: %s; the plan counts the usual surplus" % (s.solar_forecast, problem)))
+            elif change == "end":
+                said.append((INFO, "solar_forecast %s: read again" % s.solar_forecast))
+        return self.forecast[1]
 
     def _grid(self, values):
         """Net grid power (W, export negative) and when the meter reported it; (None, None) with

@@ -25,7 +25,7 @@ ENTITY_RECHECK_S = 60.0
 # The running quarter is published (and so saved for a restart) at most this often: every state
 # write is also a recorder write in Home Assistant.
 QUARTER_PUBLISH_S = 30
-PROFILE_PUBLISH_S = 3600  # the learnt profile (about 3 kB) is saved at most hourly
+PROFILE_PUBLISH_S = 3600  # the learnt profile (about 4-6 kB) is saved at most hourly
 
 # A reload kills a step of the previous context still waiting on a charger command.
 task.unique(STEP_TASK)
@@ -303,15 +303,15 @@ if CONTROLLER is not None:
     def wallbox_balancer_set_mode(mode=None):
         """yaml
 name: Set wallbox balancer mode
-description: auto (balance), paused (no charging), fast (max current, the limit is ignored), off (leave the charger alone).
+description: auto (balance), solar (only from the solar surplus; a departure plan's deadline still wins), paused (no charging), fast (max current, the limit is ignored), off (leave the charger alone).
 fields:
   mode:
-    description: auto, paused, fast or off
+    description: auto, solar, paused, fast or off
     example: auto
     required: true
     selector:
       select:
-        options: [auto, paused, fast, "off"]
+        options: [auto, solar, paused, fast, "off"]
 """
         if mode is False:
             mode = balancer_controller.MODE_OFF  # YAML reads an unquoted off as false
