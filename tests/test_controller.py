@@ -188,8 +188,8 @@ def test_a_quarter_not_watched_from_its_start_never_sets_the_peak():
 
 # -- the session planner (issue 10) -------------------------------------------------------------
 
-def busy_evening_profile():
-    """Weekday evenings 17:00-21:00 local: a 3 kW house that jumps 1 kW; nights: 300 W."""
+def busy_evening_profile(evening_w=3000.0, jump_w=1000.0):
+    """Weekday evenings 17:00-21:00 local: a 3 kW house that jumps 1 kW every other day; nights: 300 W."""
     from balancer_profile import LoadProfile
     profile = LoadProfile()
     for day in range(14):
@@ -197,13 +197,13 @@ def busy_evening_profile():
             start = datetime(2025, 1, 6, tzinfo=timezone.utc) + timedelta(days=day, minutes=15 * quarter)
             local_hour = (start + timedelta(hours=1)).hour
             busy = 17 <= local_hour < 21
-            profile.observe(start, (3000.0 + (1000.0 if day % 2 else 0.0)) if busy else 300.0)
+            profile.observe(start, (evening_w + (jump_w if day % 2 else 0.0)) if busy else 300.0)
     return profile.as_dict()
 
 
-def planned(**config):
+def planned(profile=None, **config):
     ctrl = controller(departure="07:30", energy_needed=10, charger_status="sensor.wb_status", **config)
-    ctrl.restore_session({}, busy_evening_profile())
+    ctrl.restore_session({}, profile or busy_evening_profile())
     return ctrl
 
 
@@ -363,6 +363,19 @@ def test_with_prices_the_plan_moves_the_charging_into_the_cheap_quarters():
     late = plan_reading(4 * 3600, grid_w=300.0, amps=6, switch="off")  # 22:00: quiet, but still the day rate
     late.prices = r.prices
     assert ctrl.step(at(4 * 3600), late).session_state == "waiting"
+
+
+def test_a_cheap_dinner_quarter_does_not_draw_the_car_out_of_the_quiet_night():
+    """A 1.0-1.8 kW dinner (its usual high 2.2 kW still leaves the car its minimum under 4 kW) at
+    0.20 EUR/kWh, the quiet night at 0.30: the plan stays in quarters as safe as the night the need
+    fits into. Charging at dinner, a hob starting mid-quarter on top of the car's energy pushed H3's
+    July quarter 1060 W over the limit."""
+    ctrl = planned(busy_evening_profile(evening_w=1000.0, jump_w=800.0))
+    r = plan_reading(0, grid_w=1000.0 + 16 * 230, amps=16)  # 18:00 local, a Wednesday
+    r.prices = night_tariff(at(0), night_hours="17:00-19:00")  # the cheap hours are the dinner's
+    d = ctrl.step(at(0), r)
+    assert d.session_state == "waiting" and d.write == (PAUSE, None)
+    assert d.session_attributes["next_window_start"] >= "2025-01-15T21:00"
 
 
 def test_a_new_price_table_is_planned_again_within_the_quarter():

@@ -18,10 +18,14 @@ where the house (balancer_profile) usually stays far below the limit, and keeps 
 
 With prices (issue 16: a balancer_prices.PriceTable for import, optionally one for export) it
 charges in the cheapest SAFE quarters instead:
-- a quarter is safe when the house's usual high (balancer_profile high_w) still leaves the car its
-  minimum under limit - margin; safe quarters come first, cheapest first (costs within COST_STEP
-  count as equal, then the safest, then the earliest); unsafe ones only when the safe ones do not
-  suffice, safest first; the reserve still comes last;
+- a quarter is safe when it is no riskier (in RISK_STEP steps) than the riskiest quarter the plan
+  without prices takes for the same need, and the house's usual high (balancer_profile high_w)
+  still leaves the car its minimum under limit - margin; safe quarters come first, cheapest first
+  (costs within COST_STEP count as equal, then the safest, then the earliest); unsafe ones only
+  when the safe ones do not suffice, safest first; the reserve still comes last. Prices choose
+  among quarters as safe as the need requires, never a riskier one for a cent: a car with a quiet
+  night ahead is not charged in a cheap dinner-time quarter, where a hob starting mid-quarter on
+  top of the car's energy set a new monthly peak (H3 July, +1060 W over the limit);
 - a quarter's cost per kWh mixes the usual solar surplus (a negative net mean in the profile,
   balancer_profile usual_net_w): the car's kWh up to it cost what an exported kWh would have
   earned, the rest the import price. The surplus only prices a quarter: the room each quarter gives
@@ -150,8 +154,9 @@ def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
 
 
 def _choose(slots, want_kwh, reserve_from):
-    """Indices of the slots to charge in: safest first, earlier first within a risk step, the
-    reserve last, until want_kwh is covered; then one-quarter gaps filled."""
+    """(indices of the slots to charge in, the riskiest step among them): safest first, earlier
+    first within a risk step, the reserve last, until want_kwh is covered; then one-quarter gaps
+    filled."""
     ranked = []
     for i in range(len(slots)):
         if slots[i][2] > 0:
@@ -173,7 +178,7 @@ def _choose(slots, want_kwh, reserve_from):
         if 0 < len(gap) <= FILL_GAP_QUARTERS and max([slots[i][3] for i in gap]) <= worst:
             filled.extend(gap)
     filled.sort()
-    return filled
+    return filled, worst
 
 
 class SlotCosts:
@@ -219,9 +224,10 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None
     return SlotCosts(eur, safe, [value is not None for value in imports])
 
 
-def _choose_cheapest(slots, costs, want_kwh, reserve_from, running):
+def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
     """Indices of the slots to charge in, best key first until want_kwh is covered.
 
+    Safe: costs.safe and no riskier than worst (the riskiest step the plan without prices takes).
     Key: the reserve last; safe before unsafe; among the safe the cheapest (in COST_STEP steps),
     then the safest, then the earliest; among the unsafe the safest first. A slot next to a chosen
     one counts JOIN_EUR_PER_KWH cheaper when it is no riskier than that one (a window grows instead
@@ -231,7 +237,8 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running):
     n = len(slots)
     steps = [round(value / COST_STEP_EUR_PER_KWH) for value in costs.eur_per_kwh]
     join = round(JOIN_EUR_PER_KWH / COST_STEP_EUR_PER_KWH)
-    keys = [(1 if slots[i][0] >= reserve_from else 0, 0 if costs.safe[i] else 1, 0 if costs.safe[i] else slots[i][3],
+    safe = [costs.safe[i] and slots[i][3] <= worst for i in range(n)]
+    keys = [(1 if slots[i][0] >= reserve_from else 0, 0 if safe[i] else 1, 0 if safe[i] else slots[i][3],
              steps[i], slots[i][3], i) for i in range(n)]
     ranked = [keys[i] for i in range(n) if slots[i][2] > 0]
     ranked.sort()
@@ -389,10 +396,9 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     # the plan is redone only at the next quarter, by when that quarter's room is gone).
     plan.needs_grid = total - slots[0][2] < want
     reserve_from = departure_utc - timedelta(seconds=RESERVE_S)
-    if costs is None:
-        chosen = _choose(slots, want, reserve_from)
-    else:
-        chosen = _choose_cheapest(slots, costs, remaining, reserve_from, running)
+    chosen, worst = _choose(slots, want, reserve_from)
+    if costs is not None:
+        chosen = _choose_cheapest(slots, costs, remaining, reserve_from, running, worst)
     plan.windows = _windows(slots, chosen)
     plan.next_window = plan.windows[0]
     plan.planned_finish = _finish(slots, chosen, remaining)
