@@ -338,6 +338,21 @@ def test_without_a_plan_a_house_above_its_usual_high_is_not_held_into_the_next_q
     assert above[0].want_paused and above[0].write == (PAUSE, None)
 
 
+def test_before_the_next_quarter_is_learnt_a_house_above_the_prior_is_held_into_it():
+    """The same end of a quarter with a profile that has learnt nothing: its 'usual high' is the
+    prior's, not the house's, so a house above it is not out of the ordinary and the car holds its
+    minimum into the next quarter (a fresh install paused at every quarter's end otherwise: a
+    charger that reports on change stayed off after a pause in real Home Assistant)."""
+    from balancer_profile import LoadProfile
+    profile = LoadProfile()
+    assert not profile.learnt(at(900))
+    ctrl = risky(profile)
+    house_w = profile.high_w(at(900)) + 500.0
+    decisions = [run(ctrl, t, grid_w=(1000.0 if t < 780 else house_w) + 1380.0, amps=6, polled=t)
+                 for t in range(0, 846, 5)]
+    assert all(not d.want_paused for d in decisions if d.remaining_s < 80)
+
+
 # ---- prices (issue 16) ------------------------------------------------------------------------
 
 def night_tariff(now, night_hours="23:00-07:00"):

@@ -284,6 +284,11 @@ class LoadProfile:
             return 0.0
         return jump_w[i]
 
+    def learnt(self, quarter_start_utc):
+        """Whether this quarter has LEARNT_COUNT observations (own and borrowed): before that its
+        figures are the prior's, not the house's."""
+        return self._borrowed()[2][self._index(quarter_start_utc)] >= LEARNT_COUNT
+
     def high_w(self, quarter_start_utc):
         """The house's high (W) in this quarter: mean + JUMP_FACTOR x jump, or a neighbouring
         quarter's high x NEIGHBOUR_SHARE when that is higher."""
