@@ -333,6 +333,11 @@ class Controller:
             return budget
         return budget.with_reserve(reserve_w)
 
+    def _house_above_its_usual_high(self, quarter_start, house_w):
+        """Whether house_w is above the house's usual high in that quarter, where the profile has
+        learnt it (before, its high is the prior's, not the house's)."""
+        return self.profile.learnt(quarter_start) and house_w > self.profile.high_w(quarter_start)
+
     def _minimum_in_s(self, now, min_a):
         """Seconds until the charger holds min_a: the response to a write already sent for it, else
         to one at the next free slot."""
@@ -492,16 +497,14 @@ class Controller:
         wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
         affordable = budget.minimum_affordable(
             s.charger_response, wait_s, balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases))
-        next_quarter = balancer_time.quarter_end(now)
-        if (affordable and unplanned and bound == "steady" and self.profile.learnt(next_quarter)
-                and budget.house_w > self.profile.high_w(next_quarter)):
+        if affordable and unplanned and bound == "steady" and self._house_above_its_usual_high(
+                balancer_time.quarter_end(now), budget.house_w):
             # The command sent now will still hold when the next quarter starts. Holding the
             # minimum into it bets that the house soon drops back to its usual load; where it
             # already draws more than its usual high there, it runs something out of the ordinary
             # whose end or further rise the profile cannot tell, and the car would spend the new
             # quarter's room before the house has shown what it draws in it: pause at this
-            # quarter's end instead. (A plan keeps the hold: it chose the quarter. Before the
-            # profile has learnt the next quarter its high is the prior's, not the house's.)
+            # quarter's end instead. (A plan keeps the hold: it chose the quarter.)
             affordable = False
         want_paused, want_a, short = self.plan.decide(
             now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
