@@ -154,6 +154,20 @@ def test_input_number_out_of_range_is_clamped(frozen):
     assert "outside 1-80" in home.env.errors("WARNING")[0]
 
 
+def test_a_notice_warns_once_per_problem_and_tells_the_end_only_when_it_has_words_for_it():
+    from balancer_runtime import INFO, WARNING, Notice
+    notice = Notice()
+    assert notice.lines(None, "w", "r") == []
+    assert notice.lines("unavailable", "w1", "r") == [(WARNING, "w1")]
+    assert notice.lines("unavailable", "w2", "r") == []
+    assert notice.lines("unknown", "w3", "r") == [(WARNING, "w3")]  # another problem: told too
+    assert notice.lines(None, "w", "r") == [(INFO, "r")]
+    assert notice.lines(True, "w4", "r") == [(WARNING, "w4")]
+    assert notice.lines(True, "w5", "r") == []  # True: once, however the wording changes
+    assert notice.lines(False, "w", None) == []  # no words for the end: a silent one
+    assert notice.lines(None, "w", "r") == []
+
+
 # -- the meter's own registers ---------------------------------------------------------------------------
 
 def with_meter(frozen, peak_kw, average_kw="0.5", peak_changed_at=None, **kw):

@@ -208,7 +208,7 @@ def test_a_forecast_without_usable_items_says_why_and_gives_nothing():
 def test_the_reader_passes_the_forecast_to_the_reading_and_warns_once_when_it_is_unusable():
     from stubs.ha import HState, StateVal
     from balancer_read import Reader
-    from balancer_publish import INFO, WARNING
+    from balancer_runtime import INFO, WARNING
     settings, errors = validate(dict(BASE, charger_power=None, solar_forecast="sensor.solcast_pv_forecast_forecast_today"))
     assert not errors
     reader = Reader(settings)

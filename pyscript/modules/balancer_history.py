@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 
 import balancer_time
 
-from balancer_publish import INFO
+from balancer_runtime import INFO
 from balancer_time import QUARTER_S
 FIVE_MINUTE_DAYS = 10  # the recorder's default short-term retention
 # Hourly rows for five weeks: ten weekend days (the profile's COUNT_CAP: older days are forgotten

@@ -8,9 +8,7 @@ import balancer_config
 import balancer_controller
 import balancer_runtime
 import balancer_time
-
-WARNING = "warning"
-INFO = "info"
+from balancer_runtime import INFO, WARNING
 
 PREFIX = "pyscript." + balancer_config.APP + "_"
 PEAK_VAR = PREFIX + "monthly_peak"
@@ -121,15 +119,16 @@ class Messages:
         failsafe = d.grid == balancer_controller.GRID_FAILSAFE
         if failsafe or d.grid == balancer_controller.GRID_OK:
             # a gap shorter than stale_after (DSMR after a restart, one failed HomeWizard poll) is not a fault
-            change = self.grid.update(failsafe or None)
-            if change == "start":
-                said.append((WARNING, "grid power %s is %s for more than %d s: fail-safe (%s) until it reports again" % (
-                    s.grid_power, grid_problem or "silent", s.stale_after, s.failsafe)))
-            elif change == "end":
-                said.append((INFO, "grid power %s reports again: normal control resumes" % s.grid_power))
-        if self.status.update(unknown_status) == "start":
-            said.append((WARNING, "charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)" % (
-                unknown_status, s.charger_status)))
+            said.extend(self.grid.lines(
+                failsafe or None,
+                "grid power %s is %s for more than %d s: fail-safe (%s) until it reports again" % (
+                    s.grid_power, grid_problem or "silent", s.stale_after, s.failsafe),
+                "grid power %s reports again: normal control resumes" % s.grid_power))
+        said.extend(self.status.lines(
+            unknown_status,
+            "charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)" % (
+                unknown_status, s.charger_status),
+            None))
         for start, average_w in d.incomplete_quarters:
             said.append((INFO, "the quarter from %s was not watched from its start (first start): its %.0f W measured so far does not count for the monthly peak" % (
                 balancer_time.iso_local(start), average_w)))

@@ -14,7 +14,6 @@ import balancer_runtime
 import balancer_solar
 import balancer_time
 import balancer_units
-from balancer_publish import INFO, WARNING
 
 
 class Reader:
@@ -101,11 +100,9 @@ class Reader:
             items = getattr(value, "detailedForecast", None) if value is not None else None
             quarters, problem = balancer_solar.forecast_w(items)
             self.forecast = (updated, quarters or None)
-            change = self.forecast_notice.update(problem)
-            if change == "start":
-                said.append((WARNING, "solar_forecast %s: %s; the plan counts the usual surplus" % (s.solar_forecast, problem)))
-            elif change == "end":
-                said.append((INFO, "solar_forecast %s: read again" % s.solar_forecast))
+            said.extend(self.forecast_notice.lines(
+                problem, "solar_forecast %s: %s; the plan counts the usual surplus" % (s.solar_forecast, problem),
+                "solar_forecast %s: read again" % s.solar_forecast))
         return self.forecast[1]
 
     def _grid(self, values):
@@ -140,11 +137,9 @@ class Reader:
         power_w = None
         if s.charger_power:
             power_w, problem = self.power(power, s.charger_power)
-            change = self.charger_notice.update(problem and True)
-            if change == "start":
-                said.append((WARNING, "charger power %s is %s: estimating the car's draw from the setpoint" % (s.charger_power, problem)))
-            elif change == "end":
-                said.append((INFO, "charger power %s reports again" % s.charger_power))
+            said.extend(self.charger_notice.lines(
+                problem and True, "charger power %s is %s: estimating the car's draw from the setpoint" % (s.charger_power, problem),
+                "charger power %s reports again" % s.charger_power))
         read = [v for v in (switch, status, energy, power) if v is not None]
         times = [v.last_reported for v in read]
         # written again with nothing changed: a polled integration (the charger model learns it)
@@ -162,11 +157,8 @@ class Reader:
         entity_id = self.settings.tunable_entities.get(key)
         if entity_id is None:
             return configured
-        value, change, problem = self.tunables.value(key, _text(values.get(entity_id)) or "missing")
-        if change == "start":
-            said.append((WARNING, "%s (from %s)" % (problem, entity_id)))
-        elif change == "end":
-            said.append((INFO, "%s from %s is usable again: %s" % (key, entity_id, value)))
+        value, lines = self.tunables.value(key, _text(values.get(entity_id)) or "missing")
+        said.extend(lines)
         return value
 
 
@@ -226,7 +218,7 @@ class PriceFeed:
         else:
             self.table = balancer_prices.price_table(self.number, None, now)
         if self.table.problem:  # (the config was validated: this is a defect, said once a day)
-            said.append((WARNING, "%s: %s" % (self.name, self.table.problem)))
+            said.append((balancer_runtime.WARNING, "%s: %s" % (self.name, self.table.problem)))
 
     def _read_entity(self, now, value, attributes_of, new_day, said):
         """Rebuild the table when the entity's unit, lists (or state, without lists) changed."""
@@ -265,15 +257,12 @@ class PriceFeed:
             problem = "no price for the quarter from %s" % balancer_time.iso_local(quarter)[11:16]
             if table.eur_per_kwh:
                 problem += " (stale: the prices end before it)" if max(table.eur_per_kwh) < quarter else " (a gap in the prices)"
-        change = self.notice.update(problem is not None)
-        if change == "start":
-            known = "the prices known"
-            if self.kept:
-                known = "the prices it gave before (%s)" % _known_text(table, quarter)
-            said.append((WARNING, "%s %s: %s; planning with %s and the safest quarters beyond them" % (
-                self.name, self.entity_id, problem, known)))
-        elif change == "end":
-            said.append((INFO, "%s %s: prices read again (%s)" % (self.name, self.entity_id, _known_text(table, quarter))))
+        known = _known_text(table, quarter)
+        planning = "the prices it gave before (%s)" % known if self.kept else "the prices known"
+        said.extend(self.notice.lines(
+            problem is not None,
+            "%s %s: %s; planning with %s and the safest quarters beyond them" % (self.name, self.entity_id, problem, planning),
+            "%s %s: prices read again (%s)" % (self.name, self.entity_id, known)))
 
 
 def _known_text(table, quarter):

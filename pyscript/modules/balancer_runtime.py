@@ -7,6 +7,10 @@ holds, and before there is one the safe fallback (the billed minimum peak, the l
 
 import math
 
+# The levels of the (level, text) lines the modules hand the glue to log.
+WARNING = "warning"
+INFO = "info"
+
 TUNABLE = ("target_peak", "max_current", "min_current")
 # A tunable entity that never gave a usable value: the safest setting (the billed minimum peak,
 # the lowest current).
@@ -51,21 +55,23 @@ def entity_range(min_a, max_a, entity_min, entity_max):
 
 
 class Notice:
-    """A problem told once: a WARNING when it starts (or changes), an INFO when it is gone.
-
-    update(problem) returns "start", "end" or None; the caller logs accordingly.
-    """
+    """A problem told once: a WARNING when it starts (or changes), an INFO when it is gone."""
 
     def __init__(self):
         self.problem = None
 
-    def update(self, problem):
+    def lines(self, problem, warning, recovered):
+        """The (level, text) lines to log for problem (None or False: none now): [(WARNING,
+        warning)] when it starts or differs from the last one, [(INFO, recovered)] when it is gone
+        (none when recovered is None: an end not worth telling), else []. Pass True, not the
+        problem's text, for a problem told once however its wording changes. The caller extends
+        its list with them (in pyscript `+=` builds a new list: the caller's would miss them)."""
         previous, self.problem = self.problem, problem
         if problem and problem != previous:
-            return "start"
-        if previous and not problem:
-            return "end"
-        return None
+            return [(WARNING, warning)]
+        if previous and not problem and recovered is not None:
+            return [(INFO, recovered)]
+        return []
 
 
 class Tunables:
@@ -81,9 +87,11 @@ class Tunables:
             self.notices[key] = Notice()
 
     def value(self, key, text):
-        """(value, change, problem) for the entity's state text; change as Notice.update."""
+        """(value, lines) for the entity's state text; lines as Notice.lines."""
         low, high = self.bounds[key]
         value, problem = tunable_value(key, text, self.good.get(key), SAFE_FALLBACK[key], low, high)
         if problem is None:
             self.good[key] = value
-        return value, self.notices[key].update(problem), problem
+        entity_id = self.entities[key]
+        return value, self.notices[key].lines(problem, "%s (from %s)" % (problem, entity_id),
+                                              "%s from %s is usable again: %s" % (key, entity_id, value))

@@ -90,7 +90,7 @@ def read_all(now):
 def say(lines):
     """Log the (level, text) lines the modules returned."""
     for level, text in lines:
-        if level == pub.WARNING:
+        if level == balancer_runtime.WARNING:
             log.warning("%s: %s", APP, text)
         else:
             log.info("%s: %s", APP, text)
@@ -146,12 +146,10 @@ def send(write, now):
             service.call(switch.split(".")[0], "turn_off" if kind == PAUSE else "turn_on", blocking=True, entity_id=switch)
     except Exception as error:
         RUNTIME["last_result"] = "failed: %s: %s" % (text, error)
-        if COMMAND_NOTICE.update(True) == "start":
-            log.warning("%s: charger command (%s) failed: %s; retrying at the next slot", APP, text, error)
+        say(COMMAND_NOTICE.lines(True, "charger command (%s) failed: %s; retrying at the next slot" % (text, error), None))
         return
     CONTROLLER.command_accepted(now, write)
-    if COMMAND_NOTICE.update(None) == "end":
-        log.info("%s: charger commands work again", APP)
+    say(COMMAND_NOTICE.lines(None, None, "charger commands work again"))
     RUNTIME["last_result"] = "ok: " + text
     log.info("%s: sent %s", APP, text)
 
