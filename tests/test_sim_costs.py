@@ -6,8 +6,9 @@ from dataclasses import replace
 import pytest
 
 from tools.controllers import Uncontrolled
-from tools.energy_cost import add_steps, car_cost, cost_end, split_energy
+from tools.energy_cost import J_PER_KWH, add_steps, car_cost, cost_end, split_energy
 from tools.evcc_controller import EvccStyle, plan_slots
+from tools.metrics import evaluate, oracle_metrics, oracle_quarters, quarters_of
 from tools.plant import QUARTER, Plant, PlantParams, RunResult
 from tools.price_bound import BoundInput, bound_input, solve
 from tools.prices import PriceFormula
@@ -67,9 +68,9 @@ def test_costs_stop_where_a_session_still_plugged_in_at_the_end_plugs_in():
     assert cost_end(replace(run, params=PlantParams(sessions=((T0, T0 + H, 1.0),)))) == run.end
 
 
-def bound(house, cap, imports, need, max_kwh, surplus=None, exports=None):
-    n = len(house)
-    return solve(BoundInput(house, [cap] * n, imports, exports or [0.0] * n, [need], [max_kwh],
+def bound(offtake, cap, imports, need, max_kwh, surplus=None, exports=None):
+    n = len(offtake)
+    return solve(BoundInput(offtake, [cap] * n, imports, exports or [0.0] * n, [need], [max_kwh],
                             [surplus or [0.0] * n]))
 
 
@@ -87,10 +88,10 @@ def test_the_bound_never_raises_the_peak():
 
 
 def test_the_bound_charges_from_the_surplus_at_the_export_price_first():
-    # q0: the house exports 1 kWh; the car can take it at the 0.05 it would have earned (and the cap
-    # would let it import 1 more there, at 0.30: dearer than the 1.0 left under the cap at 0.20 and
-    # the 0.5 at 0.25)
-    result = bound([-1.0, 0.0, 0.0], 1.0, [0.30, 0.20, 0.25], need=2.5, max_kwh=[2.0] * 3,
+    # q0: the house exports 1 kWh (it imports nothing); the car can take it at the 0.05 it would have
+    # earned (and the cap would let it import 1 more there, at 0.30: dearer than the 1.0 left under
+    # the cap at 0.20 and the 0.5 at 0.25)
+    result = bound([0.0, 0.0, 0.0], 1.0, [0.30, 0.20, 0.25], need=2.5, max_kwh=[2.0] * 3,
                    surplus=[1.0, 0.0, 0.0], exports=[0.05] * 3)
     assert result.from_surplus_kwh == pytest.approx(1.0)
     assert result.car_kwh == pytest.approx([1.0, 1.0, 0.5])
@@ -112,10 +113,48 @@ def test_the_bounds_input_from_a_replay():
     data, q0 = bound_input(run, Prices([0.3] * 4))
     assert q0 == Q0 and data.need_kwh == [2.0]
     assert data.cap_kwh == pytest.approx([1.0] * 4)
-    assert data.house_kwh == pytest.approx([0.25, 0.25, -0.125, 0.25])
+    assert data.offtake_kwh == pytest.approx([0.25, 0.25, 0.125, 0.25])    # the export is not netted
     assert data.max_kwh[0] == pytest.approx([0.0, 0.92, 0.92, 0.92])
     assert data.surplus_kwh[0] == pytest.approx([0.0, 0.0, 0.25, 0.0])
     assert solve(data).short_kwh == pytest.approx(0.0)
+
+
+def mixed_quarter_run():
+    """q0: the house exports 3 kW for 7 minutes, then imports 4 kW for 8; q1: 1 kW. The car (6 A,
+    1380 W, uncontrolled) plugged in all along, the target 1.5 kW."""
+    params = PlantParams(max_current=6, target_peak=1500.0, sessions=((T0, T0 + 1800, 10.0),))
+    trace = Trace("mixed", [T0, T0 + 420, T0 + 900], [-3000.0, 4000.0, 1000.0], T0 + 1800)
+    return Plant(trace, params, T0, T0 + 1800).run(Uncontrolled())
+
+
+def test_a_quarter_bills_its_offtake_export_minutes_take_nothing_off():
+    run = mixed_quarter_run()
+    q = quarters_of(run)
+    billed = 4000.0 * 8 / 15                                  # not the net 733 W
+    assert q.house_w == pytest.approx([billed, 1000.0])
+    # the car soaks 1380 W of the 3 kW export (no offtake), then imports 1380 W for 8 minutes
+    assert q.total_w == pytest.approx([5380.0 * 8 / 15, 2380.0])
+    m = evaluate(run)
+    assert m.peak_house_w == pytest.approx(billed) and m.peak_ev_w == pytest.approx(5380.0 * 8 / 15)
+    # the house alone broke the 1.5 kW limit in q0: the car's part there is exposure, not its fault
+    assert m.exposure_max_w == pytest.approx(1380.0 * 8 / 15) and m.own_fault_w == 0
+
+
+def test_the_oracle_and_the_bound_cap_the_offtake_and_take_the_surplus_free():
+    run = mixed_quarter_run()
+    q = quarters_of(run)
+    # q0: the house's 2133 W offtake is above the 1.5 kW target: nothing to import, but the
+    # surplus (1380 W x 7 min) is free; q1: under the 2133 W the house set, 1133 W of room
+    expected_j = [1380.0 * 420, (4000.0 * 8 / 15 - 1000.0) * 900]
+    assert oracle_quarters(run, q) == pytest.approx(expected_j)
+    oracle = oracle_metrics(run)
+    assert oracle.peak_ev_w == pytest.approx(4000.0 * 8 / 15) and oracle.ev_increase_w == pytest.approx(0.0)
+    data, _ = bound_input(run, Prices([0.3, 0.3], [0.05, 0.05]))
+    assert data.offtake_kwh == pytest.approx([4000.0 * 480 / J_PER_KWH, 0.25])
+    assert data.cap_kwh == pytest.approx([4000.0 * 480 / J_PER_KWH] * 2)
+    result = solve(data)
+    assert result.car_kwh == pytest.approx([e / J_PER_KWH for e in expected_j], abs=1e-9)
+    assert result.from_surplus_kwh == pytest.approx(1380.0 * 420 / J_PER_KWH, abs=1e-9)
 
 
 def test_evcc_style_takes_the_cheapest_quarters_at_full_power_later_on_a_tie():

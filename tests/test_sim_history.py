@@ -89,8 +89,9 @@ def test_the_install_months_history_counts_in_the_bill_and_an_earlier_month_does
     trace = Trace("house", [JAN1, JAN1 + 3600, JAN1 + 4500, JAN1 + 3 * DAY],
                   [1000.0, 7000.0, 1000.0, 1000.0], JAN1 + 4 * DAY)   # 7 kW the first day, 01:00
     h = hist.from_days(trace, 2)
-    q0, house_j = h.billed_quarters()
+    q0, house_j, offtake_j = h.billed_quarters()
     assert q0 == int(JAN1 // 900) and len(house_j) == 192 and max(house_j) == 7000.0 * 900
+    assert offtake_j == house_j                                            # it never exports
     run = Plant(trace, REF, h.start, trace.end, h).run(Uncontrolled())
     assert run.history is h
     app, oracle = evaluate(run), oracle_metrics(run)
@@ -98,7 +99,7 @@ def test_the_install_months_history_counts_in_the_bill_and_an_earlier_month_does
     assert app.peak_ev_w == 1000.0 + REF.max_ev_w and app.hours == 48.0   # scored: the last 2 days
     assert oracle.ev_kwh == pytest.approx(6000.0 * 48 / 1000)              # under 7 kW, not 4 kW
     december = Trace("december", [JAN1 - 5 * DAY], [9000.0], JAN1)
-    assert hist.from_trace(december, trace).billed_quarters()[1] == []
+    assert hist.from_trace(december, trace).billed_quarters()[1:] == ([], [])
     with pytest.raises(ValueError, match="--history house: it starts at 2025-01-01 00:00, not before"):
         hist.from_trace(trace, trace)
 

@@ -191,7 +191,7 @@ def test_oracle_on_a_hand_computed_case():
     house_j = [w * 900.0 for w in house_w]
     plugged = [900, 900, 200, 900, 0]
     months = [(2025, 1)] * 4 + [(2025, 2)]
-    ev = oracle_ev_j(house_j, plugged, months, 4000, 7360)
+    ev = oracle_ev_j(house_j, plugged, [0.0] * 5, months, 4000, 7360)
     assert ev == [3000 * 900,          # limit 4000 (target)
                   0,                   # the house alone breaks 4000: nothing
                   7360 * 200,          # limit 5000 now, but only 200 s plugged

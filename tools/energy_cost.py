@@ -3,7 +3,8 @@ capacity € of the peak it raised (`tools/money.py`), and their sum.
 
 * **Energy €** = the grid bill of house + car minus the grid bill of the house alone, each quarter's
   IMPORTED kWh at that quarter's all-in import price minus its EXPORTED kWh at the export price
-  (`tools/prices.py`). Import and export are split exactly on the step functions (a minute of export
+  (`tools/prices.py`). Import and export are split exactly on the step functions
+  (`tools.metrics.split_energy`, the same split that gives the billed quarter: a minute of export
   inside a quarter of import stays an export, as the meter's two registers count them), so a car
   charging from the sun's surplus costs the export earnings it gives up, and from the grid the
   import price.
@@ -18,40 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.metrics import quarter_energy
+from tools.metrics import add_steps, quarter_energy, split_energy
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR, peak_increase_cost
 from tools.plant import QUARTER, RunResult, session_list
 
 J_PER_KWH = 3.6e6
-
-
-def add_steps(a_times, a_values, b_times, b_values) -> tuple[list[float], list[float]]:
-    """The sum of two step functions (each value holds from its time to the next), on the union
-    of their times; before its first time a function counts as 0."""
-    times: list[float] = []
-    values: list[float] = []
-    i = j = 0
-    va = vb = 0.0
-    na, nb = len(a_times), len(b_times)
-    while i < na or j < nb:
-        t = min(a_times[i] if i < na else float("inf"), b_times[j] if j < nb else float("inf"))
-        while i < na and a_times[i] == t:
-            va = a_values[i]
-            i += 1
-        while j < nb and b_times[j] == t:
-            vb = b_values[j]
-            j += 1
-        if values and values[-1] == va + vb:
-            continue
-        times.append(t)
-        values.append(va + vb)
-    return times, values
-
-
-def split_energy(times, values, end, q0: int, nq: int) -> tuple[list[float], list[float]]:
-    """(import J, export J) per quarter q0 .. q0+nq-1 of a grid power step function (W, > 0 import)."""
-    return (quarter_energy(times, [max(v, 0.0) for v in values], end, q0, nq),
-            quarter_energy(times, [max(-v, 0.0) for v in values], end, q0, nq))
 
 
 def bill_eur(import_j, export_j, import_eur, export_eur) -> float:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, time, timedelta, timezone
 
-from tools.metrics import quarter_energy
+from tools.metrics import quarter_energy, split_energy
 from tools.plant import QUARTER, TZ, whole_quarters
 from tools.traces import Trace
 
@@ -101,19 +101,21 @@ class History:
                 out.append(row)
         return {"statistics": {statistic_id: out} if statistic_id in ids and out else {}}
 
-    def billed_quarters(self) -> tuple[int, list[float]]:
-        """(first quarter index, house J per quarter) of the history's quarters in the install's
-        local month, up to the install: they count in that month's bill. Quarters the history does
-        not cover are 0 J (they raise nothing)."""
+    def billed_quarters(self) -> tuple[int, list[float], list[float]]:
+        """(first quarter index, house net J per quarter, house offtake J per quarter) of the
+        history's quarters in the install's local month, up to the install: they count in that
+        month's bill (its offtake: `tools.metrics.split_energy`). Quarters the history does not
+        cover are 0 J (they raise nothing)."""
         local = datetime.fromtimestamp(self.start, TZ)
         month_start = datetime.combine(local.date().replace(day=1), time(0), TZ).timestamp()
         first = max(month_start, math.ceil(self.trace.start / QUARTER) * QUARTER)
         q0 = int(first // QUARTER)
         n = max(0, int(self.start // QUARTER) - q0)
         if n == 0 or self.trace.end <= first:
-            return int(self.start // QUARTER), []
-        return q0, quarter_energy(self.trace.times, self.trace.power_w,
-                                  min(self.trace.end, self.start), q0, n)
+            return int(self.start // QUARTER), [], []
+        end = min(self.trace.end, self.start)
+        net = quarter_energy(self.trace.times, self.trace.power_w, end, q0, n)
+        return q0, net, split_energy(self.trace.times, self.trace.power_w, end, q0, n, net)[0]
 
 
 def period_extremes(times, values, end, p0: int, n: int, period: float

@@ -4,24 +4,38 @@ Quarters are clock-aligned: quarter k covers epoch [900 k, 900 k + 900). Brussel
 whole hours, so these are also the local :00/:15/:30/:45 quarters, across DST. Months are LOCAL
 calendar months (Europe/Brussels): a quarter belongs to the month of its local start.
 
+The billed quarter is its OFFTAKE: the digital meter counts import and export in two registers
+and Fluvius bills only the offtake, export does not count (the P1 demand registers 1-0:1.4.0 and
+1-0:1.6.0 are defined on active energy import, e-MUCS P1). So a quarter's billed average is the
+positive part of the net power (house - PV + car) integrated over the quarter, / 900 s: a minute
+of export inside the quarter takes nothing off it (`split_energy`). Every average below (house alone, with the EV, limits, peaks) is that offtake;
+without export it equals the net average to the bit.
+
 Definitions (limits and peaks per local calendar month; a trace spanning several months reports
 the peaks of the month with the largest EV-caused increase, and the worst quarters of all months):
 * limit_q (controller) = max(target_peak, highest quarter average WITH the EV of the completed
   quarters of this month so far): the capacity limit known at the quarter's start.
+* the EV's part of a quarter = the offtake with the EV - the offtake of the house alone: its
+  energy minus the house's export it soaked up (that energy was never imported).
 * own-fault excess: over the quarters where the house alone stayed within limit_q, the worst
   (house + EV average - limit_q), floored at 0 (W).
 * exposure: over the quarters where the house alone broke limit_q, the EV's contribution to the
-  quarter average (EV energy / 900 s): worst quarter and sum (W).
+  quarter average (the EV's part / 900 s): worst quarter and sum (W).
 * EV-caused peak increase = peak with EV - max(target_peak, peak of the house alone) (W, may be < 0
   when the target itself is not reached).
-* causal oracle: per quarter, EV energy = clamp(L_q * 900 s - house energy, 0, max EV power *
-  plugged seconds), L_q = max(target_peak, house-alone peak of the completed quarters this month).
-  Nobody can charge more without raising the peak above what the house alone forces.
+* causal oracle: per quarter, EV energy = min(max EV power * plugged seconds, surplus +
+  max(L_q * 900 s - house offtake, 0)), L_q = max(target_peak, house-alone peak of the completed
+  quarters this month), surplus = the house's export power (at most the EV's maximum) over the
+  plugged seconds: energy the car takes from it is never imported, so it is free of the cap; every
+  other joule is imported and must fit under L_q. Nobody can charge more without raising the peak
+  above what the house alone forces (an upper bound, and reached by a car that soaks the surplus
+  first). The oracle's billed quarter = house offtake + max(EV energy - surplus, 0).
   In sessions mode (`PlantParams.sessions`) the car is full after each session's need, so the
   oracle takes, per session, its quarters from plug-in in time order until the need is reached.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,6 +77,73 @@ def plugged_seconds(intervals, q0: int, nq: int) -> list[float]:
     return quarter_energy(ts, vs, ts[-1] if ts else 0.0, q0, nq) if ts else [0.0] * nq
 
 
+def add_steps(a_times, a_values, b_times, b_values) -> tuple[list[float], list[float]]:
+    """The sum of two step functions (each value holds from its time to the next), on the union
+    of their times; before its first time a function counts as 0."""
+    times: list[float] = []
+    values: list[float] = []
+    i = j = 0
+    va = vb = 0.0
+    na, nb = len(a_times), len(b_times)
+    while i < na or j < nb:
+        t = min(a_times[i] if i < na else float("inf"), b_times[j] if j < nb else float("inf"))
+        while i < na and a_times[i] == t:
+            va = a_values[i]
+            i += 1
+        while j < nb and b_times[j] == t:
+            vb = b_values[j]
+            j += 1
+        if values and values[-1] == va + vb:
+            continue
+        times.append(t)
+        values.append(va + vb)
+    return times, values
+
+
+def split_energy(times, values, end, q0: int, nq: int, net_j=None) -> tuple[list[float], list[float]]:
+    """(import J, export J) per quarter q0 .. q0+nq-1 of a grid power step function (W, > 0
+    import), as the meter's two registers count them: a minute of export inside a quarter of
+    import stays an export and takes nothing off the quarter's import. Export = the negative part
+    integrated; import = the quarter's net energy + its export (the positive part integrated,
+    exactly). `net_j`: the quarters' net energies when the caller has them already (the house's
+    plus the car's), so that a quarter without export imports that net to the bit."""
+    export = quarter_energy(times, [max(-v, 0.0) for v in values], end, q0, nq)
+    if net_j is None:
+        net_j = quarter_energy(times, values, end, q0, nq)
+    return [n + x for n, x in zip(net_j, export)], export
+
+
+def _clipped(times, values, end, a, b):
+    """A step function restricted to [a, b) (0 outside)."""
+    ts, vs = [a], [0.0]
+    i = max(bisect_right(times, a) - 1, 0)
+    vs[0] = values[i] if times[i] <= a else 0.0
+    i += 1
+    while i < len(times) and times[i] < b:
+        ts.append(times[i])
+        vs.append(values[i])
+        i += 1
+    ts.append(b)
+    vs.append(0.0)
+    return ts, vs, min(end, b)
+
+
+def surplus_energy(trace, max_ev_w: float, intervals, q0: int, nq: int) -> list[float]:
+    """The house's surplus a car plugged in over `intervals` ([a, b) epoch s) can take, J per
+    quarter q0 .. q0+nq-1: the house's export power (`trace`: net of PV, < 0 exporting), at most
+    the car's maximum `max_ev_w`. Energy the car takes from it is never imported: it adds nothing
+    to a billed quarter."""
+    surplus_w = [min(max(-w, 0.0), max_ev_w) for w in trace.power_w]
+    out = [0.0] * nq
+    if max(surplus_w, default=0.0) <= 0:
+        return out
+    for a, b in intervals:
+        ts, vs, e = _clipped(trace.times, surplus_w, trace.end, a, b)
+        for k, j in enumerate(quarter_energy(ts, vs, e, q0, nq)):
+            out[k] += j
+    return out
+
+
 def quarter_months(q0: int, nq: int) -> list[tuple[int, int]]:
     out = []
     cache: dict[int, tuple[int, int]] = {}
@@ -89,20 +170,32 @@ def running_limits(avgs: list[float], months, target: float) -> list[float]:
 
 @dataclass
 class Quarters:
-    """Per-quarter series of one replay (W averages, J energies)."""
+    """Per-quarter series of one replay (W averages, J energies). house_j and ev_j are the house's
+    net energy (negative when it exports more than it imports) and the car's; the billed figures
+    are the offtakes (module docstring)."""
     q0: int
     months: list
     house_j: list[float]
     ev_j: list[float]
     plugged_s: list[float]
+    house_offtake_j: list[float]     # the house alone's import: what the meter bills without the car
+    soaked_j: list[float]            # the house's export the car took (never imported)
+    surplus_j: list[float]           # the house's export the car could have taken while plugged in
 
     @property
     def house_w(self):
-        return [e / QUARTER for e in self.house_j]
+        """The house alone's billed quarter averages (W)."""
+        return [e / QUARTER for e in self.house_offtake_j]
+
+    @property
+    def ev_offtake_j(self):
+        """The car's part of each billed quarter (J): its energy minus the export it soaked."""
+        return [e - s for e, s in zip(self.ev_j, self.soaked_j)]
 
     @property
     def total_w(self):
-        return [(h + e) / QUARTER for h, e in zip(self.house_j, self.ev_j)]
+        """The billed quarter averages with the car (W)."""
+        return [(h + e) / QUARTER for h, e in zip(self.house_offtake_j, self.ev_offtake_j)]
 
 
 def quarters_of(run: RunResult) -> Quarters:
@@ -111,28 +204,40 @@ def quarters_of(run: RunResult) -> Quarters:
     bill (no car then: 0 EV energy, never plugged in)."""
     q0 = int(run.start // QUARTER)
     nq = int(run.end // QUARTER) - q0
-    house = quarter_energy(run.trace.times, run.trace.power_w, run.trace.end, q0, nq)
+    trace = run.trace
+    house = quarter_energy(trace.times, trace.power_w, trace.end, q0, nq)
     ev = quarter_energy(run.ev_times, run.ev_w, run.end, q0, nq)
+    house_off, house_x = split_energy(trace.times, trace.power_w, trace.end, q0, nq, house)
+    both_t, both_w = add_steps(trace.times, trace.power_w, run.ev_times, run.ev_w)
+    # the car holds its last power to the replay's end, the house to the trace's end
+    both_x = split_energy(both_t, both_w, min(trace.end, run.end), q0, nq)[1]
+    soaked = [h - b for h, b in zip(house_x, both_x)]
     plugged = plugged_seconds(run.plugged, q0, nq)
+    surplus = surplus_energy(trace, run.params.max_ev_w, run.plugged, q0, nq)
     history = getattr(run, "history", None)
     if history is not None:
-        q0, before = history.billed_quarters()
-        house, ev, plugged = before + house, [0.0] * len(before) + ev, [0.0] * len(before) + plugged
+        q0, before, before_off = history.billed_quarters()
+        none = [0.0] * len(before)
+        house, house_off = before + house, before_off + house_off
+        ev, soaked, plugged, surplus = none + ev, none + soaked, none + plugged, none + surplus
         nq += len(before)
-    return Quarters(q0, quarter_months(q0, nq), house, ev, plugged)
+    return Quarters(q0, quarter_months(q0, nq), house, ev, plugged, house_off, soaked, surplus)
 
 
-def oracle_ev_j(house_j, plugged_s, months, target: float, max_ev_w: float) -> list[float]:
-    limits = running_limits([e / QUARTER for e in house_j], months, target)
-    return [min(max(lim * QUARTER - h, 0.0), max_ev_w * s)
-            for lim, h, s in zip(limits, house_j, plugged_s)]
+def oracle_ev_j(house_offtake_j, plugged_s, surplus_j, months, target: float,
+                max_ev_w: float) -> list[float]:
+    """The oracle's EV energy (J) per quarter (module docstring): the surplus while plugged in,
+    which raises no billed quarter, plus what the house's offtake leaves under the limit."""
+    limits = running_limits([e / QUARTER for e in house_offtake_j], months, target)
+    return [min(max(lim * QUARTER - h, 0.0) + x, max_ev_w * s)
+            for lim, h, s, x in zip(limits, house_offtake_j, plugged_s, surplus_j)]
 
 
 def oracle_quarters(run: RunResult, q: Quarters) -> list[float]:
     """The oracle's EV energy (J) per quarter: `oracle_ev_j`, and in sessions mode each session's
     quarters in time order only until its need (kWh) is delivered."""
     target, max_ev_w = run.params.target_peak, run.params.max_ev_w
-    free = oracle_ev_j(q.house_j, q.plugged_s, q.months, target, max_ev_w)
+    free = oracle_ev_j(q.house_offtake_j, q.plugged_s, q.surplus_j, q.months, target, max_ev_w)
     sessions = getattr(run.params, "sessions", ())
     if not sessions:
         return free
@@ -142,15 +247,29 @@ def oracle_quarters(run: RunResult, q: Quarters) -> list[float]:
         a, b = max(a, run.start), min(b, run.end)
         if b <= a:
             continue
-        plugged = plugged_seconds([(a, b)], q.q0, nq)
         left = need_kwh * 3.6e6
-        for k, e in enumerate(oracle_ev_j(q.house_j, plugged, q.months, target, max_ev_w)):
+        for k, e in enumerate(session_oracle_j(run, q, a, b)):
             if left <= 0:
                 break
             take = min(e, left, free[k] - out[k])   # two sessions in one quarter share it
             out[k] += take
             left -= take
     return out
+
+
+def session_oracle_j(run: RunResult, q: Quarters, a: float, b: float) -> list[float]:
+    """`oracle_ev_j` for a car plugged in over [a, b) only."""
+    nq = len(q.house_j)
+    plugged = plugged_seconds([(a, b)], q.q0, nq)
+    surplus = surplus_energy(run.trace, run.params.max_ev_w, [(a, b)], q.q0, nq)
+    return oracle_ev_j(q.house_offtake_j, plugged, surplus, q.months, run.params.target_peak,
+                       run.params.max_ev_w)
+
+
+def oracle_offtake_j(ev_j, q: Quarters) -> list[float]:
+    """The oracle's part of each billed quarter (J): what it takes beyond the surplus (it soaks
+    the surplus first). Two sessions in one quarter count their surplus together."""
+    return [max(e - x, 0.0) for e, x in zip(ev_j, q.surplus_j)]
 
 
 def _monthly_max(values, months):
@@ -195,7 +314,8 @@ class Metrics:
 
 def _quality(q0, house_w, ev_j, months, target) -> dict:
     """Peaks of the month with the largest EV-caused increase; own fault and exposure over all
-    quarters, with the start (epoch s) of the worst quarter of each."""
+    quarters, with the start (epoch s) of the worst quarter of each. house_w: the house alone's
+    billed averages; ev_j: the car's part of each billed quarter (`Quarters.ev_offtake_j`)."""
     total_w = [h + e / QUARTER for h, e in zip(house_w, ev_j)]
     limits = running_limits(total_w, months, target)
     own = [(t - lim, k) for k, (h, t, lim) in enumerate(zip(house_w, total_w, limits)) if h <= lim]
@@ -223,7 +343,7 @@ def evaluate(run: RunResult, q: Quarters | None = None) -> Metrics:
     pauses = sum(1 for w in run.writes if w[1] == "pause" and w[3] == "ok")
     counts = write_counts(run, sent)
     return Metrics(run.controller, run.trace.name,
-                   **_quality(q.q0, q.house_w, q.ev_j, q.months, target),
+                   **_quality(q.q0, q.house_w, q.ev_offtake_j, q.months, target),
                    ev_kwh=sum(q.ev_j) / 3.6e6, oracle_kwh=sum(oracle) / 3.6e6,
                    writes=len(sent), writes_per_h=len(sent) / hours,
                    rejected_429=sum(1 for w in sent if w[3] == "429"),
@@ -264,6 +384,7 @@ def oracle_metrics(run: RunResult, q: Quarters | None = None) -> Metrics:
     target = run.params.target_peak
     ev = oracle_quarters(run, q)
     kwh = sum(ev) / 3.6e6
-    return Metrics("oracle", run.trace.name, **_quality(q.q0, q.house_w, ev, q.months, target),
+    billed = _quality(q.q0, q.house_w, oracle_offtake_j(ev, q), q.months, target)
+    return Metrics("oracle", run.trace.name, **billed,
                    ev_kwh=kwh, oracle_kwh=kwh, writes=0, writes_per_h=0.0, rejected_429=0,
                    pauses=0, pauses_per_day=0.0, hours=(run.end - run.start) / 3600.0, wall_s=0.0)

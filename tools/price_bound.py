@@ -11,26 +11,37 @@ SHORT_EUR_PER_KWH so the program delivers all it can).
                                             house's export power, at most the charger's maximum,
                                             over the plugged part of the quarter
                g[s,q] + u[s,q] <= max power x plugged seconds      the charger
-               sum_s g[s,q] + u[s,q] <= cap[month] x 900 s - house[q]   never raising the peak:
-                                            cap = max(target, the house-alone peak of the month)
+               sum_s g[s,q] <= cap[month] x 900 s - offtake[q]   never raising the peak:
+                                            cap = max(target, the house-alone peak of the month),
+                                            offtake[q] = the house alone's import in q
+                                            (`tools.metrics.split_energy`)
                sum_q g[s,q] + u[s,q] + x[s] = need[s]              each need by its departure
                g, u, x >= 0
 
+Why only g is under the cap: the meter bills a quarter's offtake (its import register; export does
+not count), and a kWh the car takes from the surplus is a kWh the house no longer exports, never
+an imported one, so it adds nothing to the billed quarter; every other kWh of the car is imported.
+So a controller whose car takes e in a quarter, of which u' from the surplus (u' <= surplus[s,q]),
+raises that quarter's offtake by exactly g' = e - u', and keeping the peak means g' <= cap x 900 s
+- offtake[q]. A cap on g + u under the offtake would be too tight (it would count the surplus as
+imported); one under the net quarter too loose (a minute of export in the quarter would let the
+car import more than the meter allows).
+
 Why it is a lower bound on every controller that keeps the peak and meets the needs: a controller's
 car energy e in a quarter costs c e - (c - f) (the surplus it happened to use), and the surplus it
-can use is at most surplus[s,q]; the program chooses the best split (and ignores the charger's
-6 A minimum, the cloud's one write a minute and every delay). A controller that raises the peak
-or delivers less can come out cheaper: the bound's figures say how much it delivered.
+can use is at most surplus[s,q]; its (g', u') is a feasible point of the program, which chooses
+the best split (and ignores the charger's 6 A minimum, the cloud's one write a minute and every
+delay). A controller that raises the peak or delivers less can come out cheaper: the bound's
+figures say how much it delivered.
 Solved with SciPy's HiGHS (`scipy.optimize.linprog(method="highs")`).
 """
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from tools.energy_cost import J_PER_KWH, cost_end
-from tools.metrics import _monthly_max, plugged_seconds, quarter_energy, quarters_of
+from tools.metrics import _monthly_max, plugged_seconds, quarters_of, surplus_energy
 from tools.plant import QUARTER, RunResult, session_list
 
 SHORT_EUR_PER_KWH = 100.0     # far above any price: the program short-delivers only what cannot fit
@@ -38,10 +49,11 @@ SHORT_EUR_PER_KWH = 100.0     # far above any price: the program short-delivers 
 
 @dataclass
 class BoundInput:
-    """Per quarter q = 0 .. n-1: house_kwh (net of PV, may be < 0), cap_kwh (the month's cap x 900 s),
+    """Per quarter q = 0 .. n-1: offtake_kwh (the house alone's import, net of PV: what the meter
+    bills without the car), cap_kwh (the month's cap x 900 s),
     import_eur and export_eur (EUR/kWh); per session: need_kwh and, per quarter, max_kwh (the
     charger over the plugged part) and surplus_kwh (the surplus it can take then)."""
-    house_kwh: list[float]
+    offtake_kwh: list[float]
     cap_kwh: list[float]
     import_eur: list[float]
     export_eur: list[float]
@@ -70,7 +82,7 @@ def solve(b: BoundInput) -> BoundResult:
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix
 
-    n = len(b.house_kwh)
+    n = len(b.offtake_kwh)
     cols: list[tuple[int, int, str]] = []    # (session, quarter, 'g'|'u')
     cost: list[float] = []
     upper: list[float] = []
@@ -102,13 +114,14 @@ def solve(b: BoundInput) -> BoundResult:
             for j in js:
                 rows.append(len(rhs)), cidx.append(j), vals.append(1.0)
             rhs.append(b.max_kwh[s][q])
-    # the cap, per quarter
+    # the cap, per quarter, on the grid's part only (the surplus is never imported)
     for q, js in by_q.items():
-        room = max(b.cap_kwh[q] - b.house_kwh[q], 0.0)
+        room = max(b.cap_kwh[q] - b.offtake_kwh[q], 0.0)
         if room >= sum(b.max_kwh[s][q] for s in {cols[j][0] for j in js}):
             continue                     # the charger alone keeps it under the cap
         for j in js:
-            rows.append(len(rhs)), cidx.append(j), vals.append(1.0)
+            if cols[j][2] == "g":
+                rows.append(len(rhs)), cidx.append(j), vals.append(1.0)
         rhs.append(room)
     n_ub = len(rhs)
     eq_rows, eq_cols, eq_vals = [], [], []
@@ -144,21 +157,6 @@ def solve(b: BoundInput) -> BoundResult:
                        "optimal")
 
 
-def _clipped(times, values, end, a, b):
-    """A step function restricted to [a, b) (0 outside)."""
-    ts, vs = [a], [0.0]
-    i = max(bisect_right(times, a) - 1, 0)
-    vs[0] = values[i] if times[i] <= a else 0.0
-    i += 1
-    while i < len(times) and times[i] < b:
-        ts.append(times[i])
-        vs.append(values[i])
-        i += 1
-    ts.append(b)
-    vs.append(0.0)
-    return ts, vs, min(end, b)
-
-
 def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     """The program's input for a sessions-mode replay (`run.params.sessions`), over the cost span
     (`tools.energy_cost.cost_end`); the months' caps from the house-alone quarters, history's
@@ -167,16 +165,14 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     end = cost_end(run)
     q = quarters_of(run)
     first = int(run.start // QUARTER) - q.q0      # history quarters come first
-    house_w = q.house_w
-    peaks = _monthly_max(house_w, q.months)
+    peaks = _monthly_max(q.house_w, q.months)          # the billed (offtake) averages
     q0 = int(run.start // QUARTER)
     nq = int(end // QUARTER) - q0
     months = q.months[first:first + nq]
     caps = [max(p.target_peak, peaks[m]) * QUARTER / J_PER_KWH for m in months]
-    house = [e / J_PER_KWH for e in q.house_j[first:first + nq]]
+    offtake = [e / J_PER_KWH for e in q.house_offtake_j[first:first + nq]]
     imp, exp = prices.window(q0, nq)
     max_ev_w = p.max_ev_w
-    surplus_w = [min(max(-w, 0.0), max_ev_w) for w in run.trace.power_w]
     needs, max_kwh, surplus = [], [], []
     for a, b, need in session_list(p, run.start, end):
         a, b = max(a, run.start), min(b, end)
@@ -184,9 +180,8 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
             continue
         needs.append(need)
         max_kwh.append([s * max_ev_w / J_PER_KWH for s in plugged_seconds([(a, b)], q0, nq)])
-        ts, vs, e = _clipped(run.trace.times, surplus_w, run.trace.end, a, b)
-        surplus.append([j / J_PER_KWH for j in quarter_energy(ts, vs, e, q0, nq)])
-    return BoundInput(house, caps, imp, exp, needs, max_kwh, surplus), q0
+        surplus.append([j / J_PER_KWH for j in surplus_energy(run.trace, max_ev_w, [(a, b)], q0, nq)])
+    return BoundInput(offtake, caps, imp, exp, needs, max_kwh, surplus), q0
 
 
 def price_bound(run: RunResult, prices) -> BoundResult:

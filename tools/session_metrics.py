@@ -2,9 +2,10 @@
 oracle have delivered it, and how much was short; beside the replay's own EV-caused peak increase
 and writes per plugged hour (`tools/metrics.py`).
 
-The oracle of a session: in each quarter between plug-in and departure, the energy the house leaves
-under L = max(target_peak, the house-alone peak of the completed quarters this month), at most the
-car's maximum power over the plugged part of the quarter (`tools.metrics.oracle_ev_j`). It can meet
+The oracle of a session: in each quarter between plug-in and departure, the house's surplus the car
+can take (it raises no billed offtake) plus the offtake the house leaves under L = max(target_peak,
+the house-alone peak of the completed quarters this month), at most the car's maximum power over
+the plugged part of the quarter (`tools.metrics.oracle_ev_j`). It can meet
 the session when that adds up to the need. Targets (issue 10): every session the oracle can meet is
 met, an EV-caused peak increase of 0 W, at most 20 writes per plugged hour. A session still
 plugged in when the replay ends is not judged (nobody knows what its last hours would bring); one
@@ -29,7 +30,7 @@ if __package__ in (None, ""):   # run as a script: make `tools` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tools.controllers import make_controller
-from tools.metrics import Metrics, Quarters, evaluate, oracle_ev_j, plugged_seconds, quarters_of
+from tools.metrics import Metrics, Quarters, evaluate, quarters_of, session_oracle_j
 from tools.plant import Plant, PlantParams, RunResult, whole_quarters
 from tools.sessions import Session, generate
 from tools.traces import SAMPLE
@@ -74,15 +75,13 @@ def energy_between(times, values, end: float, a: float, b: float) -> float:
 
 def session_results(run: RunResult, sessions: list[Session], q: Quarters | None = None) -> list[SessionResult]:
     q = q or quarters_of(run)
-    target, max_ev_w = run.params.target_peak, run.params.max_ev_w
     out = []
     for s in sessions:
         a, b = max(s.plug_in, run.start), min(s.departure, run.end)
         if b <= a or s.departure > run.end:
             continue    # outside the replay, or still plugged in at its end: not judged
         delivered = energy_between(run.ev_times, run.ev_w, run.end, a, b) / 3.6e6
-        plugged = plugged_seconds([(a, b)], q.q0, len(q.house_j))
-        oracle = sum(oracle_ev_j(q.house_j, plugged, q.months, target, max_ev_w)) / 3.6e6
+        oracle = sum(session_oracle_j(run, q, a, b)) / 3.6e6
         out.append(SessionResult(s, delivered, oracle, delivered >= s.need_kwh - MET_TOLERANCE_KWH,
                                  oracle >= s.need_kwh - MET_TOLERANCE_KWH))
     return out
