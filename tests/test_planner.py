@@ -311,8 +311,13 @@ def test_the_usual_solar_surplus_is_the_cheapest_energy():
     meter = balancer_prices.schedule_table(0.30, 0.22, None, plug)
     export = balancer_prices.price_table(0.04, None, plug)
     p = plan(plug, 10.0, profile=sunny_profile(), departure=leave, prices=meter, export=export)
-    assert p.windows and all([at(2025, 1, 29, 11) <= a and b <= at(2025, 1, 29, 15) for a, b in p.windows])
-    assert p.window_prices[0] < 0.22
+    # 2 kW from 11:00 to 15:00 local gives a car that follows it 8 kWh at the export price; the
+    # other 2 kWh at the night rate, not at the day rate around the sun (a car charged at its whole
+    # room in the sunny hours bought 1.5 kW of it at 0.30)
+    assert p.windows[0] == (at(2025, 1, 29, 11), at(2025, 1, 29, 15))
+    assert abs(p.window_prices[0] - 0.04) < 1e-9 and p.windows[1][0] >= at(2025, 1, 29, 22)
+    assert abs(p.planned_cost_eur - (8.0 * 0.04 + 2.0 * 0.22)) < 1e-6
+    assert not p.charge_now and p.marginal_eur_per_kwh == 0.22
     without_sun = plan(plug, 10.0, departure=leave, prices=meter, export=export)
     assert all([a >= at(2025, 1, 29, 22) for a, b in without_sun.windows])  # the night rate
 

@@ -28,10 +28,10 @@ class Car:
         return 0.0 if self.paused else self.amps * 230.0
 
 
-def drive(ctrl, car, seconds, pv_w, house_w=300.0, start=0, step=5, mode=MODE_SOLAR, need=None, **fields):
+def drive(ctrl, car, seconds, pv_w, house_w=300.0, start=0, step=5, mode=MODE_SOLAR, need=None, prices=None, **fields):
     """Step ctrl every `step` s from `start` to `start + seconds`; pv_w(t) and house_w give the
-    plant; need: the session's energy_needed (departure 07:30) and a status sensor. Returns the
-    decisions."""
+    plant; need: the session's energy_needed (departure 07:30) and a status sensor; prices: the
+    import PriceTable. Returns the decisions."""
     decisions = []
     for t in range(start, start + seconds + 1, step):
         house = house_w(t) if callable(house_w) else house_w
@@ -40,6 +40,7 @@ def drive(ctrl, car, seconds, pv_w, house_w=300.0, start=0, step=5, mode=MODE_SO
         r = reading(t, grid_w=grid_w, amps=car.amps, switch="off" if car.paused else "on", polled=t, mode=mode,
                     status=status, **fields)
         r.departure, r.energy_needed_kwh = ("07:30", need) if need is not None else (None, None)
+        r.prices = prices
         d = ctrl.step(at(t), r)
         if d.write is not None:
             ctrl.command_sent(at(t))
@@ -255,3 +256,48 @@ def test_once_the_deadline_has_won_it_keeps_the_car_for_the_rest_of_the_session(
     assert later.reason.startswith("solar, but the departure needs the grid: ")
     ctrl.step(at(1205), reading(1205, grid_w=300.0, amps=car.amps, status="Ready", polled=1205, mode=MODE_SOLAR))
     assert not ctrl.deadline_won  # unplugged: the next session starts with the sun again
+
+
+def waiting_price_plan(pv_w, prices=True):
+    """18:00 on a weekday, 10 kWh by 07:30, mode auto, a busy evening: the plan waits for the night
+    (0.20 EUR/kWh against 0.30 now). Returns the car and the decisions of 10 minutes."""
+    from test_controller import night_tariff
+    ctrl = controller(departure="07:30", energy_needed=10, charger_status="sensor.wb_status")
+    ctrl.restore_session({}, busy_evening_profile())
+    car = Car(paused=True)
+    decisions = drive(ctrl, car, 600, steady(pv_w), need=10.0, mode="auto",
+                      prices=night_tariff(at(0)) if prices else None)
+    return car, decisions
+
+
+def test_a_price_plan_waiting_for_its_quarters_takes_the_surplus_meanwhile():
+    """1.1 kW exported, below the 1.4 kW minimum: at 0.30 EUR/kWh now the car's minimum costs
+    (0.28 kW x 0.30) / 1.38 kW = 0.06 EUR/kWh, below the night's 0.20 it would otherwise buy; the
+    car starts after START_S at 6 A and the session says it charges."""
+    car, decisions = waiting_price_plan(1400.0)
+    assert [w for t, w in car.writes][-1] == (RESUME, None) and car.amps == 6 and not car.paused
+    resumed = [t for t, write in car.writes if write == (RESUME, None)]
+    assert balancer_solar.START_S <= resumed[0] <= balancer_solar.START_S + 60
+    last = decisions[-1]
+    assert last.session_state == "charging" and "; meanwhile solar: 1.1 kW surplus, 6 A" in last.reason
+    assert last.reason.startswith("waiting: 10.0 kWh by 07:30 planned in the cheapest safe quarters")
+
+
+def test_without_prices_or_with_too_little_surplus_the_waiting_plan_stays_paused():
+    """The safest plan (no prices) waits as before, sun or not; with prices a surplus below half
+    the minimum (0.5 kW) starts nothing."""
+    for pv_w, prices in ((1400.0, False), (800.0, True)):
+        car, decisions = waiting_price_plan(pv_w, prices)
+        assert car.paused and (RESUME, None) not in [w for t, w in car.writes]
+        assert decisions[-1].session_state == "waiting" and "meanwhile" not in decisions[-1].reason
+
+
+def test_the_surplus_that_starts_a_waiting_plan_is_what_makes_the_minimum_cheaper_than_its_dearest_kwh():
+    # 0.30 now, 0.20 planned, nothing earned for an export: a third of the minimum would do, half is the floor
+    assert balancer_solar.soak_start_w(1380.0, 0.30, 0.0, 0.20) == 690.0
+    # 0.30 now, 0.05 planned, 0.02 earned: 89 % of the minimum from the panels
+    assert round(balancer_solar.soak_start_w(1380.0, 0.30, 0.02, 0.05)) == round(1380.0 * 0.25 / 0.28)
+    # a plan buying dearer than now would take anything; never less than the floor, never above the minimum
+    assert balancer_solar.soak_start_w(1380.0, 0.20, 0.0, 0.30) == 690.0
+    assert balancer_solar.soak_start_w(1380.0, 0.30, 0.35, 0.20) == 1380.0
+    assert balancer_solar.soak_start_w(1380.0, None, 0.0, 0.20) == 1380.0

@@ -227,7 +227,9 @@ class Controller:
                 charger_a, paused_now or charger.car_absent() or charger.not_asking(), s.voltage, s.phases,
                 reading.charger.power_w, self._charger_fresh(now), float("inf")) - reading.grid_w)
         solar = mode == MODE_SOLAR and plan is None  # else auto, or the deadline needs the grid
-        if not solar or charger.car_absent():
+        soak_w = self._soak_start_w(mode, plan, reading)
+        soak = soak_w is not None
+        if not (solar or soak) or charger.car_absent():
             self.solar.reset()
         hold = False  # True: write nothing this step
         if charger.car_absent():
@@ -250,6 +252,18 @@ class Controller:
             want_paused, want_a, short = shown_paused is True, charger_a or reading.min_a, False
             reason = "car connected, not asking for energy (full, or its own timer): no writes until it asks"
             hold = True
+        elif soak and can_pause and grid_ok:
+            # A price plan waits for its cheap quarters, and meanwhile the car takes the panels'
+            # surplus, as in mode solar: a kWh not exported costs the export price, below any
+            # import price, and what it delivers leaves fewer grid quarters to buy.
+            want_paused, want_a, short, reason = self._solar(
+                now, reading, charger_a, max_a, can_pause, shown_paused,
+                self._balance(now, reading, budget, charger_a, shown_paused, max_a, grid_fresh, False), soak_w)
+            if want_paused and not self.solar.on and self.solar.since is None:
+                # (once the start's clock runs, the budget's own resume wait runs beside it)
+                self.plan.force_pause()
+            reason = "%s; meanwhile %s" % (plan.reason, reason)
+            d.session_state = balancer_planner.STATE_WAITING if want_paused else SESSION_CHARGING
         elif plan is not None and not plan.charge_now and can_pause:
             # The session planner keeps this quarter free: the car waits for a safer one.
             self.plan.force_pause()
@@ -291,18 +305,42 @@ class Controller:
         d.car, d.session_kwh, d.charger_reports = charger.car_text(), charger.session_kwh, charger.reports_text()
         return d
 
-    def _solar(self, now, reading, charger_a, max_a, can_pause, shown_paused, balanced):
+    def _soak_start_w(self, mode, plan, reading):
+        """Mode auto with a price plan that waits for its quarters (need not met): the surplus (W)
+        from which the car takes it meanwhile (balancer_solar.soak_start_w), while the surplus
+        reaches it or the car is taking it; None otherwise (no surplus, no prices: the plan's
+        pause as before)."""
+        if mode != MODE_AUTO or plan is None or plan.charge_now or reading.prices is None:
+            return None
+        if plan.state != balancer_planner.STATE_WAITING or self.meter.quarter_start is None:
+            return None
+        s = self.settings
+        q = self.meter.quarter_start
+        export_eur = reading.export_prices.price(q) if reading.export_prices is not None else None
+        start_w = balancer_solar.soak_start_w(
+            balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases), reading.prices.price(q),
+            balancer_planner.DEFAULT_EXPORT_EUR_PER_KWH if export_eur is None else export_eur,
+            plan.marginal_eur_per_kwh)
+        if self.solar.on or self.solar.covers(start_w):
+            return start_w
+        self.solar.reset()  # as decide() does while the surplus stays below the start
+        return None
+
+    def _solar(self, now, reading, charger_a, max_a, can_pause, shown_paused, balanced, start_w=None):
         """Mode solar: the car charges only from the surplus (balancer_solar), never above what
         the quarter budget allows (balanced: _balance's (paused, amps, short, reason)). A car
         that is charging while the start's clock runs (the mode was just chosen with the sun out)
         holds the minimum instead of a pause and a resume START_S later.
         Returns (want_paused, want_a, short_of_minimum, reason)."""
         s = self.settings
-        on, solar_a = self.solar.decide(now, reading.min_a, max_a, charger_a, s.voltage, s.phases)
+        on, solar_a = self.solar.decide(now, reading.min_a, max_a, charger_a, s.voltage, s.phases, start_w)
         paused, amps, short, why = balanced
         surplus = "solar: %.1f kW surplus" % (max(0.0, self.solar.surplus_w or 0.0) / 1000.0)
         if not on:
-            minimum = "%.1f kW minimum" % (balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases) / 1000.0)
+            min_w = balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases)
+            minimum = "%.1f kW minimum" % (min_w / 1000.0)
+            if start_w is not None and start_w < min_w:
+                minimum = "%.1f kW that makes the %s cheaper than the plan's dearest quarter" % (start_w / 1000.0, minimum)
             if self.solar.since is not None:
                 text = "%s, covers the %s: starting after %d s of it" % (surplus, minimum, balancer_solar.START_S)
             else:
@@ -395,7 +433,7 @@ class Controller:
                 balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
                 balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
-                pv_forecast=reading.pv_forecast)
+                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w)
         plan = self.session_plan
         d.session_state = plan.state
         if charger.not_asking():

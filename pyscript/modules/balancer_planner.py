@@ -46,6 +46,7 @@ Pure: readings, the profile, the price tables and now in; no Home Assistant, no 
 import re
 from datetime import datetime, timedelta, timezone
 
+import balancer_solar
 import balancer_time
 
 from balancer_time import QUARTER_S
@@ -73,6 +74,9 @@ COST_STEP_EUR_PER_KWH = 0.001
 # (their quarters zigzag within each hour) a night's plan then has 1.2 windows on average instead of
 # 4.3, for 0.5 % more energy cost than the cheapest scattered quarters.
 JOIN_EUR_PER_KWH = 0.02
+# The surplus seen now is expected to hold this long (s): the sun of the next hour is more like this
+# minute's than like the profile's mean of sunny and cloudy days.
+SUN_PERSISTS_S = 3600
 # What an exported kWh earns when no export price is given: nothing, so a surplus counts as free.
 # Belgian injection pays a few cents at most, far below any import price: the order hardly changes.
 DEFAULT_EXPORT_EUR_PER_KWH = 0.0
@@ -96,6 +100,8 @@ class SessionPlan:
     limit by departure; remaining_kwh: need - delivered; state: waiting, charging, full or short
     (the glue adds no_car and paused); reason: why, in plain words with units.
     With prices (else None / []): planned_cost_eur, the remaining need in the chosen quarters;
+    marginal_eur_per_kwh, the dearest chosen quarter's EUR/kWh (a kWh the car gets elsewhere
+    spares one of those);
     cost_now_eur, the same energy charged from now in every quarter; window_prices, the mean
     EUR/kWh of each window (parallel to windows); prices_known_until, the end of the quarters with
     a known import price from now without a gap (None: not even now's).
@@ -118,6 +124,7 @@ class SessionPlan:
         self.cost_now_eur = None
         self.window_prices = []
         self.prices_known_until = None
+        self.marginal_eur_per_kwh = None  # the dearest chosen slot's EUR/kWh: what a kWh got elsewhere saves
         self.needs_grid = False  # the need requires every quarter from now (tight, short, departure passed)
 
 
@@ -133,9 +140,13 @@ def _kw(watts):
     return "%.1f kW" % (watts / 1000.0)
 
 
-def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
+def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_now_w=None):
     """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk, the house's usual net
-    W (export negative)] for the running quarter (from now) and each quarter to end."""
+    W (export negative)] for the running quarter (from now) and each quarter to end. surplus_now_w:
+    the surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S."""
+    sun_until = None
+    if surplus_now_w is not None and surplus_now_w > 0:
+        sun_until = now + timedelta(seconds=SUN_PERSISTS_S)
     slots = []
     q = balancer_time.quarter_start(now)
     while q < end:
@@ -148,7 +159,10 @@ def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile):
             power_w = 0.0
         kwh = power_w * (b - a).total_seconds() / 3600000.0
         risk = profile.risk(q, limit_w)
-        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk, profile.usual_net_w(q)])
+        net_w = profile.usual_net_w(q)
+        if sun_until is not None and q < sun_until:
+            net_w = min(net_w, -surplus_now_w)
+        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk, net_w])
         q = q_end
     return slots
 
@@ -183,13 +197,25 @@ def _choose(slots, want_kwh, reserve_from):
 
 class SlotCosts:
     """What each slot's energy costs, as lists parallel to the slots (lists, not a call per slot:
-    calls are slow in pyscript). eur_per_kwh: expected EUR/kWh; safe: the house's usual high leaves
-    the car its minimum; known: the import price is known (not the mean of the known ones)."""
+    calls are slow in pyscript). eur_per_kwh: expected EUR/kWh of the slot charged at its room (the
+    usual surplus in it at the export price, the rest at the import price); safe: the house's usual
+    high leaves the car its minimum; known: the import price is known (not the mean of the known
+    ones); sun_kwh: what the usual surplus gives a car that follows it (0 where it does not cover
+    the car's minimum), at sun_eur (the export price it does not earn); grid_eur: the EUR/kWh of
+    the slot's room beyond sun_kwh (eur_per_kwh where sun_kwh is 0); min_kwh: where the usual
+    surplus covers at least SOAK_MIN_SHARE of the minimum but not all of it, what the car at its
+    minimum gets there (0 elsewhere), at min_eur (the surplus's share at the export price, the
+    rest at the import price)."""
 
-    def __init__(self, eur_per_kwh, safe, known):
+    def __init__(self, eur_per_kwh, safe, known, sun_kwh, sun_eur, grid_eur, min_kwh, min_eur):
         self.eur_per_kwh = eur_per_kwh
         self.safe = safe
         self.known = known
+        self.sun_kwh = sun_kwh
+        self.sun_eur = sun_eur
+        self.grid_eur = grid_eur
+        self.min_kwh = min_kwh
+        self.min_eur = min_eur
 
 
 def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None):
@@ -208,6 +234,11 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None
         return None
     unknown_eur = sum(values) / len(values)
     eur = [unknown_eur if value is None else value for value in imports]
+    grid_eur = list(eur)
+    min_kwh = [0.0] * len(slots)
+    min_eur = list(eur)
+    sun_kwh = [0.0] * len(slots)
+    sun_eur = [DEFAULT_EXPORT_EUR_PER_KWH] * len(slots)
     sunny = [i for i in range(len(slots)) if slots[i][7] < 0 and slots[i][2] > 0]
     if sunny:
         feeds = export.prices_at(quarters) if export is not None else [None] * len(slots)
@@ -219,9 +250,18 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None
                 surplus_w = min(surplus_w, pv_forecast[slots[i][4]])
             surplus_kwh = min(kwh, surplus_w * (b - a).total_seconds() / 3600000.0)
             eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
+            sun_eur[i] = feed_eur
+            if surplus_w >= car_min_w:
+                sun_kwh[i] = surplus_kwh  # the rest of the room (if any) from the grid, at the import price
+            else:
+                grid_eur[i] = eur[i]  # too little to follow: charged at its room, the surplus mixed in
+                if surplus_w >= balancer_solar.SOAK_MIN_SHARE * car_min_w and kwh > 0:
+                    share = surplus_w / car_min_w
+                    min_kwh[i] = min(kwh, car_min_w * (b - a).total_seconds() / 3600000.0)
+                    min_eur[i] = share * feed_eur + (1.0 - share) * min_eur[i]
     high_room = (limit_w - margin_w - car_min_w) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
-    return SlotCosts(eur, safe, [value is not None for value in imports])
+    return SlotCosts(eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur)
 
 
 def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
@@ -235,7 +275,7 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
     running slot 0 of a charging car. Those slots are few (two per window): each pick compares the
     best of the sorted rest with the best of them."""
     n = len(slots)
-    steps = [round(value / COST_STEP_EUR_PER_KWH) for value in costs.eur_per_kwh]
+    steps = [round(value / COST_STEP_EUR_PER_KWH) for value in costs.grid_eur]
     join = round(JOIN_EUR_PER_KWH / COST_STEP_EUR_PER_KWH)
     safe = [costs.safe[i] and slots[i][3] <= worst for i in range(n)]
     keys = [(1 if slots[i][0] >= reserve_from else 0, 0 if safe[i] else 1, 0 if safe[i] else slots[i][3],
@@ -273,34 +313,98 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
     return chosen
 
 
-def _cost_eur(slots, costs, indices, kwh_left):
-    """What kwh_left costs charged in these slots in time order, each at its planned energy."""
+def _cost_eur(slots, eur, indices, kwh_left):
+    """What kwh_left costs charged in these slots in time order, each at its planned energy and
+    its EUR/kWh (eur, parallel to the slots)."""
     total = 0.0
     for i in indices:
         if kwh_left <= 0:
             break
         kwh = min(kwh_left, slots[i][2])
-        total += kwh * costs.eur_per_kwh[i]
+        total += kwh * eur[i]
         kwh_left -= kwh
     return total
 
 
-def _price_plan(plan, slots, costs, chosen, remaining_kwh):
+def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
+    """(the chosen slots, those of them charged from the grid, the slots with each one's planned
+    energy, and the EUR/kWh of that energy): the sun first, then the grid's cheapest.
+
+    A car that follows the usual surplus (balancer_controller: a waiting price plan takes it) gets
+    costs.sun_kwh in a slot at the export price, the cheapest kWh there is, without adding to any
+    quarter's offtake: the sunny slots before the reserve are counted in time order until they
+    cover want_kwh. What they leave is bought from the grid in the cheapest safe slots
+    (_choose_cheapest over each slot's room beyond its sun). A slot chosen only for its sun is not
+    charged from the grid: the car waits there and takes what the sun gives."""
+    n = len(slots)
+    sun = []
+    sun_total = 0.0
+    for i in range(n):
+        if sun_total >= want_kwh:
+            break
+        if costs.sun_kwh[i] > 0 and slots[i][0] < reserve_from:
+            sun.append(i)
+            sun_total += costs.sun_kwh[i]
+    grid = []
+    at_min = []
+    if sun_total < want_kwh:
+        rest = [[slots[i][0], slots[i][1], slots[i][2] - costs.sun_kwh[i]] + slots[i][3:] for i in range(n)]
+        grid = _choose_cheapest(rest, costs, want_kwh - sun_total, reserve_from, running, worst)
+        if grid:
+            # The car at its minimum where the surplus pays part of it, where that is cheaper than
+            # the dearest grid slot: each such kWh spares one there; then the grid for the rest.
+            dearest = max([costs.grid_eur[i] for i in grid])
+            offers = [(costs.min_eur[i], i) for i in range(n) if costs.min_kwh[i] > 0 and costs.min_eur[i] < dearest
+                      and costs.safe[i] and slots[i][3] <= worst and slots[i][0] < reserve_from]
+            offers.sort()
+            left = want_kwh - sun_total
+            for offer in offers:
+                if left <= 0:
+                    break
+                at_min.append(offer[1])
+                left -= costs.min_kwh[offer[1]]
+            if at_min:
+                for i in at_min:
+                    rest[i][2] = 0.0  # taken at the minimum: not charged at its room too
+                grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst) if left > 0 else []
+    chosen = sorted(sun + at_min + [i for i in grid if i not in sun])
+    planned = []
+    eur = []
+    for i in range(n):
+        if i in grid or i not in chosen:
+            planned.append(slots[i])
+            eur.append(costs.eur_per_kwh[i])
+        elif i in sun:
+            planned.append([slots[i][0], slots[i][1], costs.sun_kwh[i]] + slots[i][3:])
+            eur.append(costs.sun_eur[i])
+        else:
+            planned.append([slots[i][0], slots[i][1], costs.min_kwh[i]] + slots[i][3:])
+            eur.append(costs.min_eur[i])
+    return chosen, grid, planned, eur
+
+
+def _price_plan(plan, slots, costs, chosen, remaining_kwh, grid=None, eur=None):
     """Fill the plan's costs, each window's mean price (kWh-weighted over its slots) and how far
-    the import prices are known."""
-    plan.planned_cost_eur = _cost_eur(slots, costs, chosen, remaining_kwh)
-    plan.cost_now_eur = _cost_eur(slots, costs, range(len(slots)), remaining_kwh)
+    the import prices are known. slots with each one's planned energy at eur (None: its room at
+    costs.eur_per_kwh); grid: the chosen slots charged from the grid (None: all)."""
+    if eur is None:
+        eur = costs.eur_per_kwh
+    grid = chosen if grid is None else grid
+    plan.planned_cost_eur = _cost_eur(slots, eur, chosen, remaining_kwh)
+    dearest = [costs.grid_eur[i] for i in grid] + [costs.min_eur[i] for i in chosen if costs.min_kwh[i] > 0 and i not in grid]
+    plan.marginal_eur_per_kwh = max(dearest) if dearest else None
+    plan.cost_now_eur = _cost_eur(slots, costs.eur_per_kwh, range(len(slots)), remaining_kwh)
     unknown = costs.known.index(False) if False in costs.known else len(slots)
     plan.prices_known_until = slots[unknown - 1][1] if unknown > 0 else None
     plan.window_prices = []
     k = 0
     for window in plan.windows:
-        eur, kwh = 0.0, 0.0
+        eur_sum, kwh = 0.0, 0.0
         while k < len(chosen) and slots[chosen[k]][0] < window[1]:
-            eur += slots[chosen[k]][2] * costs.eur_per_kwh[chosen[k]]
+            eur_sum += slots[chosen[k]][2] * eur[chosen[k]]
             kwh += slots[chosen[k]][2]
             k += 1
-        plan.window_prices.append(eur / kwh if kwh > 0 else None)
+        plan.window_prices.append(eur_sum / kwh if kwh > 0 else None)
 
 
 def _euros(plan):
@@ -335,7 +439,7 @@ def _finish(slots, chosen, remaining_kwh):
 
 
 def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w, car_max_w, car_min_w, profile,
-                 prices=None, export=None, running=False, pv_forecast=None):
+                 prices=None, export=None, running=False, pv_forecast=None, surplus_now_w=None):
     """Plan the rest of one session (call it every quarter and whenever the need changes).
 
     now, departure_utc: aware datetimes; need_kwh: energy to add this session; delivered_kwh: added
@@ -345,7 +449,8 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     export: the export PriceTable (None: an exported kWh earns DEFAULT_EXPORT_EUR_PER_KWH);
     running: the car charged in the quarter before now under the last plan (its window is held).
     pv_forecast: {quarter start UTC: W} of a solar forecast's pessimistic production
-    (balancer_solar.forecast_w), None: the profile's usual surplus as it is.
+    (balancer_solar.forecast_w), None: the profile's usual surplus as it is. surplus_now_w: the
+    solar surplus seen now (W, with prices only: it prices the next SUN_PERSISTS_S).
     Without a departure or a need it charges as the quarter allows (the balancer's old behaviour).
     """
     plan = SessionPlan()
@@ -368,7 +473,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
             _hhmm(departure_utc), remaining, _kw(limit_w))
         return plan
     end = min(departure_utc, now + timedelta(seconds=MAX_HORIZON_S))
-    slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile)
+    slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_now_w if prices is not None else None)
     total = sum([slot[2] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     by = _hhmm(departure_utc)
@@ -397,17 +502,18 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     plan.needs_grid = total - slots[0][2] < want
     reserve_from = departure_utc - timedelta(seconds=RESERVE_S)
     chosen, worst = _choose(slots, want, reserve_from)
+    grid, planned, eur = chosen, slots, None
     if costs is not None:
-        chosen = _choose_cheapest(slots, costs, remaining, reserve_from, running, worst)
+        chosen, grid, planned, eur = _choose_sun_and_grid(slots, costs, remaining, reserve_from, running, worst)
     plan.windows = _windows(slots, chosen)
     plan.next_window = plan.windows[0]
-    plan.planned_finish = _finish(slots, chosen, remaining)
-    plan.charge_now = chosen[0] == 0
+    plan.planned_finish = _finish(planned, chosen, remaining)
+    plan.charge_now = chosen[0] == 0 and 0 in grid  # (a slot chosen for its sun only: the car waits and takes it)
     window = "%s-%s" % (_hhmm(plan.next_window[0]), _hhmm(plan.next_window[1]))
     which = "safest"
     if costs is not None:
         which = "cheapest safe"
-        _price_plan(plan, slots, costs, chosen, remaining)
+        _price_plan(plan, planned, costs, chosen, remaining, grid, eur)
         if plan.window_prices[0] is not None:
             window += " at %.3f EUR/kWh" % plan.window_prices[0]
     if plan.charge_now:

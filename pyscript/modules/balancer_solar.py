@@ -41,6 +41,11 @@ IMPORT_ALLOWANCE_W = 200.0
 RAISE_MARGIN_A = 0.5
 # Lower once the car draws more than the surplus by this much (A): half an amp from the grid.
 LOWER_MARGIN_A = 0.5
+# A price plan waiting for its quarters takes the surplus meanwhile (mode auto, balancer_controller):
+# it starts the car at its minimum once the surplus pays enough of it that the kWh costs less than
+# the plan's dearest one, but never with less than this share of the minimum from the panels (the
+# rest of a quarter the plan did not choose stays off the grid as far as the sun allows).
+SOAK_MIN_SHARE = 0.5
 # Solcast (BJReplay/ha-solcast-solar): each item's power in kW averaged over its period; the 10th
 # percentile is the safe side (nine days in ten give more). Periods are 30 minutes (detailedForecast),
 # or the gap to the next item up to an hour (detailedHourly).
@@ -71,19 +76,26 @@ class SolarFollower:
                 self.surplus_w += weight * (float(surplus_w) - self.surplus_w)
         self.seen_at = now
 
+    def covers(self, start_w):
+        """The smoothed surplus covers start_w (W) now."""
+        return self.surplus_w is not None and self.surplus_w >= start_w
+
     def reset(self):
         """Off, with the start's clock stopped (no car, another mode): a new start waits START_S."""
         self.on = False
         self.since = None
 
-    def decide(self, now, min_a, max_a, held_a, voltage, phases):
+    def decide(self, now, min_a, max_a, held_a, voltage, phases, start_w=None):
         """(on, amps): charge from the surplus or not, and the current to hold (min_a when off).
-        held_a: the current the charger holds now (None: unknown, taken as min_a)."""
+        held_a: the current the charger holds now (None: unknown, taken as min_a); start_w: the
+        surplus that starts the car (None: its minimum power; soak_start_w for a waiting plan),
+        which less IMPORT_ALLOWANCE_W for STOP_S stops it."""
         if self.surplus_w is None:
             return False, min_a
         per_amp_w = float(voltage * phases)
-        min_w = min_a * per_amp_w
-        holding = self.surplus_w >= min_w if not self.on else self.surplus_w < min_w - IMPORT_ALLOWANCE_W
+        if start_w is None:
+            start_w = min_a * per_amp_w
+        holding = self.covers(start_w) if not self.on else self.surplus_w < start_w - IMPORT_ALLOWANCE_W
         if not holding:
             self.since = None
         elif self.since is None:
@@ -102,6 +114,18 @@ class SolarFollower:
         elif surplus_a < held - LOWER_MARGIN_A:
             amps = int(math.floor(surplus_a))
         return True, max(min_a, min(max_a, amps))
+
+
+def soak_start_w(min_w, import_eur, export_eur, marginal_eur):
+    """The surplus (W) from which the car at its minimum min_w costs no more per kWh than the
+    plan's dearest kWh (marginal_eur): the surplus share s of min_w costs export_eur (not earned),
+    the rest import_eur now; (1 - s) x import + s x export <= marginal. Never below SOAK_MIN_SHARE
+    of min_w nor above min_w (a surplus that covers the minimum is always taken); min_w when a
+    price is not known."""
+    if import_eur is None or marginal_eur is None or import_eur <= export_eur:
+        return min_w
+    share = (import_eur - marginal_eur) / (import_eur - export_eur)
+    return min_w * min(1.0, max(SOAK_MIN_SHARE, share))
 
 
 def _start_utc(value):
