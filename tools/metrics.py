@@ -133,12 +133,17 @@ def surplus_energy(trace, max_ev_w: float, intervals, q0: int, nq: int) -> list[
     quarter q0 .. q0+nq-1: the house's export power (`trace`: net of PV, < 0 exporting), at most
     the car's maximum `max_ev_w`. Energy the car takes from it is never imported: it adds nothing
     to a billed quarter."""
-    surplus_w = [min(max(-w, 0.0), max_ev_w) for w in trace.power_w]
+    return energy_within(trace, [min(max(-w, 0.0), max_ev_w) for w in trace.power_w], intervals, q0, nq)
+
+
+def energy_within(trace, values, intervals, q0: int, nq: int) -> list[float]:
+    """J per quarter q0 .. q0+nq-1 of a power (W) given per sample of `trace` (parallel to its
+    times), counted only inside `intervals` ([a, b) epoch s)."""
     out = [0.0] * nq
-    if max(surplus_w, default=0.0) <= 0:
+    if max(values, default=0.0) <= 0:
         return out
     for a, b in intervals:
-        ts, vs, e = _clipped(trace.times, surplus_w, trace.end, a, b)
+        ts, vs, e = _clipped(trace.times, values, trace.end, a, b)
         for k, j in enumerate(quarter_energy(ts, vs, e, q0, nq)):
             out[k] += j
     return out

@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 
 from tools.energy_cost import J_PER_KWH, cost_end
-from tools.metrics import _monthly_max, plugged_seconds, quarters_of, surplus_energy
+from tools.metrics import _monthly_max, energy_within, plugged_seconds, quarters_of, surplus_energy
 from tools.plant import QUARTER, RunResult, session_list
 
 SHORT_EUR_PER_KWH = 100.0     # far above any price: the program short-delivers only what cannot fit
@@ -60,6 +60,13 @@ class BoundInput:
     need_kwh: list[float]
     max_kwh: list[list[float]]        # [session][quarter]
     surplus_kwh: list[list[float]]    # [session][quarter]
+    # [session][quarter], the charger's minimum (None: ignored): followed_kwh, the surplus in the
+    # moments it covers the minimum (the car takes it alone); scant_kwh, the surplus in the moments
+    # it is below the minimum, which the car only takes at its minimum with the rest from the grid:
+    # per kWh of it, grid_per_scant_kwh kWh of grid
+    followed_kwh: list[list[float]] | None = None
+    scant_kwh: list[list[float]] | None = None
+    grid_per_scant_kwh: list[list[float]] | None = None
 
 
 @dataclass
@@ -114,6 +121,16 @@ def solve(b: BoundInput) -> BoundResult:
             for j in js:
                 rows.append(len(rhs)), cidx.append(j), vals.append(1.0)
             rhs.append(b.max_kwh[s][q])
+    # the charger's minimum: u <= followed + g / grid_per_scant (the scant surplus only beside
+    # grid energy at its ratio), as u - g / grid_per_scant <= followed
+    if b.followed_kwh is not None:
+        for (s, q), js in by_sq.items():
+            ratio = b.grid_per_scant_kwh[s][q]
+            if len(js) > 1 and b.scant_kwh[s][q] > 0:
+                for j in js:
+                    rows.append(len(rhs)), cidx.append(j)
+                    vals.append(1.0 if cols[j][2] == "u" else -1.0 / ratio)
+                rhs.append(b.followed_kwh[s][q])
     # the cap, per quarter, on the grid's part only (the surplus is never imported)
     for q, js in by_q.items():
         room = max(b.cap_kwh[q] - b.offtake_kwh[q], 0.0)
@@ -173,7 +190,14 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     offtake = [e / J_PER_KWH for e in q.house_offtake_j[first:first + nq]]
     imp, exp = prices.window(q0, nq)
     max_ev_w = p.max_ev_w
-    needs, max_kwh, surplus = [], [], []
+    min_ev_w = p.min_ev_w
+    # the surplus per sample, where it covers the car's minimum and where it does not (and what
+    # the grid adds to it there for the minimum)
+    sun = [min(max(-w, 0.0), max_ev_w) for w in run.trace.power_w]
+    followed_w = [w if w >= min_ev_w else 0.0 for w in sun]
+    scant_w = [w if 0.0 < w < min_ev_w else 0.0 for w in sun]
+    topped_w = [min_ev_w - w if 0.0 < w < min_ev_w else 0.0 for w in sun]
+    needs, max_kwh, surplus, followed, scant, ratio = [], [], [], [], [], []
     for a, b, need in session_list(p, run.start, end):
         a, b = max(a, run.start), min(b, end)
         if b <= a:
@@ -181,7 +205,11 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
         needs.append(need)
         max_kwh.append([s * max_ev_w / J_PER_KWH for s in plugged_seconds([(a, b)], q0, nq)])
         surplus.append([j / J_PER_KWH for j in surplus_energy(run.trace, max_ev_w, [(a, b)], q0, nq)])
-    return BoundInput(offtake, caps, imp, exp, needs, max_kwh, surplus), q0
+        followed.append([j / J_PER_KWH for j in energy_within(run.trace, followed_w, [(a, b)], q0, nq)])
+        scant.append([j / J_PER_KWH for j in energy_within(run.trace, scant_w, [(a, b)], q0, nq)])
+        topped = energy_within(run.trace, topped_w, [(a, b)], q0, nq)
+        ratio.append([t / (J_PER_KWH * k) if k > 0 else 0.0 for t, k in zip(topped, scant[-1])])
+    return BoundInput(offtake, caps, imp, exp, needs, max_kwh, surplus, followed, scant, ratio), q0
 
 
 def price_bound(run: RunResult, prices) -> BoundResult:
