@@ -413,3 +413,26 @@ def test_needs_grid_says_when_waiting_out_this_quarter_would_make_the_need_tight
     assert plan(night, fits - 0.1).needs_grid is False and plan(night, fits + 0.1).needs_grid is True
     assert not plan(night, fits + 0.1).reason.startswith("tight")  # one quarter before the plan itself is tight
     assert plan(PLUG_IN, total).needs_grid is True and plan(PLUG_IN, total).reason.startswith("tight")
+
+
+def test_the_surplus_seen_now_prices_the_next_hour_and_a_quarter_at_the_minimum_spares_a_dearer_one():
+    """A Wednesday at 13:00, the profile's mean surplus is nothing; 1.0 kW is exported now (72 %
+    of the 1.38 kW minimum). At 0.30 EUR/kWh now and 0.22 from 22:00 the car at its minimum costs
+    0.28 x 0.30 = 0.084 EUR/kWh for the next hour: the plan takes those quarters at the minimum
+    (not charged at their room: the car waits and takes the sun), and the night for the rest."""
+    plug = at(2025, 1, 29, 13)
+    leave = at(2025, 1, 30, 7, 30)
+    meter = balancer_prices.schedule_table(0.30, 0.22, None, plug)
+    p = plan(plug, 6.0, departure=leave, prices=meter, surplus_now_w=1000.0)
+    assert p.windows[0] == (plug, at(2025, 1, 29, 14)) and p.windows[1][0] >= at(2025, 1, 29, 22)
+    assert not p.charge_now and p.state == "waiting"
+    share = 1000.0 / CAR_MIN_W
+    assert abs(p.window_prices[0] - (1.0 - share) * 0.30) < 1e-9
+    assert p.marginal_eur_per_kwh == 0.22
+    at_min_kwh = 4 * CAR_MIN_W * 0.25 / 1000.0
+    assert abs(p.planned_cost_eur - (at_min_kwh * (1.0 - share) * 0.30 + (6.0 - at_min_kwh) * 0.22)) < 1e-9
+    # the sun seen now is not the next hour's beyond it, and half the minimum is the least taken
+    assert plan(plug, 6.0, departure=leave, prices=meter, surplus_now_w=600.0).windows[0][0] >= at(2025, 1, 29, 22)
+    assert plan(plug, 6.0, departure=leave, prices=meter).windows[0][0] >= at(2025, 1, 29, 22)
+    # without prices the surplus changes nothing
+    assert plan(plug, 6.0, departure=leave, surplus_now_w=1000.0).windows == plan(plug, 6.0, departure=leave).windows

@@ -188,3 +188,19 @@ def test_the_evcc_style_baseline_charges_in_its_plan_and_ignores_the_house():
     assert [t for t, _ in on if not T0 + 18 * H <= t < T0 + 18 * H + 130] == [T0 + 20 * H + 20]
     assert on[-1] == (T0 + 20 * H + 20, 3680.0)
     assert run.full[0][0] == pytest.approx(T0 + 20 * H + 20 + 3.0 / 3.68 * H)
+
+
+def test_a_surplus_below_the_chargers_minimum_is_taken_only_with_the_grids_top_up():
+    """q0: 600 W exported the whole quarter, the car's minimum 1380 W: at its minimum the car takes
+    the 0.15 kWh only with 0.195 kWh from the grid beside it; q1: no sun, 0.40 EUR/kWh. The need
+    0.5 kWh: 0.345 kWh at the minimum in q0 (0.15 of it from the panels), the rest in q1. Without
+    the minimum the program took the whole 0.15 kWh free and imported the same 0.195 there too."""
+    params = PlantParams(max_current=6, target_peak=4000.0, sessions=((T0, T0 + 1800, 0.5),))
+    run = Plant(Trace("scant", [T0, T0 + 900], [-600.0, 0.0], T0 + 1800), params, T0, T0 + 1800).run(Uncontrolled())
+    data, _ = bound_input(run, Prices([0.30, 0.40], [0.0, 0.0]))
+    assert data.followed_kwh[0] == pytest.approx([0.0, 0.0]) and data.scant_kwh[0] == pytest.approx([0.15, 0.0])
+    assert data.grid_per_scant_kwh[0][0] == pytest.approx(780.0 / 600.0)
+    result = solve(data)
+    assert result.from_surplus_kwh == pytest.approx(0.15) and result.car_kwh[0] == pytest.approx(0.345)
+    # the bound is then 0.195 x 0.30 + 0.155 x 0.40, where a charger below its minimum would pay 0.35 x 0.30
+    assert result.energy_eur == pytest.approx(0.195 * 0.30 + 0.155 * 0.40)
