@@ -137,3 +137,19 @@ def test_a_cache_written_by_another_checkout_is_found(monkeypatch, tmp_path):
     cells = [Cell("a.csv", "reference", 1, 0)]
     results = benchmark.run_cells(cells, ["app"], str(tmp_path / "c"), 1)
     assert list(results) == cells and results[cells[0]].cached
+
+
+def test_the_price_rows_give_the_share_of_the_saving_on_energy_and_with_the_capacity():
+    from tools.benchmark import price_rows, saving_share
+    from tools.energy_cost import CarCost
+    app, best = CarCost("app", 37.68, 0.0, 179.0, 0.0), CarCost("bound", 37.30, 0.0, 179.0, 0.0)
+    pac = CarCost("uncontrolled", 39.08, 26.02, 179.0, 5356.0)
+    assert round(saving_share(app, best, pac), 3) == round(1.40 / 1.78, 3)
+    assert round(saving_share(app, best, pac, True), 3) == round(27.42 / 27.80, 3)
+    assert saving_share(app, best, CarCost("uncontrolled", 37.30, 0.0, 179.0, 0.0)) is None
+    r = result("H3", 1, 10, row())
+    r.cell = Cell("/x/H3.csv", "reference", 1, 10, "/p/BE_2025-07.csv")
+    r.costs = {c.controller: c.__dict__ for c in (app, best, pac, CarCost("safest", 42.81, 0.0, 179.0, 0.0),
+                                                   CarCost("evcc", 37.29, 19.0, 179.0, 3556.0))}
+    table = price_rows([r])
+    assert table[2].endswith("| +1.0 % | 79 % | 99 % | +0 W, 32/32 | 1/1 cells (worst +3556 W) |")

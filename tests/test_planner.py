@@ -436,3 +436,17 @@ def test_the_surplus_seen_now_prices_the_next_hour_and_a_quarter_at_the_minimum_
     assert plan(plug, 6.0, departure=leave, prices=meter).windows[0][0] >= at(2025, 1, 29, 22)
     # without prices the surplus changes nothing
     assert plan(plug, 6.0, departure=leave, surplus_now_w=1000.0).windows == plan(plug, 6.0, departure=leave).windows
+
+
+def test_a_minimum_above_the_room_plans_the_cheap_quarters_at_part_of_each_not_every_quarter():
+    """3 x 230 V, 6-16 A: the 4.14 kW minimum fits under no quarter of a 4 kW limit. Without prices
+    the plan charges in every quarter (as the budget allows); with prices it plans each quarter's
+    room (the car at its minimum for part of it, then paused) and takes the cheap night's."""
+    three_min_w, three_max_w = 6 * 690.0, 16 * 690.0
+    base = plan_session(PLUG_IN, DEPARTURE, 10.0, 0.0, LIMIT_W, MARGIN_W, three_max_w, three_min_w, PROFILE)
+    assert base.windows == [(PLUG_IN, DEPARTURE)] and base.charge_now
+    p = plan_session(PLUG_IN, DEPARTURE, 10.0, 0.0, LIMIT_W, MARGIN_W, three_max_w, three_min_w, PROFILE,
+                     prices=prices(night_tariff))
+    assert not p.charge_now and p.state == "waiting" and p.on_track
+    assert all([at(2025, 1, 28, 22) <= a and b <= at(2025, 1, 29, 7) for a, b in p.windows])
+    assert p.planned_cost_eur < p.cost_now_eur

@@ -354,10 +354,20 @@ def _euros(cells: list[CellResult], controller: str) -> str:
     return f"{energy:.2f}" + (f" (+{capacity:.2f} capacity)" if capacity >= 0.005 else "")
 
 
+def saving_share(app: CarCost, best: CarCost, pac: CarCost, with_capacity: bool = False) -> float | None:
+    """The app's share of the saving the bound makes over plug-and-charge: on the car's energy EUR
+    (issue 16's acceptance), or on energy + capacity EUR (plug-and-charge's raised peak counted);
+    None when the bound saves nothing."""
+    a, b, p = ((c.total_eur if with_capacity else c.energy_eur) for c in (app, best, pac))
+    return (p - a) / (p - b) if p - b > 1e-9 else None
+
+
 def price_rows(results: list[CellResult]) -> list[str]:
     """Per trace, price month and PV: the mean car energy EUR over the priced cells (plants, seeds,
     install days) of the bound and each controller, the app's worst gap to the bound and share of
-    the bound's saving over plug-and-charge, and how often evcc-style raised the billed peak."""
+    the bound's saving over plug-and-charge (on the energy EUR, and on energy + capacity EUR), the
+    app's worst EV-caused peak increase and sessions met, and how often evcc-style raised the
+    billed peak."""
     groups: dict = {}
     for r in results:
         if r.costs:
@@ -365,18 +375,27 @@ def price_rows(results: list[CellResult]) -> list[str]:
     if not groups:
         return []
     out = ["| trace | prices | PV | cells | " + " | ".join(f"{title} €" for _, title in PRICE_COLUMNS)
-           + " | app vs bound, worst | app's share of the saving, worst | evcc-style raised the peak |",
-           "|---" * (4 + len(PRICE_COLUMNS) + 3) + "|"]
+           + " | app vs bound, worst | app's share of the saving, worst | the same with the capacity €, worst"
+           + " | app: worst +W, sessions met | evcc-style raised the peak |",
+           "|---" * (4 + len(PRICE_COLUMNS) + 5) + "|"]
     for (name, prices, pv), cells in sorted(groups.items()):
-        gaps, shares = [], []
+        gaps, shares, totals, increases = [], [], [], []
+        met = [0, 0]
         for r in cells:
             app, best, pac = r.cost("app"), r.cost("bound"), r.cost("uncontrolled")
             if app is None or best is None or "app" in r.failed:
                 continue
+            increases.append(app.increase_w)
+            figures = (r.sessions or {}).get("app")
+            if figures:
+                met = [met[0] + figures["met_of_oracle_can"], met[1] + figures["oracle_can"]]
             if best.energy_eur > 0:
                 gaps.append(app.energy_eur / best.energy_eur - 1)
-            if pac is not None and pac.energy_eur - best.energy_eur > 1e-9:
-                shares.append((pac.energy_eur - app.energy_eur) / (pac.energy_eur - best.energy_eur))
+            if pac is not None:
+                for kept, total in ((shares, False), (totals, True)):
+                    share = saving_share(app, best, pac, total)
+                    if share is not None:
+                        kept.append(share)
         evcc = [r.cost("evcc") for r in cells if r.cost("evcc") is not None]
         raised = [c.increase_w for c in evcc if round(c.increase_w) >= 1]
         raised_text = (f"{len(raised)}/{len(evcc)} cells (worst {max(raised):+.0f} W)" if raised
@@ -384,7 +403,9 @@ def price_rows(results: list[CellResult]) -> list[str]:
         out.append(f"| {name} | {prices} | {pv} | {len(cells)} | "
                    + " | ".join(_euros(cells, c) for c, _ in PRICE_COLUMNS)
                    + f" | {f'{max(gaps) * 100:+.1f} %' if gaps else '–'}"
-                   + f" | {f'{min(shares) * 100:.0f} %' if shares else '–'} | {raised_text} |")
+                   + f" | {f'{min(shares) * 100:.0f} %' if shares else '–'}"
+                   + f" | {f'{min(totals) * 100:.0f} %' if totals else '–'}"
+                   + f" | {f'{max(increases):+.0f} W, {met[0]}/{met[1]}' if increases else '–'} | {raised_text} |")
     return out
 
 

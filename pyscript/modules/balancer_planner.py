@@ -140,10 +140,12 @@ def _kw(watts):
     return "%.1f kW" % (watts / 1000.0)
 
 
-def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_now_w=None):
+def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_now_w=None, pulse=False):
     """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk, the house's usual net
     W (export negative)] for the running quarter (from now) and each quarter to end. surplus_now_w:
-    the surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S."""
+    the surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S. pulse:
+    a quarter whose room is below the car's minimum gives the room's energy (the car at its
+    minimum for part of the quarter, then paused), not nothing."""
     sun_until = None
     if surplus_now_w is not None and surplus_now_w > 0:
         sun_until = now + timedelta(seconds=SUN_PERSISTS_S)
@@ -155,7 +157,7 @@ def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_n
         b = min(q_end, end)
         house_w = profile.expected_w(q)
         power_w = min(car_max_w, limit_w - margin_w - house_w)
-        if power_w < car_min_w:
+        if power_w < car_min_w and not (pulse and power_w > 0):
             power_w = 0.0
         kwh = power_w * (b - a).total_seconds() / 3600000.0
         risk = profile.risk(q, limit_w)
@@ -218,7 +220,7 @@ class SlotCosts:
         self.min_eur = min_eur
 
 
-def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None):
+def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None, pulse=False):
     """The SlotCosts of the slots, None when no import price is known for any of them.
 
     EUR/kWh mixes the usual solar surplus (a negative net mean, at the export price) with the
@@ -226,7 +228,8 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None
     of the known ones. With pv_forecast ({quarter start: W}, the forecast's pessimistic
     production) a quarter's surplus is never counted above it: a cloudy day's forecast takes back
     what a usually sunny quarter promised. safe: the house's usual high (risk x limit, see
-    balancer_profile.risk) leaves the car its minimum under limit - margin."""
+    balancer_profile.risk) leaves the car its minimum under limit - margin (pulse: leaves it some
+    room, the minimum fitting nowhere)."""
     quarters = [slot[4] for slot in slots]
     imports = prices.prices_at(quarters)
     values = [value for value in imports if value is not None]
@@ -259,7 +262,7 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None
                     share = surplus_w / car_min_w
                     min_kwh[i] = min(kwh, car_min_w * (b - a).total_seconds() / 3600000.0)
                     min_eur[i] = share * feed_eur + (1.0 - share) * min_eur[i]
-    high_room = (limit_w - margin_w - car_min_w) / max(1.0, float(limit_w))  # a share of the limit, like risk
+    high_room = (limit_w - margin_w - (0.0 if pulse else car_min_w)) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
     return SlotCosts(eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur)
 
@@ -473,11 +476,20 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
             _hhmm(departure_utc), remaining, _kw(limit_w))
         return plan
     end = min(departure_utc, now + timedelta(seconds=MAX_HORIZON_S))
-    slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_now_w if prices is not None else None)
+    sun_now_w = surplus_now_w if prices is not None else None
+    slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, sun_now_w)
     total = sum([slot[2] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
+    pulse = False
+    if total < want and prices is not None:
+        # The car's minimum fits in too few quarters (3 x 230 V at 6 A is 4.14 kW, above a 4 kW
+        # limit): with prices, plan the room of every quarter, the car at its minimum for part of
+        # each chosen one, rather than charging in every quarter whatever it costs.
+        pulsed = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, sun_now_w, True)
+        if sum([slot[2] for slot in pulsed]) >= want:
+            slots, total, pulse = pulsed, sum([slot[2] for slot in pulsed]), True
     by = _hhmm(departure_utc)
-    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast)
+    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast, pulse)
     if total < want:
         # Not enough room for the need plus the buffer: every quarter from now on counts.
         chosen = list(range(len(slots)))
