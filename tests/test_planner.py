@@ -450,3 +450,18 @@ def test_a_minimum_above_the_room_plans_the_cheap_quarters_at_part_of_each_not_e
     assert not p.charge_now and p.state == "waiting" and p.on_track
     assert all([at(2025, 1, 28, 22) <= a and b <= at(2025, 1, 29, 7) for a, b in p.windows])
     assert p.planned_cost_eur < p.cost_now_eur
+
+
+def test_whatever_the_sun_and_the_need_the_plan_delivers_it_and_says_when():
+    """The sun first, quarters at the minimum and the grid for the rest must still cover the need
+    whenever the quarters can: a quarter kept to its minimum, or a sunny one in the last hour, once
+    left the grid short, the plan had no finish time and its reason raised (mode solar on H3 July
+    with PV, a Sunday at 16:15 with 7.1 kWh left by 18:00)."""
+    meter = balancer_prices.schedule_table(0.30, 0.22, None, at(2025, 1, 29, 0))
+    for plug in (at(2025, 1, 29, 11, 45), at(2025, 1, 29, 12, 15), at(2025, 1, 29, 14)):
+        for leave in (at(2025, 1, 29, 15), at(2025, 1, 29, 16), at(2025, 1, 29, 18)):
+            for need in (6.0, 12.0, 15.0):
+                for surplus_now_w in (700.0, 1300.0):
+                    p = plan(plug, need, departure=leave, prices=meter, surplus_now_w=surplus_now_w,
+                             limit_w=6681.0, running=True)
+                    assert p.windows and (p.planned_finish is not None or p.state == "short")

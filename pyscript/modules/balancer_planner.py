@@ -371,6 +371,12 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
                     rest[i][2] = 0.0  # taken at the minimum: not charged at its room too
                 grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst) if left > 0 else []
     chosen = sorted(sun + at_min + [i for i in grid if i not in sun])
+    if sum([costs.sun_kwh[i] if i in sun and i not in grid else (costs.min_kwh[i] if i in at_min else slots[i][2])
+            for i in chosen]) < want_kwh - 1e-9:
+        # The sun and the quarters at the minimum took room the grid then lacked (a sunny quarter
+        # in the last hour, a quarter kept to its minimum): each chosen quarter at its whole room.
+        grid = _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst)
+        return grid, grid, slots, costs.eur_per_kwh
     planned = []
     eur = []
     for i in range(n):
