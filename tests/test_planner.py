@@ -259,7 +259,9 @@ def test_equal_prices_take_the_safest_quarters_as_without_prices():
     p = plan(PLUG_IN, 10.0, prices=balancer_prices.price_table(0.25, None, PLUG_IN))
     assert p.windows[0][0] == base.windows[0][0] and len(p.windows) == 1
     assert all([PROFILE.risk(q, LIMIT_W) < balancer_planner.RISK_STEP for q in chosen_quarters(p)])
-    assert abs((p.planned_finish - base.planned_finish).total_seconds()) < 60
+    # the same quarters; with prices each gives the room of the house's usual high, a little less
+    # than of its usual load, so the plan expects to finish a little later, within a quarter
+    assert 0 <= (p.planned_finish - base.planned_finish).total_seconds() < 900
     assert abs(p.planned_cost_eur - 2.5) < 1e-9 and abs(p.cost_now_eur - 2.5) < 1e-9
 
 
@@ -343,7 +345,7 @@ def test_the_cars_kwh_up_to_the_surplus_cost_the_export_price_the_rest_the_impor
     meter = balancer_prices.price_table(0.30, None, plug)
     export = balancer_prices.price_table(0.04, None, plug)
     p = plan(plug, 3.0, profile=sunny_profile(), departure=leave, prices=meter, export=export)
-    room_w = LIMIT_W - MARGIN_W - PROFILE.expected_w(plug)  # the room is the offtake's, not the sun's
+    room_w = LIMIT_W - MARGIN_W - PROFILE.high_w(plug)  # the room is the offtake's (its usual high), not the sun's
     assert 2000 < room_w < CAR_MAX_W
     expected = (2000.0 * 0.04 + (room_w - 2000.0) * 0.30) / room_w
     assert p.windows == [(plug, leave)] and abs(p.window_prices[0] - expected) < 1e-4
