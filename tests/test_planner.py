@@ -467,3 +467,20 @@ def test_whatever_the_sun_and_the_need_the_plan_delivers_it_and_says_when():
                     p = plan(plug, need, departure=leave, prices=meter, surplus_now_w=surplus_now_w,
                              limit_w=6681.0, running=True)
                     assert p.windows and (p.planned_finish is not None or p.state == "short")
+
+
+def test_with_prices_a_quarter_gives_the_room_of_the_houses_usual_high_not_its_mean():
+    """A cycling heat pump in the cheap hours before departure (04:00-07:00, 0.10 EUR/kWh): the
+    house draws 100 W or 900 W, its usual load 364 W, its usual high 576 W. Planned on the usual
+    load the chosen quarters held the 6 kWh only if the house stayed at it, and a night at its high
+    left the car short with no time left (H6 January, up to 1.8 kWh); with prices the plan takes
+    enough quarters for the room beside the usual high."""
+    profile = balancer_profile.from_dict(PROFILE.as_dict())
+    late = at(2025, 1, 29, 4)
+    for day in range(14):
+        for quarter in range(4 * 3):
+            profile.observe(late + timedelta(days=day - 14, minutes=15 * quarter), 900.0 if (day + quarter) % 2 else 100.0)
+    cheap = prices(lambda t: 0.10 if 4 <= t.hour < 7 else 0.30)
+    p = plan(PLUG_IN, 6.0, profile=profile, prices=cheap)
+    high_room_kwh = sum([(LIMIT_W - MARGIN_W - profile.high_w(q)) * 0.25 / 1000.0 for q in chosen_quarters(p)])
+    assert high_room_kwh >= 6.0 and all([at(2025, 1, 29, 4) <= q < at(2025, 1, 29, 7) for q in chosen_quarters(p)])
