@@ -405,12 +405,13 @@ def test_needs_grid_says_when_waiting_out_this_quarter_would_make_the_need_tight
     """Mode solar's signal (balancer_controller): the deadline wins from the last quarter that can be waited out."""
     room = plan(PLUG_IN, 1.0)
     assert room.needs_grid is False
-    total = sum([slot[2] for slot in balancer_planner._slots(PLUG_IN, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W,
-                                                            PROFILE)])
+    total = sum([slot[2] for slot in balancer_planner._with_room(
+        balancer_planner._slots(PLUG_IN, DEPARTURE, LIMIT_W, PROFILE), LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W)])
     night = at(2025, 1, 29, 1)  # from 01:00 every quarter gives the car the same room
-    quarter_kwh = balancer_planner._slots(night, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE)[0][2]
-    left = sum([slot[2] for slot in balancer_planner._slots(night, DEPARTURE, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W,
-                                                           PROFILE)])
+    slots = balancer_planner._with_room(balancer_planner._slots(night, DEPARTURE, LIMIT_W, PROFILE), LIMIT_W, MARGIN_W,
+                                        CAR_MAX_W, CAR_MIN_W)
+    quarter_kwh = slots[0][2]
+    left = sum([slot[2] for slot in slots])
     fits = (left - quarter_kwh) / (1 + balancer_planner.BUFFER_SHARE)
     assert plan(night, fits - 0.1).needs_grid is False and plan(night, fits + 0.1).needs_grid is True
     assert not plan(night, fits + 0.1).reason.startswith("tight")  # one quarter before the plan itself is tight

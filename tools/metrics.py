@@ -133,7 +133,12 @@ def surplus_energy(trace, max_ev_w: float, intervals, q0: int, nq: int) -> list[
     quarter q0 .. q0+nq-1: the house's export power (`trace`: net of PV, < 0 exporting), at most
     the car's maximum `max_ev_w`. Energy the car takes from it is never imported: it adds nothing
     to a billed quarter."""
-    return energy_within(trace, [min(max(-w, 0.0), max_ev_w) for w in trace.power_w], intervals, q0, nq)
+    return energy_within(trace, surplus_power_w(trace, max_ev_w), intervals, q0, nq)
+
+
+def surplus_power_w(trace, max_ev_w: float) -> list[float]:
+    """Per sample of `trace` the surplus a car could take: the export power, at most max_ev_w."""
+    return [min(max(-w, 0.0), max_ev_w) for w in trace.power_w]
 
 
 def energy_within(trace, values, intervals, q0: int, nq: int) -> list[float]:

@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 
 from tools.energy_cost import J_PER_KWH, cost_end
-from tools.metrics import _monthly_max, energy_within, plugged_seconds, quarters_of, surplus_energy
+from tools.metrics import _monthly_max, energy_within, plugged_seconds, quarters_of, surplus_power_w
 from tools.plant import QUARTER, RunResult, session_list
 
 SHORT_EUR_PER_KWH = 100.0     # far above any price: the program short-delivers only what cannot fit
@@ -193,7 +193,7 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     min_ev_w = p.min_ev_w
     # the surplus per sample, where it covers the car's minimum and where it does not (and what
     # the grid adds to it there for the minimum)
-    sun = [min(max(-w, 0.0), max_ev_w) for w in run.trace.power_w]
+    sun = surplus_power_w(run.trace, max_ev_w)
     followed_w = [w if w >= min_ev_w else 0.0 for w in sun]
     scant_w = [w if 0.0 < w < min_ev_w else 0.0 for w in sun]
     topped_w = [min_ev_w - w if 0.0 < w < min_ev_w else 0.0 for w in sun]
@@ -204,7 +204,7 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
             continue
         needs.append(need)
         max_kwh.append([s * max_ev_w / J_PER_KWH for s in plugged_seconds([(a, b)], q0, nq)])
-        surplus.append([j / J_PER_KWH for j in surplus_energy(run.trace, max_ev_w, [(a, b)], q0, nq)])
+        surplus.append([j / J_PER_KWH for j in energy_within(run.trace, sun, [(a, b)], q0, nq)])
         followed.append([j / J_PER_KWH for j in energy_within(run.trace, followed_w, [(a, b)], q0, nq)])
         scant.append([j / J_PER_KWH for j in energy_within(run.trace, scant_w, [(a, b)], q0, nq)])
         topped = energy_within(run.trace, topped_w, [(a, b)], q0, nq)

@@ -309,7 +309,7 @@ class Controller:
         """Mode auto with a price plan that waits for its quarters (need not met): the surplus (W)
         from which the car takes it meanwhile (balancer_solar.soak_start_w), while the surplus
         reaches it or the car is taking it; None otherwise (no surplus, no prices: the plan's
-        pause as before)."""
+        pause as before, and step() stops the follower's clock)."""
         if mode != MODE_AUTO or plan is None or plan.charge_now or reading.prices is None:
             return None
         if plan.state != balancer_planner.STATE_WAITING or self.meter.quarter_start is None:
@@ -323,7 +323,6 @@ class Controller:
             plan.marginal_eur_per_kwh)
         if self.solar.on or self.solar.covers(start_w):
             return start_w
-        self.solar.reset()  # as decide() does while the surplus stays below the start
         return None
 
     def _solar(self, now, reading, charger_a, max_a, can_pause, shown_paused, balanced, start_w=None):

@@ -144,13 +144,11 @@ def _kw(watts):
     return "%.1f kW" % (watts / 1000.0)
 
 
-def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_now_w=None, pulse=False, high=False):
-    """[start, end, kwh, risk bucket, quarter start, the house's usual W, risk, the house's usual net
-    W (export negative)] for the running quarter (from now) and each quarter to end. surplus_now_w:
-    the surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S. pulse:
-    a quarter whose room is below the car's minimum gives the room's energy (the car at its
-    minimum for part of the quarter, then paused), not nothing. high: the room beside the house's
-    usual high (balancer_profile.high_w), not its usual load."""
+def _slots(now, end, limit_w, profile, surplus_now_w=None):
+    """[start, end, kwh (0 here: _with_room gives it), risk bucket, quarter start, the house's usual
+    W, risk, the house's usual net W (export negative), the house's usual high W] for the running
+    quarter (from now) and each quarter to end: the profile read once per plan. surplus_now_w: the
+    surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S."""
     sun_until = None
     if surplus_now_w is not None and surplus_now_w > 0:
         sun_until = now + timedelta(seconds=SUN_PERSISTS_S)
@@ -158,20 +156,33 @@ def _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, surplus_n
     q = balancer_time.quarter_start(now)
     while q < end:
         q_end = q + timedelta(seconds=QUARTER_S)
-        a = max(q, now)
-        b = min(q_end, end)
-        house_w = profile.high_w(q) if high else profile.expected_w(q)
-        power_w = min(car_max_w, limit_w - margin_w - house_w)
-        if power_w < car_min_w and not (pulse and power_w > 0):
-            power_w = 0.0
-        kwh = power_w * (b - a).total_seconds() / 3600000.0
         risk = profile.risk(q, limit_w)
         net_w = profile.usual_net_w(q)
         if sun_until is not None and q < sun_until:
             net_w = min(net_w, -surplus_now_w)
-        slots.append([a, b, kwh, int(risk / RISK_STEP), q, house_w, risk, net_w])
+        slots.append([max(q, now), min(q_end, end), 0.0, int(risk / RISK_STEP), q, profile.expected_w(q), risk, net_w,
+                      profile.high_w(q)])
         q = q_end
     return slots
+
+
+def _with_kwh(slot, kwh):
+    """A copy of the slot with another energy (kWh)."""
+    return [slot[0], slot[1], kwh] + slot[3:]
+
+
+def _with_room(slots, limit_w, margin_w, car_max_w, car_min_w, high=False, pulse=False):
+    """The slots, each with the car's energy: min(car_max_w, limit - margin - the house's usual W)
+    over its time, nothing where that is below car_min_w. high: beside the house's usual high, not
+    its usual load; pulse: a room below the car's minimum gives its energy (the car at its minimum
+    for part of the quarter, then paused), not nothing."""
+    out = []
+    for slot in slots:
+        power_w = min(car_max_w, limit_w - margin_w - (slot[8] if high else slot[5]))
+        if power_w < car_min_w and not (pulse and power_w > 0):
+            power_w = 0.0
+        out.append(_with_kwh(slot, power_w * (slot[1] - slot[0]).total_seconds() / 3600000.0))
+    return out
 
 
 def _choose(slots, want_kwh, reserve_from):
@@ -225,8 +236,9 @@ class SlotCosts:
         self.min_eur = min_eur
 
 
-def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None, pulse=False):
-    """The SlotCosts of the slots, None when no import price is known for any of them.
+def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=None, pulse=False):
+    """The SlotCosts of the slots, None when no import price is known for any of them (imports: the
+    import EUR/kWh of each slot, None where not known).
 
     EUR/kWh mixes the usual solar surplus (a negative net mean, at the export price) with the
     import price for the rest of the slot's energy; a slot without an import price costs the mean
@@ -236,7 +248,6 @@ def _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast=None
     balancer_profile.risk) leaves the car its minimum under limit - margin (pulse: leaves it some
     room, the minimum fitting nowhere)."""
     quarters = [slot[4] for slot in slots]
-    imports = prices.prices_at(quarters)
     values = [value for value in imports if value is not None]
     if not values:
         return None
@@ -356,7 +367,7 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
     grid = []
     at_min = []
     if sun_total < want_kwh:
-        rest = [[slots[i][0], slots[i][1], slots[i][2] - costs.sun_kwh[i]] + slots[i][3:] for i in range(n)]
+        rest = [_with_kwh(slots[i], slots[i][2] - costs.sun_kwh[i]) for i in range(n)]
         grid = _choose_cheapest(rest, costs, want_kwh - sun_total, reserve_from, running, worst)
         if grid:
             # The car at its minimum where the surplus pays part of it, where that is cheaper than
@@ -389,10 +400,10 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
             planned.append(slots[i])
             eur.append(costs.eur_per_kwh[i])
         elif i in sun:
-            planned.append([slots[i][0], slots[i][1], costs.sun_kwh[i]] + slots[i][3:])
+            planned.append(_with_kwh(slots[i], costs.sun_kwh[i]))
             eur.append(costs.sun_eur[i])
         else:
-            planned.append([slots[i][0], slots[i][1], costs.min_kwh[i]] + slots[i][3:])
+            planned.append(_with_kwh(slots[i], costs.min_kwh[i]))
             eur.append(costs.min_eur[i])
     return chosen, grid, planned, eur
 
@@ -488,13 +499,14 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
             _hhmm(departure_utc), remaining, _kw(limit_w))
         return plan
     end = min(departure_utc, now + timedelta(seconds=MAX_HORIZON_S))
-    sun_now_w = surplus_now_w if prices is not None else None
-    slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, sun_now_w)
-    now_slots = slots  # the room as the budget will likely give it: what charging now costs
-    priced = prices is not None and len([v for v in prices.prices_at([slot[4] for slot in slots]) if v is not None]) > 0
+    quarters = _slots(now, end, limit_w, profile, surplus_now_w if prices is not None else None)
+    imports = None if prices is None else prices.prices_at([slot[4] for slot in quarters])
+    priced = imports is not None and len([v for v in imports if v is not None]) > 0
+    now_slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w)  # what charging now gives
+    slots = now_slots
     if priced:
         # With prices each quarter gives the room its usual high leaves (see the docstring).
-        slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, sun_now_w, False, True)
+        slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, True)
     total = sum([slot[2] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     pulse = False
@@ -502,12 +514,12 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         # The car's minimum fits in too few quarters (3 x 230 V at 6 A is 4.14 kW, above a 4 kW
         # limit): with prices, plan the room of every quarter, the car at its minimum for part of
         # each chosen one, rather than charging in every quarter whatever it costs.
-        pulsed = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, sun_now_w, True, True)
+        pulsed = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, True, True)
         if sum([slot[2] for slot in pulsed]) >= want:
             slots, total, pulse = pulsed, sum([slot[2] for slot in pulsed]), True
-            now_slots = _slots(now, end, limit_w, margin_w, car_max_w, car_min_w, profile, sun_now_w, True)
+            now_slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, False, True)
     by = _hhmm(departure_utc)
-    costs = None if prices is None else _costs(slots, limit_w, margin_w, car_min_w, prices, export, pv_forecast, pulse)
+    costs = None if imports is None else _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast, pulse)
     if total < want:
         # Not enough room for the need plus the buffer: every quarter from now on counts.
         chosen = list(range(len(slots)))
