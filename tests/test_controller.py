@@ -352,6 +352,25 @@ def test_before_the_next_quarter_is_learnt_a_house_above_the_prior_is_held_into_
                  for t in range(0, 846, 5)]
     assert all(not d.want_paused for d in decisions if d.remaining_s < 80)
 
+def test_without_a_plan_a_decrease_on_its_way_is_not_taken_for_the_house_rising():
+    """The car is cut from 16 A to the minimum beside a 1.5 kW house. Until the charger_response
+    has passed, the grid still shows the old 16 A: that is the car, not the house jumping by
+    2.3 kW, and the usual-jump reserve must not pause the car for it (it did, on every decrease:
+    H6_2p_2025-01 DSMR 30 s lost 594 quarters to such pauses, half of them phantom)."""
+    ctrl = risky()
+    d = run(ctrl, 0, grid_w=1500.0 + 3680.0, amps=16)
+    assert d.write == (CURRENT, 6)
+    ctrl.command_sent(at(0))
+    ctrl.command_accepted(at(0), d.write)
+    for seconds, car_w in ((5, 3680.0), (15, 3680.0), (20, 1380.0), (25, 1380.0), (35, 1380.0), (65, 1380.0)):
+        d = run(ctrl, seconds, grid_w=1500.0 + car_w, amps=6, polled=0)
+        assert d.house_w == pytest.approx(1500.0) and not d.want_paused and d.write is None, seconds
+    # the house rising while the change settles still counts as the house
+    d = run(ctrl, 70, grid_w=1500.0 + 3680.0, amps=16, polled=0)
+    ctrl.command_sent(at(70))
+    ctrl.command_accepted(at(70), (CURRENT, 6))
+    assert run(ctrl, 75, grid_w=2500.0 + 3680.0, amps=6, polled=0).house_w == pytest.approx(2500.0)
+
 
 # ---- prices (issue 16) ------------------------------------------------------------------------
 
