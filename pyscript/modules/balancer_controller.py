@@ -374,10 +374,13 @@ class Controller:
             return budget
         return budget.with_reserve(reserve_w)
 
-    def _house_above_its_usual_high(self, quarter_start, house_w):
-        """Whether house_w is above the house's usual high in that quarter, where the profile has
-        learnt it (before, its high is the prior's, not the house's)."""
-        return self.profile.learnt(quarter_start) and house_w > self.profile.high_w(quarter_start)
+    def _usual_high_below(self, quarter_start, house_w):
+        """The house's usual high (W) in that quarter where house_w is above it and the profile has
+        learnt it (before, its high is the prior's, not the house's); else None."""
+        if not self.profile.learnt(quarter_start):
+            return None
+        high_w = self.profile.high_w(quarter_start)
+        return high_w if house_w > high_w else None
 
     def _settling_draw_w(self, now, ev_w, grid_w):
         """What the car draws while the last accepted change (a decrease, a pause) may still be on
@@ -557,15 +560,22 @@ class Controller:
         wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
         affordable = budget.minimum_affordable(
             s.charger_response, wait_s, balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases))
-        if affordable and unplanned and bound == "steady" and self._house_above_its_usual_high(
-                balancer_time.quarter_end(now), budget.house_w):
-            # The command sent now will still hold when the next quarter starts. Holding the
-            # minimum into it bets that the house soon drops back to its usual load; where it
-            # already draws more than its usual high there, it runs something out of the ordinary
-            # whose end or further rise the profile cannot tell, and the car would spend the new
-            # quarter's room before the house has shown what it draws in it: pause at this
-            # quarter's end instead. (A plan keeps the hold: it chose the quarter.)
+        next_high_w = None
+        if unplanned and budget.holds_into_next_quarter(s.charger_response, s.min_command_interval):
+            next_high_w = self._usual_high_below(balancer_time.quarter_end(now), budget.house_w)
+        if next_high_w is not None:
+            # The command sent now will still hold when the next quarter starts. Any draw held
+            # into it (the minimum, or the steady rate above it) bets that the house soon drops
+            # back to its usual load; where it already draws more than its usual high there, it
+            # runs something out of the ordinary whose end or further rise the profile cannot
+            # tell, and the car would spend the new quarter's room before the house has shown
+            # what it draws in it: pause at this quarter's end instead (H4_4p_2025-01, Sun 19
+            # January 17:45: 7 A held into a quarter where a 4.75 kW house, usual high 2.48 kW,
+            # went to 8.2 kW). Without a pause switch only the minimum is no longer held as a
+            # spike. (A plan keeps the hold: it chose the quarter.)
             affordable = False
+            if s.has_pause_switch:
+                allowance_w = min(allowance_w, 0.0)
         want_paused, want_a, short = self.plan.decide(
             now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
         )
@@ -587,7 +597,7 @@ class Controller:
             # charger was read after the last change: a car that left or got full takes
             # nothing more, and each write restarts the Wallbox poll that would show it.
             want_a = charger_a
-        reason = self._reason(want_paused, want_a, short, budget, bound, max_a)
+        reason = self._reason(want_paused, want_a, short, budget, bound, max_a, next_high_w)
         return want_paused, want_a, short, reason
 
     def _close_quarters(self, closed, meter_peak_w):
@@ -676,12 +686,13 @@ class Controller:
             return True, reading.min_a, False
         return False, reading.min_a, False
 
-    def _reason(self, want_paused, want_a, short, budget, bound, max_a):
-        """The decision in words; rebuilt only when a figure it shows changes (it runs every step)."""
+    def _reason(self, want_paused, want_a, short, budget, bound, max_a, next_high_w=None):
+        """The decision in words; rebuilt only when a figure it shows changes (it runs every step).
+        next_high_w: the next quarter's usual high where the house is above it at a quarter's end."""
         left_kwh = budget.left_j() / 3600000.0
         ending = bound == "steady" and budget.remaining_s < 120
         key = (want_paused, want_a, short, round(budget.house_w / 100.0), round(budget.limit_w / 100.0), round(left_kwh * 10.0), ending, max_a,
-               round(budget.reserve_w / 100.0))
+               round(budget.reserve_w / 100.0), None if next_high_w is None else round(next_high_w / 100.0))
         if key == self.reason_key:
             return self.reason_text
         self.reason_key = key
@@ -690,6 +701,9 @@ class Controller:
         )
         if short:
             text = "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
+        elif want_paused and next_high_w is not None:
+            text = "quarter ending: paused, the house draws more than its usual high of %.1f kW in the next quarter (%s)" % (
+                next_high_w / 1000.0, figures)
         elif want_paused and budget.reserve_w > 0:
             text = "paused: the house usually rises %.1f kW in this quarter, too little is left for the minimum current beside it (%s)" % (
                 budget.reserve_w / 1000.0, figures)
