@@ -353,58 +353,6 @@ def test_before_the_next_quarter_is_learnt_a_house_above_the_prior_is_held_into_
     assert all(not d.want_paused for d in decisions if d.remaining_s < 80)
 
 
-def test_without_a_plan_no_current_above_the_minimum_is_held_into_a_quarter_where_the_house_is_above_its_usual_high():
-    """The same end of a quarter, the car at the steady rate above its minimum (H4_4p_2025-01
-    reference, Sun 19 January 17:45: 7 A held into a quarter where a 4.75 kW house, usual high
-    2.48 kW, went to 8.2 kW: +292 W once the car's old draw after a decrease was no longer taken
-    for the house rising and paused it there by accident). Where the house draws no more than its
-    usual high, the car holds its current into the next quarter; above it, it pauses at this
-    quarter's end, as it does with the minimum."""
-    profile = jumpy_weekday_evenings()
-    usual_high_w = profile.high_w(at(900))
-
-    def quarter_end(house_w):
-        """The quarter's last 90 s: the decisions, the car charging at about 3 kW beside house_w."""
-        ctrl, amps, switch, decisions = risky(profile), 12, "on", []
-        for t in range(0, 896, 5):
-            d = ctrl.step(at(t), reading(t, grid_w=house_w + (230.0 * amps if switch == "on" else 0.0), amps=amps,
-                                         switch=switch, polled=t, target=house_w + 3000.0))
-            decisions.append(d)
-            if d.write is not None:
-                ctrl.command_sent(at(t))
-                ctrl.command_accepted(at(t), d.write)
-                amps = d.write[1] if d.write[0] == CURRENT else amps
-                switch = "off" if d.write[0] == PAUSE else switch
-        return [d for d in decisions if d.remaining_s <= 90]
-
-    below = quarter_end(usual_high_w - 300.0)
-    assert all(not d.want_paused and d.want_a > 6 and d.write is None for d in below)
-    above = [d for d in quarter_end(usual_high_w + 1500.0) if d.write is not None]
-    assert above[0].write == (PAUSE, None) and above[0].remaining_s >= 60  # it takes effect in this quarter
-    assert above[0].reason.startswith("quarter ending: paused, the house draws more than its usual high of %.1f kW"
-                                      % (usual_high_w / 1000.0))
-
-
-def test_without_a_plan_a_decrease_on_its_way_is_not_taken_for_the_house_rising():
-    """The car is cut from 16 A to the minimum beside a 1.5 kW house. Until the charger_response
-    has passed, the grid still shows the old 16 A: that is the car, not the house jumping by
-    2.3 kW, and the usual-jump reserve must not pause the car for it (it did, on every decrease:
-    H6_2p_2025-01 DSMR 30 s lost 594 quarters to such pauses, half of them phantom)."""
-    ctrl = risky()
-    d = run(ctrl, 0, grid_w=1500.0 + 3680.0, amps=16)
-    assert d.write == (CURRENT, 6)
-    ctrl.command_sent(at(0))
-    ctrl.command_accepted(at(0), d.write)
-    for seconds, car_w in ((5, 3680.0), (15, 3680.0), (20, 1380.0), (25, 1380.0), (35, 1380.0), (65, 1380.0)):
-        d = run(ctrl, seconds, grid_w=1500.0 + car_w, amps=6, polled=0)
-        assert d.house_w == pytest.approx(1500.0) and not d.want_paused and d.write is None, seconds
-    # the house rising while the change settles still counts as the house
-    d = run(ctrl, 70, grid_w=1500.0 + 3680.0, amps=16, polled=0)
-    ctrl.command_sent(at(70))
-    ctrl.command_accepted(at(70), (CURRENT, 6))
-    assert run(ctrl, 75, grid_w=2500.0 + 3680.0, amps=6, polled=0).house_w == pytest.approx(2500.0)
-
-
 # ---- prices (issue 16) ------------------------------------------------------------------------
 
 def night_tariff(now, night_hours="23:00-07:00"):

@@ -59,14 +59,9 @@ class QuarterBudget:
             return steady_w, "steady"
         left_j = self.target_w * QUARTER_S - self.energy_j - (self.future_house_w + self.ev_w) * response_s
         quarter_w = left_j / after_s - self.future_house_w
-        if self.holds_into_next_quarter(response_s, hold_s) and steady_w < quarter_w:
+        if self.remaining_s < response_s + hold_s and steady_w < quarter_w:
             return steady_w, "steady"
         return quarter_w, "quarter"
-
-    def holds_into_next_quarter(self, response_s, hold_s):
-        """Will a command sent now still be in force at the next quarter's start (it takes effect
-        after response_s and no other can follow for hold_s)?"""
-        return self.remaining_s < response_s + hold_s
 
     def minimum_affordable(self, response_s, wait_s, min_w):
         """Can the car hold the minimum power a while longer and still pause in time?

@@ -167,8 +167,6 @@ class Controller:
         self.planned_for = None  # (quarter_start, need_kwh, departure_utc, price tables) of that plan
         self.last_step_at = None
         self.last_ev_w = 0.0  # the car's estimated draw since the last step
-        self.last_house_w = 0.0  # the house's estimated load at the last step
-        self.draw_before = None  # (accepted at, the car's and the house's estimated draw then): the last change settling
         self.quarter_car_j = 0.0  # the car's estimated energy in the running quarter
         self.previous_quarter_car_j = 0.0  # ... and in the quarter before
         self.last_export_w = 0.0  # the grid's export (W, >= 0) at the last fresh reading
@@ -205,6 +203,7 @@ class Controller:
             charger_a, paused_now or charger.car_absent() or charger.not_asking(), s.voltage, s.phases,
             reading.charger.power_w, self._charger_fresh(now), grid_w,
         )
+        house_w = balancer_budget.house_load_w(grid_w, ev_w)
         if grid_fresh and previous_w is not None and not paused_now and charger.car is not False:
             offered_w = balancer_budget.power_for_amps(charger_a or 0, s.voltage, s.phases)
             drop_w = previous_w - grid_w
@@ -213,14 +212,11 @@ class Controller:
                 # full. Raising its current would be a write for nothing; wait for the next read.
                 # (No drop, no suspicion: a grid held at 0 W by the panels' export, issue 16.)
                 charger.suspect_stop(now)
-        max_a = charger.max_a(reading.max_a)
-        plan = self._plan_session(now, reading, limit_w, max_a, d)
-        if plan is None:
-            ev_w = self._settling_draw_w(now, ev_w, grid_w)
-        house_w = balancer_budget.house_load_w(grid_w, ev_w)
-        self.last_ev_w, self.last_house_w = ev_w, house_w
+        self.last_ev_w = ev_w
         remaining_s = self.meter.remaining_s(now)
         budget = balancer_budget.QuarterBudget(limit_w, s.margin + self._blind_margin_w(), energy_j, remaining_s, house_w, ev_w)
+        max_a = charger.max_a(reading.max_a)
+        plan = self._plan_session(now, reading, limit_w, max_a, d)
         budget = self._room_for_the_usual_jump(budget, reading.min_a)
         can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
         mode = reading.mode
@@ -374,32 +370,10 @@ class Controller:
             return budget
         return budget.with_reserve(reserve_w)
 
-    def _usual_high_below(self, quarter_start, house_w):
-        """The house's usual high (W) in that quarter where house_w is above it and the profile has
-        learnt it (before, its high is the prior's, not the house's); else None."""
-        if not self.profile.learnt(quarter_start):
-            return None
-        high_w = self.profile.high_w(quarter_start)
-        return high_w if house_w > high_w else None
-
-    def _settling_draw_w(self, now, ev_w, grid_w):
-        """What the car draws while the last accepted change (a decrease, a pause) may still be on
-        its way, for charger_response after the write: what it drew before, unless the grid shows
-        it has already changed (the grid above the house's load at the write by less than that).
-        The setpoint estimate follows the number at once, so without this the car's old draw
-        counted as house load for those seconds: a phantom jump of the house at every decrease,
-        which the usual-jump reserve and the quarter-end rule took for the house rising and paused
-        the car for (H6_2p_2025-01 DSMR 30 s: 594 quarters with such a pause, 305 without the
-        phantom; 90.3 -> 91.7 % of the oracle's energy). An increase counts at its new setpoint at
-        once, as before. Used without a plan only (issue 15's always-hungry car): the session
-        planner's figures were measured with the old estimate, which it keeps until they are
-        measured again."""
-        if self.draw_before is None:
-            return ev_w
-        at, before_w, house_before_w = self.draw_before
-        if (now - at).total_seconds() >= self.settings.charger_response:
-            return ev_w
-        return max(ev_w, min(before_w, grid_w - house_before_w))
+    def _house_above_its_usual_high(self, quarter_start, house_w):
+        """Whether house_w is above the house's usual high in that quarter, where the profile has
+        learnt it (before, its high is the prior's, not the house's)."""
+        return self.profile.learnt(quarter_start) and house_w > self.profile.high_w(quarter_start)
 
     def _minimum_in_s(self, now, min_a):
         """Seconds until the charger holds min_a: the response to a write already sent for it, else
@@ -560,22 +534,15 @@ class Controller:
         wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
         affordable = budget.minimum_affordable(
             s.charger_response, wait_s, balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases))
-        next_high_w = None
-        if unplanned and budget.holds_into_next_quarter(s.charger_response, s.min_command_interval):
-            next_high_w = self._usual_high_below(balancer_time.quarter_end(now), budget.house_w)
-        if next_high_w is not None:
-            # The command sent now will still hold when the next quarter starts. Any draw held
-            # into it (the minimum, or the steady rate above it) bets that the house soon drops
-            # back to its usual load; where it already draws more than its usual high there, it
-            # runs something out of the ordinary whose end or further rise the profile cannot
-            # tell, and the car would spend the new quarter's room before the house has shown
-            # what it draws in it: pause at this quarter's end instead (H4_4p_2025-01, Sun 19
-            # January 17:45: 7 A held into a quarter where a 4.75 kW house, usual high 2.48 kW,
-            # went to 8.2 kW). Without a pause switch only the minimum is no longer held as a
-            # spike. (A plan keeps the hold: it chose the quarter.)
+        if affordable and unplanned and bound == "steady" and self._house_above_its_usual_high(
+                balancer_time.quarter_end(now), budget.house_w):
+            # The command sent now will still hold when the next quarter starts. Holding the
+            # minimum into it bets that the house soon drops back to its usual load; where it
+            # already draws more than its usual high there, it runs something out of the ordinary
+            # whose end or further rise the profile cannot tell, and the car would spend the new
+            # quarter's room before the house has shown what it draws in it: pause at this
+            # quarter's end instead. (A plan keeps the hold: it chose the quarter.)
             affordable = False
-            if s.has_pause_switch:
-                allowance_w = min(allowance_w, 0.0)
         want_paused, want_a, short = self.plan.decide(
             now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
         )
@@ -597,7 +564,7 @@ class Controller:
             # charger was read after the last change: a car that left or got full takes
             # nothing more, and each write restarts the Wallbox poll that would show it.
             want_a = charger_a
-        reason = self._reason(want_paused, want_a, short, budget, bound, max_a, next_high_w)
+        reason = self._reason(want_paused, want_a, short, budget, bound, max_a)
         return want_paused, want_a, short, reason
 
     def _close_quarters(self, closed, meter_peak_w):
@@ -637,7 +604,6 @@ class Controller:
     def command_accepted(self, now, write):
         """The charger accepted Decision.write (the blocking call returned without error)."""
         self.write_failed = False
-        self.draw_before = (now, self.last_ev_w, self.last_house_w)
         kind, amps = write
         self.charger.accepted(now, kind, amps)
         if self.charger.car_absent():
@@ -686,13 +652,12 @@ class Controller:
             return True, reading.min_a, False
         return False, reading.min_a, False
 
-    def _reason(self, want_paused, want_a, short, budget, bound, max_a, next_high_w=None):
-        """The decision in words; rebuilt only when a figure it shows changes (it runs every step).
-        next_high_w: the next quarter's usual high where the house is above it at a quarter's end."""
+    def _reason(self, want_paused, want_a, short, budget, bound, max_a):
+        """The decision in words; rebuilt only when a figure it shows changes (it runs every step)."""
         left_kwh = budget.left_j() / 3600000.0
         ending = bound == "steady" and budget.remaining_s < 120
         key = (want_paused, want_a, short, round(budget.house_w / 100.0), round(budget.limit_w / 100.0), round(left_kwh * 10.0), ending, max_a,
-               round(budget.reserve_w / 100.0), None if next_high_w is None else round(next_high_w / 100.0))
+               round(budget.reserve_w / 100.0))
         if key == self.reason_key:
             return self.reason_text
         self.reason_key = key
@@ -701,9 +666,6 @@ class Controller:
         )
         if short:
             text = "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
-        elif want_paused and next_high_w is not None:
-            text = "quarter ending: paused, the house draws more than its usual high of %.1f kW in the next quarter (%s)" % (
-                next_high_w / 1000.0, figures)
         elif want_paused and budget.reserve_w > 0:
             text = "paused: the house usually rises %.1f kW in this quarter, too little is left for the minimum current beside it (%s)" % (
                 budget.reserve_w / 1000.0, figures)
