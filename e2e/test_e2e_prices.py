@@ -1,6 +1,7 @@
 """Prices in real Home Assistant + pyscript (issue 16): a price sensor in two formats (custom Nord
 Pool, hourly; ENTSO-e, 15-minute) and a day/night meter, each moving the session's charging into
-the cheap quarters, as pyscript.wallbox_balancer_session's attributes show.
+the cheap quarters, as pyscript.wallbox_balancer_session's attributes show; and a plan waiting
+for the night taking the panels' thin export meanwhile.
 
 Run: ../shared/harness/run.sh . e2e/test_e2e_prices.py
 The house: a learnt profile (restored) that is busy on weekday evenings 17:00-21:00 (3-4 kW) and
@@ -15,7 +16,7 @@ from homeassistant.core import State
 
 from test_e2e_core import DEFAULTS, README_APP
 
-from plant import Plant
+from plant import SETPOINT, Plant
 
 STATUS = "sensor.wallbox_pulsar_status_description"
 SESSION = "pyscript.wallbox_balancer_session"
@@ -139,3 +140,26 @@ async def test_an_unavailable_price_sensor_is_one_warning_and_the_car_charges_th
     assert ps.state(SESSION) == "charging" and "safest quarters" in ps.attrs(SESSION)["reason"]
     await plant.run(60)
     assert len(ps.errors(logging.WARNING)) == 1
+
+
+@pytest.mark.freeze_time("2025-01-15 12:04:00")  # 13:04 local, a Wednesday
+async def test_a_waiting_price_plan_takes_a_thin_surplus_at_the_minimum_meanwhile(pyscript_ha):
+    """0.5 kW exported, a third of the 1.4 kW minimum: at 0.30 EUR/kWh now and 0.22 from 22:00
+    the car's minimum costs (0.88 kW x 0.30) / 1.38 kW = 0.19 EUR/kWh, below the night's: the plan
+    waits for the night and meanwhile the car takes the sun at 6 A."""
+    ps = pyscript_ha
+    today = nordpool_day(15, ())
+    for item in today[22:]:
+        item["value"] = 0.22
+    await ps.set_state(NORDPOOL, "0.30", unit_of_measurement="EUR/kWh", raw_today=today, raw_tomorrow=[], tomorrow_valid=False)
+    plant = await plugged_in(ps, price=NORDPOOL)
+    await plant.run(30)
+    assert plant.switch() == "off" and ps.state(SESSION) == "waiting"  # the afternoon is dear
+    plant.house_w = -500  # the panels: 0.5 kW exported
+    for _ in range(20):  # the Wallbox's status follows its switch (this plant does not show it)
+        await ps.set_state(STATUS, "Charging" if plant.switch() == "on" else "Paused")
+        await plant.run(30)
+    assert plant.switch() == "on" and plant.amps() == 6, plant.write_log
+    assert "; meanwhile solar: 0.5 kW surplus, 6 A" in ps.attrs(SETPOINT)["reason"], ps.attrs(SETPOINT)["reason"]
+    assert ps.state(SESSION) == "charging" and ps.attrs(SESSION)["next_window_start"] == "2025-01-15T22:00:00+01:00"
+    ps.assert_no_errors()

@@ -434,8 +434,10 @@ def test_the_surplus_seen_now_prices_the_next_hour_and_a_quarter_at_the_minimum_
     assert p.marginal_eur_per_kwh == 0.22
     at_min_kwh = 4 * CAR_MIN_W * 0.25 / 1000.0
     assert abs(p.planned_cost_eur - (at_min_kwh * (1.0 - share) * 0.30 + (6.0 - at_min_kwh) * 0.22)) < 1e-9
-    # the sun seen now is not the next hour's beyond it, and half the minimum is the least taken
-    assert plan(plug, 6.0, departure=leave, prices=meter, surplus_now_w=600.0).windows[0][0] >= at(2025, 1, 29, 22)
+    # the sun seen now is not the next hour's beyond it, and a quarter of the minimum is the least
+    # taken: 0.6 kW (43 %) is, 0.3 kW (22 %) is not
+    assert plan(plug, 6.0, departure=leave, prices=meter, surplus_now_w=600.0).windows[0] == (plug, at(2025, 1, 29, 14))
+    assert plan(plug, 6.0, departure=leave, prices=meter, surplus_now_w=300.0).windows[0][0] >= at(2025, 1, 29, 22)
     assert plan(plug, 6.0, departure=leave, prices=meter).windows[0][0] >= at(2025, 1, 29, 22)
     # without prices the surplus changes nothing
     assert plan(plug, 6.0, departure=leave, surplus_now_w=1000.0).windows == plan(plug, 6.0, departure=leave).windows

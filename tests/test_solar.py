@@ -283,21 +283,32 @@ def test_a_price_plan_waiting_for_its_quarters_takes_the_surplus_meanwhile():
     assert last.reason.startswith("waiting: 10.0 kWh by 07:30 planned in the cheapest safe quarters")
 
 
+def test_a_thin_afternoon_sun_starts_a_waiting_plan_too():
+    """0.5 kW exported, a third of the 1.4 kW minimum: the minimum then costs (0.88 kW x 0.30) /
+    1.38 kW = 0.19 EUR/kWh, below the night's 0.20; the car starts at 6 A (a half-minimum floor kept
+    that sun exported: the prescient bound trickles it into the car at the minimum)."""
+    car, decisions = waiting_price_plan(800.0)
+    assert [w for t, w in car.writes][-1] == (RESUME, None) and car.amps == 6 and not car.paused
+    assert "; meanwhile solar: 0.5 kW surplus, 6 A" in decisions[-1].reason
+
+
 def test_without_prices_or_with_too_little_surplus_the_waiting_plan_stays_paused():
-    """The safest plan (no prices) waits as before, sun or not; with prices a surplus below half
-    the minimum (0.5 kW) starts nothing."""
-    for pv_w, prices in ((1400.0, False), (800.0, True)):
+    """The safest plan (no prices) waits as before, sun or not; with prices a surplus below a
+    quarter of the minimum (0.3 kW) starts nothing."""
+    for pv_w, prices in ((1400.0, False), (600.0, True)):
         car, decisions = waiting_price_plan(pv_w, prices)
         assert car.paused and (RESUME, None) not in [w for t, w in car.writes]
         assert decisions[-1].session_state == "waiting" and "meanwhile" not in decisions[-1].reason
 
 
 def test_the_surplus_that_starts_a_waiting_plan_is_what_makes_the_minimum_cheaper_than_its_dearest_kwh():
-    # 0.30 now, 0.20 planned, nothing earned for an export: a third of the minimum would do, half is the floor
-    assert balancer_solar.soak_start_w(1380.0, 0.30, 0.0, 0.20) == 690.0
+    # 0.30 now, 0.20 planned, nothing earned for an export: a third of the minimum
+    assert round(balancer_solar.soak_start_w(1380.0, 0.30, 0.0, 0.20)) == 460
+    # 0.30 now, 0.25 planned: a sixth would do, a quarter is the floor
+    assert balancer_solar.soak_start_w(1380.0, 0.30, 0.0, 0.25) == 345.0
     # 0.30 now, 0.05 planned, 0.02 earned: 89 % of the minimum from the panels
     assert round(balancer_solar.soak_start_w(1380.0, 0.30, 0.02, 0.05)) == round(1380.0 * 0.25 / 0.28)
     # a plan buying dearer than now would take anything; never less than the floor, never above the minimum
-    assert balancer_solar.soak_start_w(1380.0, 0.20, 0.0, 0.30) == 690.0
+    assert balancer_solar.soak_start_w(1380.0, 0.20, 0.0, 0.30) == 345.0
     assert balancer_solar.soak_start_w(1380.0, 0.30, 0.35, 0.20) == 1380.0
     assert balancer_solar.soak_start_w(1380.0, None, 0.0, 0.20) == 1380.0
