@@ -425,5 +425,41 @@ def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatc
         r = plan_reading(seconds, grid_w=300.0 + 16 * 230, amps=16, power_w=16 * 230)
         r.prices, r.export_prices = prices, export
         ctrl.step(at(seconds), r)
-    assert [c["running"] for c in calls] == [False, True]  # 22:00 new session; 22:15 after a charged quarter
+    # 22:00 new session; 22:13:30 and 22:28:30 (for 22:15 and 22:30: the quarters a command sent
+    # then takes effect in) after a charged quarter
+    assert [c["running"] for c in calls] == [False, True, True]
     assert calls[-1]["export"] is export and calls[-1]["prices"] is not None
+
+
+def test_the_plan_for_the_next_quarter_is_made_in_time_to_stop_the_car_before_it():
+    """22:00-22:15 costs 0.10 EUR/kWh, 22:15-23:00 0.30, the night from 23:00 0.20: the car charges
+    in the cheap quarter and waits for 23:00. The plan for 22:15 is made when a command sent then
+    is the last to take effect before 22:15 (the charger's response plus a write slot before it):
+    the pause goes out by 22:14:30, so the car has stopped by 22:15. Planned at 22:15 itself, the
+    pause went out after it and the car ran into the dear quarter (H6 January: into a quarter
+    where the house alone went over the limit)."""
+    from balancer_prices import price_table
+    local = timezone(timedelta(hours=1))
+
+    def item(h, m, minutes, value, day=15):
+        start = datetime(2025, 1, day, h, m, tzinfo=local)
+        return {"start": start.isoformat(), "end": (start + timedelta(minutes=minutes)).isoformat(), "value": value}
+
+    today = [item(h, 0, 60, 0.30) for h in range(22)] + [item(22, 0, 15, 0.10), item(22, 15, 15, 0.30),
+                                                          item(22, 30, 30, 0.30), item(23, 0, 60, 0.20)]
+    tomorrow = [item(h, 0, 60, 0.20, 16) for h in range(24)]
+    ctrl = planned()
+    writes = []
+    for seconds in range(4 * 3600, 4 * 3600 + 16 * 60, 5):  # 22:00-22:16 local, the car charging at 15 A
+        charging = not [w for t, w in writes if w == (PAUSE, None)]
+        r = plan_reading(seconds, grid_w=300.0 + (15 * 230 if charging else 0), amps=15, switch="on" if charging else "off",
+                         power_w=15 * 230 if charging else 0)
+        r.prices = price_table("0.30", {"raw_today": today, "raw_tomorrow": tomorrow}, at(seconds))
+        d = ctrl.step(at(seconds), r)
+        if d.write is not None:
+            writes.append((seconds, d.write))
+            ctrl.command_sent(at(seconds))
+            ctrl.command_accepted(at(seconds), d.write)
+    pauses = [seconds for seconds, w in writes if w == (PAUSE, None)]
+    assert pauses and 4 * 3600 + 13 * 60 + 30 <= pauses[0] <= 4 * 3600 + 14 * 60 + 30, writes
+    assert "waiting" in d.session_state and d.session_attributes["next_window_start"].startswith("2025-01-15T23:00")

@@ -421,14 +421,20 @@ class Controller:
         departure = balancer_planner.departure_utc(now, reading.departure, self.session.plugged_at)
         delivered = charger.session_kwh if s.session_energy and charger.session_kwh is not None else self.session.delivered_kwh
         need = reading.energy_needed_kwh
+        # The plan decides for the quarter in which a command sent now takes effect: from the
+        # charger's response plus a write slot before a quarter's end, the next one. Planned at
+        # the quarter's start, a car whose window the new plan no longer holds ran on into that
+        # quarter until its pause took effect (H6 January, no history, with prices: 7.4 kW until
+        # 14:01 into a Sunday quarter where the house alone then went over the limit, +277 W).
+        plan_at = self._plan_at(now, departure)
         # The tables themselves in the key (compared by identity, and kept alive so no new one can
         # get an old one's id): a new table from the glue (tomorrow's prices at 13:00) plans again.
-        key = (self.meter.quarter_start, need, departure, reading.prices, reading.export_prices)
+        key = (balancer_time.quarter_start(plan_at), need, departure, reading.prices, reading.export_prices)
         done = need - delivered < balancer_planner.DONE_KWH
         if key != self.planned_for or (done and self.session_plan.state != balancer_planner.STATE_FULL):
             self.planned_for = key
             self.session_plan = balancer_planner.plan_session(
-                now, departure, need, delivered, limit_w, s.margin,
+                plan_at, departure, need, delivered, limit_w, s.margin,
                 balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
                 balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
@@ -453,6 +459,17 @@ class Controller:
             self.deadline_won = plan.state != balancer_planner.STATE_FULL and (self.deadline_won or plan.needs_grid)
             return plan if self.deadline_won else None
         return plan if reading.mode == MODE_AUTO else None
+
+    def _plan_at(self, now, departure):
+        """The moment the plan is made for: now, or, once a command sent now would take effect in
+        the next quarter (the charger's response plus a write slot before this one's end), the
+        next quarter's start (not past the departure)."""
+        s = self.settings
+        lead_s = s.charger_response + s.min_command_interval
+        if self.meter.quarter_start is None or self.meter.remaining_s(now) >= lead_s:
+            return now
+        next_start = balancer_time.quarter_end(now)
+        return next_start if next_start < departure else now
 
     def _running(self):
         """The car charged, in the quarter before or in this one so far, under a plan that said
