@@ -161,5 +161,6 @@ async def test_a_waiting_price_plan_takes_a_thin_surplus_at_the_minimum_meanwhil
         await plant.run(30)
     assert plant.switch() == "on" and plant.amps() == 6, plant.write_log
     assert "; meanwhile solar: 0.5 kW surplus, 6 A" in ps.attrs(SETPOINT)["reason"], ps.attrs(SETPOINT)["reason"]
-    assert ps.state(SESSION) == "charging" and ps.attrs(SESSION)["next_window_start"] == "2025-01-15T22:00:00+01:00"
+    # (the plan for 13:15 counts the sun seen now for the next hour: the car at its minimum there)
+    assert ps.state(SESSION) == "charging" and ps.attrs(SESSION)["reason"].startswith("waiting: ")
     ps.assert_no_errors()
