@@ -52,13 +52,20 @@ def nordpool_day(day, cheap_hours):
              "value": 0.10 if h in cheap_hours else 0.30} for h in range(24)]
 
 
-@pytest.mark.freeze_time("2025-01-15 12:04:00")  # 13:04 local, a Wednesday
-async def test_nordpool_hourly_tomorrow_at_13_moves_the_charging_into_the_cheap_night_hours(pyscript_ha):
-    ps = pyscript_ha
+async def wednesday_before_tomorrows_prices(ps):
+    """The Nord Pool sensor on Wednesday 15 January before 13:00: 0.30 EUR/kWh, 0.22 from 22:00,
+    tomorrow not published yet. Returns today's items."""
     today = nordpool_day(15, ())
     for item in today[22:]:
         item["value"] = 0.22
     await ps.set_state(NORDPOOL, "0.30", unit_of_measurement="EUR/kWh", raw_today=today, raw_tomorrow=[], tomorrow_valid=False)
+    return today
+
+
+@pytest.mark.freeze_time("2025-01-15 12:04:00")  # 13:04 local, a Wednesday
+async def test_nordpool_hourly_tomorrow_at_13_moves_the_charging_into_the_cheap_night_hours(pyscript_ha):
+    ps = pyscript_ha
+    today = await wednesday_before_tomorrows_prices(ps)
     plant = await plugged_in(ps, price=NORDPOOL)
     await plant.run(30)
     attrs = ps.attrs(SESSION)
@@ -148,10 +155,7 @@ async def test_a_waiting_price_plan_takes_a_thin_surplus_at_the_minimum_meanwhil
     the car's minimum costs (0.88 kW x 0.30) / 1.38 kW = 0.19 EUR/kWh, below the night's: the plan
     waits for the night and meanwhile the car takes the sun at 6 A."""
     ps = pyscript_ha
-    today = nordpool_day(15, ())
-    for item in today[22:]:
-        item["value"] = 0.22
-    await ps.set_state(NORDPOOL, "0.30", unit_of_measurement="EUR/kWh", raw_today=today, raw_tomorrow=[], tomorrow_valid=False)
+    await wednesday_before_tomorrows_prices(ps)
     plant = await plugged_in(ps, price=NORDPOOL)
     await plant.run(30)
     assert plant.switch() == "off" and ps.state(SESSION) == "waiting"  # the afternoon is dear
