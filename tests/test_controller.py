@@ -463,3 +463,39 @@ def test_the_plan_for_the_next_quarter_is_made_in_time_to_stop_the_car_before_it
     pauses = [seconds for seconds, w in writes if w == (PAUSE, None)]
     assert pauses and 4 * 3600 + 13 * 60 + 30 <= pauses[0] <= 4 * 3600 + 14 * 60 + 30, writes
     assert "waiting" in d.session_state and d.session_attributes["next_window_start"].startswith("2025-01-15T23:00")
+
+
+def pulse_writes(ctrl):
+    """One quarter of a 3.0 kW house beside a car that starts at 16 A: the writes, applied at once."""
+    writes = []
+    on, amps = True, 16
+    for seconds in range(0, 900, 5):
+        r = reading(seconds, grid_w=3000.0 + (amps * 230 if on else 0), amps=amps, switch="on" if on else "off",
+                    power_w=amps * 230 if on else 0, polled=seconds)
+        d = ctrl.step(at(seconds), r)
+        if d.write is not None:
+            writes.append((seconds, d.write))
+            ctrl.command_sent(at(seconds))
+            ctrl.command_accepted(at(seconds), d.write)
+            on = {PAUSE: False, RESUME: True}.get(d.write[0], on)
+            amps = d.write[1] if d.write[0] == CURRENT else amps
+    return writes
+
+
+def test_a_car_whose_minimum_is_above_the_quarter_resumes_as_soon_as_the_budget_allows():
+    """A 3.0 kW house on a 4 kW limit leaves the car 0.85 kW for a whole quarter, below its 1.38 kW
+    minimum: it stops once a quarter whatever the resume wait, which only lengthened the pause.
+    Held at the minimum for 180 s, paused, it resumes once the rest of the quarter carries the
+    minimum plus RESUME_MARGIN_W (at 565 s), not resume_after later (685 s)."""
+    writes = pulse_writes(controller())
+    assert writes[:3] == [(0, (CURRENT, 6)), (180, (PAUSE, None)), (565, (RESUME, None))], writes
+
+
+def test_a_house_above_its_usual_load_still_waits_before_the_car_resumes():
+    """The same 3.0 kW where the profile has learnt a usual 300 W (a heat pump's run, an oven):
+    the house will drop back and the car could then hold its minimum, so the resume wait still
+    keeps it from stopping and starting with each cycle of the house."""
+    ctrl = controller()
+    ctrl.restore_session({}, busy_evening_profile(evening_w=300.0, jump_w=0.0))
+    writes = pulse_writes(ctrl)
+    assert writes[:3] == [(0, (CURRENT, 6)), (180, (PAUSE, None)), (685, (RESUME, None))], writes

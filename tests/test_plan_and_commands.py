@@ -39,6 +39,19 @@ def test_resume_waits_for_the_budget_to_hold_one_amp_above_minimum():
     assert decide(plan, 245, 2000) == (False, 8, False)
 
 
+def test_a_pulsing_car_resumes_as_soon_as_the_quarter_allows():
+    """A minimum above what a whole quarter gives the car (3 x 230 V at 6 A, 4.14 kW, beside a
+    3.8 kW steady rate) stops the car once a quarter whatever the wait: the wait only lengthened
+    each pause. Its resume needs the same budget (the minimum plus RESUME_MARGIN_W), not the wait."""
+    plan = ChargePlan(120)
+    assert plan.decide(at(0), 3000, 230, 3, 6, 16, True, pulsing=True) == (True, 6, False)
+    assert plan.decide(at(10), 4300, 230, 3, 6, 16, True, pulsing=True) == (True, 6, False)  # not the margin yet
+    assert plan.decide(at(20), 5000, 230, 3, 6, 16, True, pulsing=True) == (False, 6, False)  # no wait
+    assert plan.decide(at(25), 5000, 230, 3, 6, 16, True, pulsing=True) == (False, 7, False)
+    assert plan.decide(at(30), 3000, 230, 3, 6, 16, True) == (True, 6, False)
+    assert plan.decide(at(40), 5000, 230, 3, 6, 16, True) == (True, 6, False)  # not pulsing: the wait
+
+
 def test_without_pause_switch_hold_minimum_and_say_so():
     plan = ChargePlan(120)
     assert decide(plan, 0, 500, can_pause=False) == (False, 6, True)
