@@ -375,18 +375,17 @@ class Controller:
         learnt it (before, its high is the prior's, not the house's)."""
         return self.profile.learnt(quarter_start) and house_w > self.profile.high_w(quarter_start)
 
-    def _pulsing(self, now, budget, min_a):
+    def _pulsing(self, now, budget, min_w):
         """Is the car's minimum above what a whole quarter gives it at the house's present load,
         and at its usual load where the profile has learnt this quarter? Then the car stops once a
         quarter whatever the resume wait (3 x 230 V at 6 A, 4.14 kW, beside a 3.8 kW quarter). A
         house above its usual load (a heat pump's run) will drop back, and the car with it could
         hold its minimum: there the wait still keeps it from stopping and starting with each cycle."""
-        s = self.settings
         house_w = budget.house_w
         quarter_start = balancer_time.quarter_start(now)
         if self.profile.learnt(quarter_start):
             house_w = min(house_w, self.profile.expected_w(quarter_start))
-        return budget.target_w - house_w < balancer_budget.power_for_amps(min_a, s.voltage, s.phases)
+        return budget.target_w - house_w < min_w
 
     def _minimum_in_s(self, now, min_a):
         """Seconds until the charger holds min_a: the response to a write already sent for it, else
@@ -562,8 +561,8 @@ class Controller:
         # A pause could take effect after the next free slot and the response, plus slack for
         # the meter's own delay and update period.
         wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
-        affordable = budget.minimum_affordable(
-            s.charger_response, wait_s, balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases))
+        min_w = balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases)
+        affordable = budget.minimum_affordable(s.charger_response, wait_s, min_w)
         if affordable and unplanned and bound == "steady" and self._house_above_its_usual_high(
                 balancer_time.quarter_end(now), budget.house_w):
             # The command sent now will still hold when the next quarter starts. Holding the
@@ -575,7 +574,7 @@ class Controller:
             affordable = False
         want_paused, want_a, short = self.plan.decide(
             now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
-            self._pulsing(now, budget, reading.min_a),
+            self.plan.paused and self._pulsing(now, budget, min_w),  # (it only decides a resume)
         )
         want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)
         if charger_a is not None and want_a > charger_a and budget.remaining_s < s.charger_response + ENDING_SLOTS * s.min_command_interval:
