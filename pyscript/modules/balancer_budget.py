@@ -37,9 +37,10 @@ class QuarterBudget:
         """The same quarter, keeping reserve_w for the house for the rest of it."""
         return QuarterBudget(self.limit_w, self.margin_w, self.energy_j, self.remaining_s, self.house_w, self.ev_w, reserve_w)
 
-    def steady_w(self):
-        """What the car may draw for a whole quarter at the present house load."""
-        return self.target_w - self.future_house_w
+    def steady_w(self, house_w=None):
+        """What the car may draw for a whole quarter at the present house load (with the reserve),
+        or beside house_w."""
+        return self.target_w - (self.future_house_w if house_w is None else house_w)
 
     def left_j(self):
         """Energy the quarter can still take under limit - margin (never below zero)."""

@@ -385,7 +385,7 @@ class Controller:
         quarter_start = balancer_time.quarter_start(now)
         if self.profile.learnt(quarter_start):
             house_w = min(house_w, self.profile.expected_w(quarter_start))
-        return budget.target_w - house_w < min_w
+        return budget.steady_w(house_w) < min_w
 
     def _minimum_in_s(self, now, min_a):
         """Seconds until the charger holds min_a: the response to a write already sent for it, else
