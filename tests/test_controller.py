@@ -54,6 +54,37 @@ def run(ctrl, seconds, **fields):
     return ctrl.step(at(seconds), reading(seconds, **fields))
 
 
+class Car:
+    """The charger and car as the controller sees them: paused or drawing amps x 230 V. Every write
+    is sent, accepted and applied at once."""
+
+    def __init__(self, amps=6, paused=True):
+        self.amps, self.paused = amps, paused
+        self.writes = []  # (seconds, write)
+
+    def draw_w(self):
+        return 0.0 if self.paused else self.amps * 230.0
+
+    def switch(self):
+        return "off" if self.paused else "on"
+
+    def step(self, ctrl, seconds, r):
+        """ctrl.step on the reading r; its write, if any, applied to the car."""
+        d = ctrl.step(at(seconds), r)
+        if d.write is not None:
+            ctrl.command_sent(at(seconds))
+            ctrl.command_accepted(at(seconds), d.write)
+            self.writes.append((seconds, d.write))
+            kind, amps = d.write
+            if kind == PAUSE:
+                self.paused = True
+            elif kind == RESUME:
+                self.paused = False
+            else:
+                self.amps = amps
+        return d
+
+
 @pytest.mark.parametrize("mode, write, reason", [
     (MODE_FAST, (CURRENT, 32), "fast: 32 A"),
     (MODE_PAUSED, (PAUSE, None), "paused by the user"),
@@ -448,38 +479,23 @@ def test_the_plan_for_the_next_quarter_is_made_in_time_to_stop_the_car_before_it
     today = [item(h, 0, 60, 0.30) for h in range(22)] + [item(22, 0, 15, 0.10), item(22, 15, 15, 0.30),
                                                           item(22, 30, 30, 0.30), item(23, 0, 60, 0.20)]
     tomorrow = [item(h, 0, 60, 0.20, 16) for h in range(24)]
-    ctrl = planned()
-    writes = []
+    ctrl, car = planned(), Car(amps=15, paused=False)
     for seconds in range(4 * 3600, 4 * 3600 + 16 * 60, 5):  # 22:00-22:16 local, the car charging at 15 A
-        charging = not [w for t, w in writes if w == (PAUSE, None)]
-        r = plan_reading(seconds, grid_w=300.0 + (15 * 230 if charging else 0), amps=15, switch="on" if charging else "off",
-                         power_w=15 * 230 if charging else 0)
+        r = plan_reading(seconds, grid_w=300.0 + car.draw_w(), amps=car.amps, switch=car.switch(), power_w=car.draw_w())
         r.prices = price_table("0.30", {"raw_today": today, "raw_tomorrow": tomorrow}, at(seconds))
-        d = ctrl.step(at(seconds), r)
-        if d.write is not None:
-            writes.append((seconds, d.write))
-            ctrl.command_sent(at(seconds))
-            ctrl.command_accepted(at(seconds), d.write)
-    pauses = [seconds for seconds, w in writes if w == (PAUSE, None)]
-    assert pauses and 4 * 3600 + 13 * 60 + 30 <= pauses[0] <= 4 * 3600 + 14 * 60 + 30, writes
+        d = car.step(ctrl, seconds, r)
+    pauses = [seconds for seconds, w in car.writes if w == (PAUSE, None)]
+    assert pauses and 4 * 3600 + 13 * 60 + 30 <= pauses[0] <= 4 * 3600 + 14 * 60 + 30, car.writes
     assert "waiting" in d.session_state and d.session_attributes["next_window_start"].startswith("2025-01-15T23:00")
 
 
 def pulse_writes(ctrl):
-    """One quarter of a 3.0 kW house beside a car that starts at 16 A: the writes, applied at once."""
-    writes = []
-    on, amps = True, 16
+    """One quarter of a 3.0 kW house beside a car that starts at 16 A: the writes."""
+    car = Car(amps=16, paused=False)
     for seconds in range(0, 900, 5):
-        r = reading(seconds, grid_w=3000.0 + (amps * 230 if on else 0), amps=amps, switch="on" if on else "off",
-                    power_w=amps * 230 if on else 0, polled=seconds)
-        d = ctrl.step(at(seconds), r)
-        if d.write is not None:
-            writes.append((seconds, d.write))
-            ctrl.command_sent(at(seconds))
-            ctrl.command_accepted(at(seconds), d.write)
-            on = {PAUSE: False, RESUME: True}.get(d.write[0], on)
-            amps = d.write[1] if d.write[0] == CURRENT else amps
-    return writes
+        car.step(ctrl, seconds, reading(seconds, grid_w=3000.0 + car.draw_w(), amps=car.amps, switch=car.switch(),
+                                        power_w=car.draw_w(), polled=seconds))
+    return car.writes
 
 
 def test_a_car_whose_minimum_is_above_the_quarter_resumes_as_soon_as_the_budget_allows():

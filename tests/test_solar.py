@@ -14,18 +14,7 @@ from balancer_commands import CURRENT, PAUSE, RESUME
 from balancer_controller import MODE_SOLAR
 from balancer_profile import LoadProfile
 from balancer_config import validate
-from test_controller import BASE, T0, at, busy_evening_profile, controller, reading
-
-
-class Car:
-    """The charger and car as the controller sees them: paused or drawing amps x 230 V."""
-
-    def __init__(self, amps=6, paused=True):
-        self.amps, self.paused = amps, paused
-        self.writes = []  # (seconds, write)
-
-    def draw_w(self):
-        return 0.0 if self.paused else self.amps * 230.0
+from test_controller import BASE, T0, Car, at, busy_evening_profile, controller, reading
 
 
 def drive(ctrl, car, seconds, pv_w, house_w=300.0, start=0, step=5, mode=MODE_SOLAR, need=None, prices=None, **fields):
@@ -37,23 +26,10 @@ def drive(ctrl, car, seconds, pv_w, house_w=300.0, start=0, step=5, mode=MODE_SO
         house = house_w(t) if callable(house_w) else house_w
         grid_w = house + car.draw_w() - pv_w(t)
         status = None if need is None else ("Paused" if car.paused else "Charging")
-        r = reading(t, grid_w=grid_w, amps=car.amps, switch="off" if car.paused else "on", polled=t, mode=mode,
-                    status=status, **fields)
+        r = reading(t, grid_w=grid_w, amps=car.amps, switch=car.switch(), polled=t, mode=mode, status=status, **fields)
         r.departure, r.energy_needed_kwh = ("07:30", need) if need is not None else (None, None)
         r.prices = prices
-        d = ctrl.step(at(t), r)
-        if d.write is not None:
-            ctrl.command_sent(at(t))
-            ctrl.command_accepted(at(t), d.write)
-            car.writes.append((t, d.write))
-            kind, amps = d.write
-            if kind == PAUSE:
-                car.paused = True
-            elif kind == RESUME:
-                car.paused = False
-            else:
-                car.amps = amps
-        decisions.append(d)
+        decisions.append(car.step(ctrl, t, r))
     return decisions
 
 
