@@ -460,6 +460,7 @@ def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatc
     # then takes effect in) after a charged quarter
     assert [c["running"] for c in calls] == [False, True, True]
     assert calls[-1]["export"] is export and calls[-1]["prices"] is not None
+    assert calls[-1]["can_pause"] is True  # the pause switch: a room below the minimum is planned too
 
 
 def test_the_plan_for_the_next_quarter_is_made_in_time_to_stop_the_car_before_it():

@@ -457,6 +457,70 @@ def test_a_minimum_above_the_room_plans_the_cheap_quarters_at_part_of_each_not_e
     assert p.planned_cost_eur < p.cost_now_eur
 
 
+def heat_pump_nights(local):
+    """Quiet, but a heat pump cycling 750-1150 W from 02:00 to 05:00."""
+    minutes = local.hour * 60 + local.minute
+    if 2 * 60 <= minutes < 5 * 60:
+        return 1150.0 if (local.day + minutes // 15) % 2 else 750.0
+    return 300.0
+
+
+def test_a_large_minimum_takes_the_cheap_quarters_beside_a_heat_pump_at_part_of_each():
+    """3 x 230 V, 6-16 A on a 5.4 kW limit: the 4.14 kW minimum fits beside the quiet evening but
+    not beside the heat pump's usual high at night, where the power is cheapest. A car that can
+    pause gets that room at its minimum for part of each quarter, as the quarter budget gives it
+    anyway: the plan takes the cheap night. A car without a pause switch holds its minimum, so it
+    charges where the minimum fits (H6 January 3-phase: 23:00 at 0.29 EUR/kWh, not 03:00 at 0.26)."""
+    profile = LoadProfile()
+    q = at(2025, 1, 6, 0)
+    while q < at(2025, 1, 27, 0):
+        profile.observe(q, heat_pump_nights(q.astimezone(TZ)))
+        q += timedelta(minutes=15)
+    limit_w, three_min_w, three_max_w = 5400.0, 6 * 690.0, 16 * 690.0
+    night = at(2025, 1, 29, 3)
+    assert limit_w - MARGIN_W - profile.high_w(night) < three_min_w and profile.risk(night, limit_w) < balancer_planner.RISK_STEP
+    table = prices(lambda local: 0.18 if 2 <= local.hour < 5 else (0.25 if local.hour >= 22 or local.hour < 7 else 0.30))
+
+    def windows(can_pause):
+        p = plan_session(PLUG_IN, DEPARTURE, 8.0, 0.0, limit_w, MARGIN_W, three_max_w, three_min_w, profile,
+                         prices=table, can_pause=can_pause)
+        assert p.on_track and p.state == "waiting"
+        return [(local_hhmm(a), local_hhmm(b)) for a, b in p.windows]
+
+    assert windows(True) == [("02:00", "04:15")]
+    assert windows(False) == [("22:00", "23:45")]
+
+
+def test_prices_may_take_a_quarter_whose_usual_high_is_below_half_the_limit(monkeypatch):
+    """1 x 230 V on a 4 kW limit: the quiet evening is the safest (risk step 0) and the heat pump's
+    night, its usual high at a third of the limit (step 1), is the cheapest. The house would have
+    to double there to set a new peak by itself: the plan takes it. With step 0 alone the plan
+    kept to the quiet quarters and paid 0.25 for what costs 0.18."""
+    profile = LoadProfile()
+    q = at(2025, 1, 6, 0)
+    while q < at(2025, 1, 27, 0):
+        profile.observe(q, heat_pump_nights(q.astimezone(TZ)))
+        q += timedelta(minutes=15)
+    night = at(2025, 1, 29, 3)
+    assert 1 == int(profile.risk(night, LIMIT_W) / balancer_planner.RISK_STEP) == balancer_planner.PRICED_SAFE_STEP
+    table = prices(lambda local: 0.18 if 2 <= local.hour < 5 else (0.25 if local.hour >= 22 or local.hour < 7 else 0.30))
+
+    def windows():
+        p = plan(PLUG_IN, 5.0, profile=profile, prices=table)
+        assert p.on_track and p.state == "waiting"
+        return [(local_hhmm(a), local_hhmm(b)) for a, b in p.windows]
+
+    assert [(local_hhmm(a), local_hhmm(b)) for a, b in plan(PLUG_IN, 5.0, profile=profile).windows] == [("18:00", "20:00")]
+    assert windows() == [("02:00", "04:00")]
+    monkeypatch.setattr(balancer_planner, "PRICED_SAFE_STEP", 0)
+    assert windows()[0][0] == "22:00"
+    monkeypatch.setattr(balancer_planner, "PRICED_SAFE_STEP", 1)
+    # the prior's high is a guess: an unlearnt quarter is no safer than the plan without prices needs
+    slot = balancer_planner._slots(night, night + timedelta(minutes=15), LIMIT_W, profile)[0]
+    assert slot[3] == 1 and balancer_planner._safe_enough(slot, 0)
+    assert not balancer_planner._safe_enough(slot[:9] + [False], 0) and balancer_planner._safe_enough(slot[:9] + [False], 1)
+
+
 def test_whatever_the_sun_and_the_need_the_plan_delivers_it_and_says_when():
     """The sun first, quarters at the minimum and the grid for the rest must still cover the need
     whenever the quarters can: a quarter kept to its minimum, or a sunny one in the last hour, once

@@ -450,7 +450,7 @@ class Controller:
                 balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
                 balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
-                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w)
+                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.has_pause_switch)
         plan = self.session_plan
         d.session_state = plan.state
         if charger.not_asking():

@@ -19,13 +19,15 @@ where the house (balancer_profile) usually stays far below the limit, and keeps 
 With prices (issue 16: a balancer_prices.PriceTable for import, optionally one for export) it
 charges in the cheapest SAFE quarters instead:
 - a quarter is safe when it is no riskier (in RISK_STEP steps) than the riskiest quarter the plan
-  without prices takes for the same need, and the house's usual high (balancer_profile high_w)
-  still leaves the car its minimum under limit - margin; safe quarters come first, cheapest first
-  (costs within COST_STEP count as equal, then the safest, then the earliest); unsafe ones only
-  when the safe ones do not suffice, safest first; the reserve still comes last. Prices choose
-  among quarters as safe as the need requires, never a riskier one for a cent: a car with a quiet
-  night ahead is not charged in a cheap dinner-time quarter, where a hob starting mid-quarter on
-  top of the car's energy set a new monthly peak (H3 July, +1060 W over the limit);
+  without prices takes for the same need, or than PRICED_SAFE_STEP (the house's learnt usual high
+  below half the limit), and the house's usual high (balancer_profile high_w) still leaves the
+  car its minimum under limit - margin (a car that can pause: some room, the car at its minimum
+  for part of the quarter); safe quarters come first, cheapest first (costs within COST_STEP count
+  as equal, then the safest, then the earliest); unsafe ones only when the safe ones do not suffice,
+  safest first; the reserve still comes last. Prices choose among quarters as safe as the need
+  requires or far below the limit, never a riskier one for a cent: a car with a quiet night
+  ahead is not charged in a cheap dinner-time quarter, where a hob starting mid-quarter on top of
+  the car's energy set a new monthly peak (H3 July, +1060 W over the limit);
 - a quarter's cost per kWh mixes the usual solar surplus (a negative net mean in the profile,
   balancer_profile usual_net_w): the car's kWh up to it cost what an exported kWh would have
   earned, the rest the import price. The surplus only prices a quarter: the room each quarter gives
@@ -78,6 +80,12 @@ COST_STEP_EUR_PER_KWH = 0.001
 # (their quarters zigzag within each hour) a night's plan then has 1.2 windows on average instead of
 # 4.3, for 0.5 % more energy cost than the cheapest scattered quarters.
 JOIN_EUR_PER_KWH = 0.02
+# With prices, a quarter up to this risk step is safe whatever the plan without prices takes: the
+# house's usual high there (its bad days) is below half the limit, so it would have to double to
+# set a new peak by itself. With step 0 alone (the quietest quarters) a heat pump's night, at a
+# third of the limit, was left for the quiet evening before it (H6 January, 1 x 230 V: 23:00 at
+# 0.20 EUR/kWh, not 02:00 at 0.165; +3.6 % over the bound). A hob's dinner quarter stays out.
+PRICED_SAFE_STEP = 1
 # The surplus seen now is expected to hold this long (s): the sun of the next hour is more like this
 # minute's than like the profile's mean of sunny and cloudy days.
 SUN_PERSISTS_S = 3600
@@ -146,7 +154,8 @@ def _kw(watts):
 
 def _slots(now, end, limit_w, profile, surplus_now_w=None):
     """[start, end, kwh (0 here: _with_room gives it), risk bucket, quarter start, the house's usual
-    W, risk, the house's usual net W (export negative), the house's usual high W] for the running
+    W, risk, the house's usual net W (export negative), the house's usual high W, whether the
+    profile has learnt the quarter (its figures are the house's, not the prior's)] for the running
     quarter (from now) and each quarter to end: the profile read once per plan. surplus_now_w: the
     surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S."""
     sun_until = None
@@ -161,7 +170,7 @@ def _slots(now, end, limit_w, profile, surplus_now_w=None):
         if sun_until is not None and q < sun_until:
             net_w = min(net_w, -surplus_now_w)
         slots.append([max(q, now), min(q_end, end), 0.0, int(risk / RISK_STEP), q, profile.expected_w(q), risk, net_w,
-                      profile.high_w(q)])
+                      profile.high_w(q), profile.learnt(q)])
         q = q_end
     return slots
 
@@ -246,7 +255,7 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
     production) a quarter's surplus is never counted above it: a cloudy day's forecast takes back
     what a usually sunny quarter promised. safe: the house's usual high (risk x limit, see
     balancer_profile.risk) leaves the car its minimum under limit - margin (pulse: leaves it some
-    room, the minimum fitting nowhere)."""
+    room, which a car that can pause gets at its minimum for part of the quarter)."""
     quarters = [slot[4] for slot in slots]
     values = [value for value in imports if value is not None]
     if not values:
@@ -283,10 +292,18 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
     return SlotCosts(eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur)
 
 
+def _safe_enough(slot, worst):
+    """Whether prices may choose the slot: no riskier than worst (the riskiest step the plan without
+    prices takes), or than PRICED_SAFE_STEP where the profile has learnt the quarter (the prior's
+    high is a guess, not the house's)."""
+    return slot[3] <= worst or (slot[9] and slot[3] <= PRICED_SAFE_STEP)
+
+
 def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
     """Indices of the slots to charge in, best key first until want_kwh is covered.
 
-    Safe: costs.safe and no riskier than worst (the riskiest step the plan without prices takes).
+    Safe: costs.safe and _safe_enough (no riskier than worst, the riskiest step the plan without
+    prices takes, or than PRICED_SAFE_STEP where the profile has learnt the quarter).
     Key: the reserve last; safe before unsafe; among the safe the cheapest (in COST_STEP steps),
     then the safest, then the earliest; among the unsafe the safest first. A slot next to a chosen
     one counts JOIN_EUR_PER_KWH cheaper when it is no riskier than that one (a window grows instead
@@ -296,7 +313,7 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
     n = len(slots)
     steps = [round(value / COST_STEP_EUR_PER_KWH) for value in costs.grid_eur]
     join = round(JOIN_EUR_PER_KWH / COST_STEP_EUR_PER_KWH)
-    safe = [costs.safe[i] and slots[i][3] <= worst for i in range(n)]
+    safe = [costs.safe[i] and _safe_enough(slots[i], worst) for i in range(n)]
     keys = [(1 if slots[i][0] >= reserve_from else 0, 0 if safe[i] else 1, 0 if safe[i] else slots[i][3],
              steps[i], slots[i][3], i) for i in range(n)]
     ranked = [keys[i] for i in range(n) if slots[i][2] > 0]
@@ -374,7 +391,7 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
             # the dearest grid slot: each such kWh spares one there; then the grid for the rest.
             dearest = max([costs.grid_eur[i] for i in grid])
             offers = [(costs.min_eur[i], i) for i in range(n) if costs.min_kwh[i] > 0 and costs.min_eur[i] < dearest
-                      and costs.safe[i] and slots[i][3] <= worst and slots[i][0] < reserve_from]
+                      and costs.safe[i] and _safe_enough(slots[i], worst) and slots[i][0] < reserve_from]
             offers.sort()
             left = want_kwh - sun_total
             for offer in offers:
@@ -465,7 +482,7 @@ def _finish(slots, chosen, remaining_kwh):
 
 
 def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w, car_max_w, car_min_w, profile,
-                 prices=None, export=None, running=False, pv_forecast=None, surplus_now_w=None):
+                 prices=None, export=None, running=False, pv_forecast=None, surplus_now_w=None, can_pause=True):
     """Plan the rest of one session (call it every quarter and whenever the need changes).
 
     now, departure_utc: aware datetimes; need_kwh: energy to add this session; delivered_kwh: added
@@ -476,7 +493,9 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     running: the car charged in the quarter before now under the last plan (its window is held).
     pv_forecast: {quarter start UTC: W} of a solar forecast's pessimistic production
     (balancer_solar.forecast_w), None: the profile's usual surplus as it is. surplus_now_w: the
-    solar surplus seen now (W, with prices only: it prices the next SUN_PERSISTS_S).
+    solar surplus seen now (W, with prices only: it prices the next SUN_PERSISTS_S). can_pause:
+    the charger has a pause switch (with prices, a room below the minimum is then planned as the
+    car at its minimum for part of the quarter).
     Without a departure or a need it charges as the quarter allows (the balancer's old behaviour).
     """
     plan = SessionPlan()
@@ -510,10 +529,14 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     total = sum([slot[2] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     pulse = False
-    if total < want and priced:
-        # The car's minimum fits in too few quarters (3 x 230 V at 6 A is 4.14 kW, above a 4 kW
-        # limit): with prices, plan the room of every quarter, the car at its minimum for part of
-        # each chosen one, rather than charging in every quarter whatever it costs.
+    if priced and can_pause:
+        # A quarter whose room is below the car's minimum still gives the car that room: at its
+        # minimum for part of the quarter, then paused, as the quarter budget does anyway. Where
+        # the minimum is large (3 x 230 V at 6 A is 4.14 kW) those are most quarters: above a 4 kW
+        # limit, all of them (the plan charged in every quarter whatever it cost), and beside a
+        # heat pump's usual high, the cheap night ones (H6 January 3-phase, seed 4: the car
+        # charged 23:00-00:45 at 0.29 EUR/kWh, not 03:00-05:45 at 0.26-0.27; +4.5 % over the
+        # bound). A car without a pause switch holds its minimum: only quarters it fits in count.
         pulsed = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, True, True)
         if sum([slot[2] for slot in pulsed]) >= want:
             slots, total, pulse = pulsed, sum([slot[2] for slot in pulsed]), True
