@@ -33,13 +33,14 @@ def household(local):
     return 400.0
 
 
-def learnt_profile(days=21):
-    """The household above, learnt over `days` days from Monday 2025-01-06."""
+def learnt_profile(days=21, load=None):
+    """A household (load(local time) -> W, the one above by default), learnt over `days` days from
+    Monday 2025-01-06."""
     profile = LoadProfile()
     q = at(2025, 1, 6, 0)
     end = q + timedelta(days=days)
     while q < end:
-        profile.observe(q, household(q.astimezone(TZ)))
+        profile.observe(q, (load or household)(q.astimezone(TZ)))
         q += timedelta(minutes=15)
     return profile
 
@@ -471,11 +472,7 @@ def test_a_large_minimum_takes_the_cheap_quarters_beside_a_heat_pump_at_part_of_
     pause gets that room at its minimum for part of each quarter, as the quarter budget gives it
     anyway: the plan takes the cheap night. A car without a pause switch holds its minimum, so it
     charges where the minimum fits (H6 January 3-phase: 23:00 at 0.29 EUR/kWh, not 03:00 at 0.26)."""
-    profile = LoadProfile()
-    q = at(2025, 1, 6, 0)
-    while q < at(2025, 1, 27, 0):
-        profile.observe(q, heat_pump_nights(q.astimezone(TZ)))
-        q += timedelta(minutes=15)
+    profile = learnt_profile(load=heat_pump_nights)
     limit_w, three_min_w, three_max_w = 5400.0, 6 * 690.0, 16 * 690.0
     night = at(2025, 1, 29, 3)
     assert limit_w - MARGIN_W - profile.high_w(night) < three_min_w and profile.risk(night, limit_w) < balancer_planner.RISK_STEP
@@ -496,11 +493,7 @@ def test_prices_may_take_a_quarter_whose_usual_high_is_below_half_the_limit(monk
     night, its usual high at a third of the limit (step 1), is the cheapest. The house would have
     to double there to set a new peak by itself: the plan takes it. With step 0 alone the plan
     kept to the quiet quarters and paid 0.25 for what costs 0.18."""
-    profile = LoadProfile()
-    q = at(2025, 1, 6, 0)
-    while q < at(2025, 1, 27, 0):
-        profile.observe(q, heat_pump_nights(q.astimezone(TZ)))
-        q += timedelta(minutes=15)
+    profile = learnt_profile(load=heat_pump_nights)
     night = at(2025, 1, 29, 3)
     assert 1 == int(profile.risk(night, LIMIT_W) / balancer_planner.RISK_STEP) == balancer_planner.PRICED_SAFE_STEP
     table = prices(lambda local: 0.18 if 2 <= local.hour < 5 else (0.25 if local.hour >= 22 or local.hour < 7 else 0.30))
