@@ -232,9 +232,10 @@ class SlotCosts:
     the slot's room beyond sun_kwh (eur_per_kwh where sun_kwh is 0); min_kwh: where the usual
     surplus covers at least SOAK_MIN_SHARE of the minimum but not all of it, what the car at its
     minimum gets there (0 elsewhere), at min_eur (the surplus's share at the export price, the
-    rest at the import price)."""
+    rest at the import price); import_eur: the import price (the mean of the known ones where
+    not known), what a kWh beyond the car's minimum costs in such a slot."""
 
-    def __init__(self, eur_per_kwh, safe, known, sun_kwh, sun_eur, grid_eur, min_kwh, min_eur):
+    def __init__(self, eur_per_kwh, safe, known, sun_kwh, sun_eur, grid_eur, min_kwh, min_eur, import_eur):
         self.eur_per_kwh = eur_per_kwh
         self.safe = safe
         self.known = known
@@ -243,6 +244,7 @@ class SlotCosts:
         self.grid_eur = grid_eur
         self.min_kwh = min_kwh
         self.min_eur = min_eur
+        self.import_eur = import_eur
 
 
 def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=None, pulse=False):
@@ -262,6 +264,7 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
         return None
     unknown_eur = sum(values) / len(values)
     eur = [unknown_eur if value is None else value for value in imports]
+    import_eur = list(eur)
     grid_eur = list(eur)
     min_kwh = [0.0] * len(slots)
     min_eur = list(eur)
@@ -289,7 +292,8 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
                     min_eur[i] = share * feed_eur + (1.0 - share) * min_eur[i]
     high_room = (limit_w - margin_w - (0.0 if pulse else car_min_w)) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
-    return SlotCosts(eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur)
+    return SlotCosts(eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur,
+                     import_eur)
 
 
 def _safe_enough(slot, worst):
@@ -299,8 +303,9 @@ def _safe_enough(slot, worst):
     return slot[3] <= worst or (slot[9] and slot[3] <= PRICED_SAFE_STEP)
 
 
-def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
-    """Indices of the slots to charge in, best key first until want_kwh is covered.
+def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst, grid_eur=None):
+    """Indices of the slots to charge in, best key first until want_kwh is covered (grid_eur: the
+    EUR/kWh of each slot's energy, None: costs.grid_eur).
 
     Safe: costs.safe and _safe_enough (no riskier than worst, the riskiest step the plan without
     prices takes, or than PRICED_SAFE_STEP where the profile has learnt the quarter).
@@ -311,7 +316,7 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst):
     running slot 0 of a charging car. Those slots are few (two per window): each pick compares the
     best of the sorted rest with the best of them."""
     n = len(slots)
-    steps = [round(value / COST_STEP_EUR_PER_KWH) for value in costs.grid_eur]
+    steps = [round(value / COST_STEP_EUR_PER_KWH) for value in (costs.grid_eur if grid_eur is None else grid_eur)]
     join = round(JOIN_EUR_PER_KWH / COST_STEP_EUR_PER_KWH)
     safe = [costs.safe[i] and _safe_enough(slots[i], worst) for i in range(n)]
     keys = [(1 if slots[i][0] >= reserve_from else 0, 0 if safe[i] else 1, 0 if safe[i] else slots[i][3],
@@ -400,11 +405,18 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
                 at_min.append(offer[1])
                 left -= costs.min_kwh[offer[1]]
             if at_min:
+                # A quarter taken at the minimum keeps its room beyond the minimum for the grid, at
+                # the import price (the surplus is the minimum's already): chosen there too, the
+                # car charges at its whole room. Without it, a cloudy afternoon's quarters at the
+                # minimum left the rest of the need for the dearer evening (H3 July with PV: a
+                # Sunday's last 1.3 kWh at 0.23 EUR/kWh, not at the 0.14 of the quarters before).
+                grid_eur = list(costs.grid_eur)
                 for i in at_min:
-                    rest[i][2] = 0.0  # taken at the minimum: not charged at its room too
-                grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst) if left > 0 else []
-    chosen = sorted(sun + at_min + [i for i in grid if i not in sun])
-    if sum([costs.sun_kwh[i] if i in sun and i not in grid else (costs.min_kwh[i] if i in at_min else slots[i][2])
+                    rest[i][2] = max(0.0, rest[i][2] - costs.min_kwh[i])
+                    grid_eur[i] = costs.import_eur[i]
+                grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst, grid_eur) if left > 0 else []
+    chosen = sorted(sun + at_min + [i for i in grid if i not in sun and i not in at_min])
+    if sum([slots[i][2] if i in grid else (costs.sun_kwh[i] if i in sun else costs.min_kwh[i])
             for i in chosen]) < want_kwh - 1e-9:
         # The sun and the quarters at the minimum took room the grid then lacked (a sunny quarter
         # in the last hour, a quarter kept to its minimum): each chosen quarter at its whole room.
