@@ -449,8 +449,9 @@ def test_a_quarter_at_the_minimum_keeps_its_room_beyond_the_minimum_for_the_grid
     """A Wednesday at 13:00, 1.0 kW exported now (72 % of the 1.38 kW minimum), 0.14 EUR/kWh until
     15:00 and 0.25 after: the next hour's quarters take the car at its minimum (the sun pays 72 %
     of it), and what the 6 kWh need still lacks is bought there too, at their room beyond the
-    minimum at 0.14, not at 0.25 after 15:00 (H3 July with PV: a cloudy Sunday's last 1.3 kWh went
-    to the dearer evening). The car charges now, at its whole room."""
+    minimum at 0.14 (0.16 with the 2 c/kWh that leaving the sun must save), not at 0.25 after
+    15:00 (H3 July with PV: a cloudy Sunday's last 1.3 kWh went to the dearer evening). The car
+    charges now, at its whole room."""
     plug = at(2025, 1, 29, 13)
     leave = at(2025, 1, 29, 17)
     table = prices(lambda t: 0.14 if t.hour < 15 else 0.25)

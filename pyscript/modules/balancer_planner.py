@@ -78,7 +78,8 @@ COST_STEP_EUR_PER_KWH = 0.001
 # a window grows, or keeps running, unless a new one is cheaper by more (a pause and a resume are two
 # writes, a relay cycle, and a car that may not wake up). On Oct-Dec 2025's 15-minute Belgian prices
 # (their quarters zigzag within each hour) a night's plan then has 1.2 windows on average instead of
-# 4.3, for 0.5 % more energy cost than the cheapest scattered quarters.
+# 4.3, for 0.5 % more energy cost than the cheapest scattered quarters. A quarter where the car
+# follows the sun at its minimum counts its grid room this much dearer (_choose_sun_and_grid).
 JOIN_EUR_PER_KWH = 0.02
 # With prices, a quarter up to this risk step is safe whatever the plan without prices takes: the
 # house's usual high there (its bad days) is below half the limit, so it would have to double to
@@ -406,14 +407,17 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
                 left -= costs.min_kwh[offer[1]]
             if at_min:
                 # A quarter taken at the minimum keeps its room beyond the minimum for the grid, at
-                # the import price (the surplus is the minimum's already): chosen there too, the
-                # car charges at its whole room. Without it, a cloudy afternoon's quarters at the
-                # minimum left the rest of the need for the dearer evening (H3 July with PV: a
-                # Sunday's last 1.3 kWh at 0.23 EUR/kWh, not at the 0.14 of the quarters before).
+                # the import price (the surplus is the minimum's already) plus JOIN_EUR_PER_KWH:
+                # chosen there too, the car leaves the sun for its whole room, so not for a cent
+                # (the sun often gives more than the profile's mean: H1 January with PV, seeds 1-3,
+                # then paid up to EUR 0.21 a month more). Without it, a cloudy afternoon's quarters
+                # at the minimum left the rest of the need for the dearer evening (H3 July with
+                # PV: a Sunday's last 1.3 kWh at 0.23 EUR/kWh, not at the 0.14 of the quarters
+                # before).
                 grid_eur = list(costs.grid_eur)
                 for i in at_min:
                     rest[i][2] = max(0.0, rest[i][2] - costs.min_kwh[i])
-                    grid_eur[i] = costs.import_eur[i]
+                    grid_eur[i] = costs.import_eur[i] + JOIN_EUR_PER_KWH
                 grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst, grid_eur) if left > 0 else []
     chosen = sorted(sun + at_min + [i for i in grid if i not in sun and i not in at_min])
     if sum([slots[i][2] if i in grid else (costs.sun_kwh[i] if i in sun else costs.min_kwh[i])
