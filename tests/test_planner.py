@@ -444,7 +444,6 @@ def test_the_surplus_seen_now_prices_the_next_hour_and_a_quarter_at_the_minimum_
     assert plan(plug, 6.0, departure=leave, surplus_now_w=1000.0).windows == plan(plug, 6.0, departure=leave).windows
 
 
-
 def test_a_quarter_at_the_minimum_keeps_its_room_beyond_the_minimum_for_the_grid():
     """A Wednesday at 13:00, 1.0 kW exported now (72 % of the 1.38 kW minimum), 0.14 EUR/kWh until
     15:00 and 0.25 after: the next hour's quarters take the car at its minimum (the sun pays 72 %
@@ -460,6 +459,7 @@ def test_a_quarter_at_the_minimum_keeps_its_room_beyond_the_minimum_for_the_grid
     assert max(chosen_quarters(p)) < at(2025, 1, 29, 15)
     assert p.marginal_eur_per_kwh <= 0.14
     assert p.planned_cost_eur < 6.0 * 0.14
+
 
 def test_a_minimum_above_the_room_plans_the_cheap_quarters_at_part_of_each_not_every_quarter():
     """3 x 230 V, 6-16 A: the 4.14 kW minimum fits under no quarter of a 4 kW limit. Without prices
