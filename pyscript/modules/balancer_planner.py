@@ -162,25 +162,45 @@ def _slots(now, end, limit_w, profile, surplus_now_w=None):
     sun_until = None
     if surplus_now_w is not None and surplus_now_w > 0:
         sun_until = now + timedelta(seconds=SUN_PERSISTS_S)
-    slots = []
+    starts = _quarter_starts(now, end)
+    return _slot_rows(now, end, starts, profile.figures(starts, limit_w), sun_until, surplus_now_w)
+
+
+@pyscript_compile
+def _quarter_starts(now, end):
+    """The start of the running quarter and of each quarter to end."""
+    starts = []
     q = balancer_time.quarter_start(now)
     while q < end:
-        q_end = q + timedelta(seconds=QUARTER_S)
-        risk = profile.risk(q, limit_w)
-        net_w = profile.usual_net_w(q)
+        starts.append(q)
+        q = q + timedelta(seconds=QUARTER_S)
+    return starts
+
+
+@pyscript_compile
+def _slot_rows(now, end, starts, figures, sun_until, surplus_now_w):
+    """_slots' rows from the quarters' balancer_profile.QuarterFigures. Native, like the other
+    loops over a plan's slots: 192 of them, each step interpreted in pyscript, took most of a
+    plan's time."""
+    slots = []
+    for k in range(len(starts)):
+        q = starts[k]
+        net_w = figures.net_w[k]
         if sun_until is not None and q < sun_until:
             net_w = min(net_w, -surplus_now_w)
-        slots.append([max(q, now), min(q_end, end), 0.0, int(risk / RISK_STEP), q, profile.expected_w(q), risk, net_w,
-                      profile.high_w(q), profile.learnt(q)])
-        q = q_end
+        risk = figures.risk[k]
+        slots.append([max(q, now), min(q + timedelta(seconds=QUARTER_S), end), 0.0, int(risk / RISK_STEP), q,
+                      figures.expected_w[k], risk, net_w, figures.high_w[k], figures.learnt[k]])
     return slots
 
 
+@pyscript_compile
 def _with_kwh(slot, kwh):
     """A copy of the slot with another energy (kWh)."""
     return [slot[0], slot[1], kwh] + slot[3:]
 
 
+@pyscript_compile
 def _with_room(slots, limit_w, margin_w, car_max_w, car_min_w, high=False, pulse=False):
     """The slots, each with the car's energy: min(car_max_w, limit - margin - the house's usual W)
     over its time, nothing where that is below car_min_w. high: beside the house's usual high, not
@@ -195,6 +215,7 @@ def _with_room(slots, limit_w, margin_w, car_max_w, car_min_w, high=False, pulse
     return out
 
 
+@pyscript_compile
 def _choose(slots, want_kwh, reserve_from):
     """(indices of the slots to charge in, the riskiest step among them): safest first, earlier
     first within a risk step, the reserve last, until want_kwh is covered; then one-quarter gaps
@@ -259,10 +280,21 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
     what a usually sunny quarter promised. safe: the house's usual high (risk x limit, see
     balancer_profile.risk) leaves the car its minimum under limit - margin (pulse: leaves it some
     room, which a car that can pause gets at its minimum for part of the quarter)."""
-    quarters = [slot[4] for slot in slots]
     values = [value for value in imports if value is not None]
     if not values:
         return None
+    sunny = len([slot for slot in slots if slot[7] < 0 and slot[2] > 0]) > 0
+    feeds = [None] * len(slots)
+    if sunny and export is not None:
+        feeds = export.prices_at([slot[4] for slot in slots])
+    return SlotCosts(*_cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast, pulse))
+
+
+@pyscript_compile
+def _cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast, pulse):
+    """_costs' lists, in SlotCosts' order (feeds: the export EUR/kWh of each slot, None where not
+    known). Native, like the other loops over a plan's slots."""
+    values = [value for value in imports if value is not None]
     unknown_eur = sum(values) / len(values)
     eur = [unknown_eur if value is None else value for value in imports]
     import_eur = list(eur)
@@ -271,32 +303,31 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
     min_eur = list(eur)
     sun_kwh = [0.0] * len(slots)
     sun_eur = [DEFAULT_EXPORT_EUR_PER_KWH] * len(slots)
-    sunny = [i for i in range(len(slots)) if slots[i][7] < 0 and slots[i][2] > 0]
-    if sunny:
-        feeds = export.prices_at(quarters) if export is not None else [None] * len(slots)
-        for i in sunny:
-            a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
-            feed_eur = DEFAULT_EXPORT_EUR_PER_KWH if feeds[i] is None else feeds[i]
-            surplus_w = -slots[i][7]
-            if pv_forecast is not None and slots[i][4] in pv_forecast:
-                surplus_w = min(surplus_w, pv_forecast[slots[i][4]])
-            surplus_kwh = min(kwh, surplus_w * (b - a).total_seconds() / 3600000.0)
-            eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
-            sun_eur[i] = feed_eur
-            if surplus_w >= car_min_w:
-                sun_kwh[i] = surplus_kwh  # the rest of the room (if any) from the grid, at the import price
-            else:
-                grid_eur[i] = eur[i]  # too little to follow: charged at its room, the surplus mixed in
-                if surplus_w >= balancer_solar.SOAK_MIN_SHARE * car_min_w and kwh > 0:
-                    share = surplus_w / car_min_w
-                    min_kwh[i] = min(kwh, car_min_w * (b - a).total_seconds() / 3600000.0)
-                    min_eur[i] = share * feed_eur + (1.0 - share) * min_eur[i]
+    for i in range(len(slots)):
+        if not (slots[i][7] < 0 and slots[i][2] > 0):
+            continue
+        a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
+        feed_eur = DEFAULT_EXPORT_EUR_PER_KWH if feeds[i] is None else feeds[i]
+        surplus_w = -slots[i][7]
+        if pv_forecast is not None and slots[i][4] in pv_forecast:
+            surplus_w = min(surplus_w, pv_forecast[slots[i][4]])
+        surplus_kwh = min(kwh, surplus_w * (b - a).total_seconds() / 3600000.0)
+        eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
+        sun_eur[i] = feed_eur
+        if surplus_w >= car_min_w:
+            sun_kwh[i] = surplus_kwh  # the rest of the room (if any) from the grid, at the import price
+        else:
+            grid_eur[i] = eur[i]  # too little to follow: charged at its room, the surplus mixed in
+            if surplus_w >= balancer_solar.SOAK_MIN_SHARE * car_min_w and kwh > 0:
+                share = surplus_w / car_min_w
+                min_kwh[i] = min(kwh, car_min_w * (b - a).total_seconds() / 3600000.0)
+                min_eur[i] = share * feed_eur + (1.0 - share) * min_eur[i]
     high_room = (limit_w - margin_w - (0.0 if pulse else car_min_w)) / max(1.0, float(limit_w))  # a share of the limit, like risk
     safe = [slot[6] <= high_room for slot in slots]
-    return SlotCosts(eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur,
-                     import_eur)
+    return eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur, import_eur
 
 
+@pyscript_compile
 def _safe_enough(slot, worst):
     """Whether prices may choose the slot: no riskier than worst (the riskiest step the plan without
     prices takes), or than PRICED_SAFE_STEP where the profile has learnt the quarter (the prior's
@@ -304,6 +335,7 @@ def _safe_enough(slot, worst):
     return slot[3] <= worst or (slot[9] and slot[3] <= PRICED_SAFE_STEP)
 
 
+@pyscript_compile
 def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst, grid_eur=None):
     """Indices of the slots to charge in, best key first until want_kwh is covered (grid_eur: the
     EUR/kWh of each slot's energy, None: costs.grid_eur).
@@ -355,6 +387,7 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst, grid_
     return chosen
 
 
+@pyscript_compile
 def _cost_eur(slots, eur, indices, kwh_left):
     """What kwh_left costs charged in these slots in time order, each at its planned energy and
     its EUR/kWh (eur, parallel to the slots)."""
@@ -368,6 +401,7 @@ def _cost_eur(slots, eur, indices, kwh_left):
     return total
 
 
+@pyscript_compile
 def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
     """(the chosen slots, those of them charged from the grid, the slots with each one's planned
     energy, and the EUR/kWh of that energy): the sun first, then the grid's cheapest.
@@ -473,6 +507,7 @@ def _euros(plan):
     return ", EUR %.2f, EUR %.2f less than charging now" % (plan.planned_cost_eur, plan.cost_now_eur - plan.planned_cost_eur)
 
 
+@pyscript_compile
 def _windows(slots, chosen):
     """Contiguous runs of chosen slots as (start, end)."""
     windows = []
@@ -484,6 +519,7 @@ def _windows(slots, chosen):
     return windows
 
 
+@pyscript_compile
 def _finish(slots, chosen, remaining_kwh):
     """When the chosen slots, filled in time order at their planned power, deliver remaining_kwh."""
     left = remaining_kwh
