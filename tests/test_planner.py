@@ -393,6 +393,19 @@ def test_the_session_attributes_with_prices():
     json.dumps(attrs)
 
 
+def test_a_plan_dearer_than_charging_now_says_so():
+    """The cheap evening's busy quarters are unsafe: the safe plan costs more than charging now."""
+    table = prices(lambda t: 0.10 if 17 * 60 <= t.hour * 60 + t.minute < 21 * 60 + 30 else 0.30)
+    p = plan(PLUG_IN, 6.0, prices=table)
+    assert p.planned_cost_eur > p.cost_now_eur + 0.4
+    assert p.reason.endswith("EUR %.2f more than charging now)" % (p.planned_cost_eur - p.cost_now_eur))
+    attrs = balancer_planner.plan_attributes(p, 6.0, 0.0, DEPARTURE)
+    assert attrs["saving_eur"] == round(p.cost_now_eur - p.planned_cost_eur, 2) < 0
+    even = plan(PLUG_IN, 3.0, prices=table)  # 0.30 planned, 0.30000000000000004 now
+    assert even.reason.endswith("EUR 0.00 less than charging now)")
+    assert str(balancer_planner.plan_attributes(even, 3.0, 0.0, DEPARTURE)["saving_eur"]) == "0.0"
+
+
 def test_a_plan_over_48_hours_of_quarter_prices_is_fast():
     table = prices(zigzag, last=at(2025, 2, 1, 0))
     start = time.perf_counter()

@@ -501,10 +501,20 @@ def _price_plan(plan, slots, costs, chosen, remaining_kwh, grid=None, eur=None, 
 
 
 def _euros(plan):
-    """', EUR 2.15, EUR 0.80 less than charging now' for the reason, '' without prices."""
+    """', EUR 2.15, EUR 0.80 less than charging now' for the reason, '' without prices. A plan can
+    cost more than charging now (the cheaper quarters are the unsafe ones): then it says so, not
+    'EUR -0.10 less'."""
     if plan.planned_cost_eur is None:
         return ""
-    return ", EUR %.2f, EUR %.2f less than charging now" % (plan.planned_cost_eur, plan.cost_now_eur - plan.planned_cost_eur)
+    saving_eur = _cents(plan.cost_now_eur - plan.planned_cost_eur)
+    if saving_eur < 0:
+        return ", EUR %.2f, EUR %.2f more than charging now" % (plan.planned_cost_eur, -saving_eur)
+    return ", EUR %.2f, EUR %.2f less than charging now" % (plan.planned_cost_eur, saving_eur)
+
+
+def _cents(eur):
+    """eur to 0.01, without a negative zero (round(-0.004, 2) is -0.0, shown as -0.00)."""
+    return round(eur, 2) + 0.0
 
 
 @pyscript_compile
@@ -664,7 +674,7 @@ def plan_attributes(plan, need_kwh, delivered_kwh, departure_utc):
         # only with prices: a dashboard shows what the plan costs and saves, and each window's price
         attributes["planned_cost_eur"] = round(plan.planned_cost_eur, 2)
         attributes["cost_now_eur"] = round(plan.cost_now_eur, 2)
-        attributes["saving_eur"] = round(plan.cost_now_eur - plan.planned_cost_eur, 2)
+        attributes["saving_eur"] = _cents(plan.cost_now_eur - plan.planned_cost_eur)
         attributes["windows"] = [{
             "start": balancer_time.iso_local(plan.windows[k][0]),
             "end": balancer_time.iso_local(plan.windows[k][1]),
