@@ -419,13 +419,13 @@ def test_needs_grid_says_when_waiting_out_this_quarter_would_make_the_need_tight
     """Mode solar's signal (balancer_controller): the deadline wins from the last quarter that can be waited out."""
     room = plan(PLUG_IN, 1.0)
     assert room.needs_grid is False
-    total = sum([slot[2] for slot in balancer_planner._with_room(
+    total = sum([slot[balancer_planner.SLOT_KWH] for slot in balancer_planner._with_room(
         balancer_planner._slots(PLUG_IN, DEPARTURE, LIMIT_W, PROFILE), LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W)])
     night = at(2025, 1, 29, 1)  # from 01:00 every quarter gives the car the same room
     slots = balancer_planner._with_room(balancer_planner._slots(night, DEPARTURE, LIMIT_W, PROFILE), LIMIT_W, MARGIN_W,
                                         CAR_MAX_W, CAR_MIN_W)
-    quarter_kwh = slots[0][2]
-    left = sum([slot[2] for slot in slots])
+    quarter_kwh = slots[0][balancer_planner.SLOT_KWH]
+    left = sum([slot[balancer_planner.SLOT_KWH] for slot in slots])
     fits = (left - quarter_kwh) / (1 + balancer_planner.BUFFER_SHARE)
     assert plan(night, fits - 0.1).needs_grid is False and plan(night, fits + 0.1).needs_grid is True
     assert not plan(night, fits + 0.1).reason.startswith("tight")  # one quarter before the plan itself is tight
@@ -540,8 +540,9 @@ def test_prices_may_take_a_quarter_whose_usual_high_is_below_half_the_limit(monk
     monkeypatch.setattr(balancer_planner, "PRICED_SAFE_STEP", 1)
     # the prior's high is a guess: an unlearnt quarter is no safer than the plan without prices needs
     slot = balancer_planner._slots(night, night + timedelta(minutes=15), LIMIT_W, profile)[0]
-    assert slot[3] == 1 and balancer_planner._safe_enough(slot, 0)
-    assert not balancer_planner._safe_enough(slot[:9] + [False], 0) and balancer_planner._safe_enough(slot[:9] + [False], 1)
+    assert slot[balancer_planner.SLOT_STEP] == 1 and balancer_planner._safe_enough(slot, 0)
+    unlearnt = slot[:balancer_planner.SLOT_LEARNT] + [False]
+    assert not balancer_planner._safe_enough(unlearnt, 0) and balancer_planner._safe_enough(unlearnt, 1)
 
 
 def test_whatever_the_sun_and_the_need_the_plan_delivers_it_and_says_when():

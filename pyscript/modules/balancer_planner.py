@@ -103,6 +103,21 @@ _TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(:\d{2}(\.\d+)?)?$")
 _DATETIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})(:\d{2}(\.\d+)?)?$")
 
 
+# A slot, one quarter of the plan (or the part of it from now, or to the departure), is a list
+# indexed by these (lists, not objects: the loops over a plan's 192 slots run natively, see
+# _slot_rows).
+SLOT_START = 0  # when the slot starts (UTC): the quarter's start, or now
+SLOT_END = 1  # when it ends (UTC): the quarter's end, or the departure
+SLOT_KWH = 2  # the car's energy in it (kWh): 0 from _slots, the room from _with_room
+SLOT_STEP = 3  # its risk in RISK_STEP steps: the plan's safety ranking
+SLOT_QUARTER = 4  # the quarter's start (UTC)
+SLOT_USUAL_W = 5  # the house's usual average (W)
+SLOT_RISK = 6  # the house's high as a share of the limit (balancer_profile.risk)
+SLOT_NET_W = 7  # the house's usual net (W, export negative): its usual solar surplus
+SLOT_HIGH_W = 8  # the house's usual high (W)
+SLOT_LEARNT = 9  # the profile has learnt the quarter (its figures are the house's, not the prior's)
+
+
 class SessionPlan:
     """What the planner decided for one session, at one moment.
 
@@ -154,11 +169,9 @@ def _kw(watts):
 
 
 def _slots(now, end, limit_w, profile, surplus_now_w=None):
-    """[start, end, kwh (0 here: _with_room gives it), risk bucket, quarter start, the house's usual
-    W, risk, the house's usual net W (export negative), the house's usual high W, whether the
-    profile has learnt the quarter (its figures are the house's, not the prior's)] for the running
-    quarter (from now) and each quarter to end: the profile read once per plan. surplus_now_w: the
-    surplus seen now (W), the least surplus of the quarters in the next SUN_PERSISTS_S."""
+    """The slots (lists indexed by the SLOT_ constants) of the running quarter (from now) and of
+    each quarter to end: the profile read once per plan. surplus_now_w: the surplus seen now (W),
+    the least surplus of the quarters in the next SUN_PERSISTS_S."""
     sun_until = None
     if surplus_now_w is not None and surplus_now_w > 0:
         sun_until = now + timedelta(seconds=SUN_PERSISTS_S)
@@ -189,6 +202,7 @@ def _slot_rows(now, end, starts, figures, sun_until, surplus_now_w):
         if sun_until is not None and q < sun_until:
             net_w = min(net_w, -surplus_now_w)
         risk = figures.risk[k]
+        # in the order of the SLOT_ constants
         slots.append([max(q, now), min(q + timedelta(seconds=QUARTER_S), end), 0.0, int(risk / RISK_STEP), q,
                       figures.expected_w[k], risk, net_w, figures.high_w[k], figures.learnt[k]])
     return slots
@@ -197,7 +211,7 @@ def _slot_rows(now, end, starts, figures, sun_until, surplus_now_w):
 @pyscript_compile
 def _with_kwh(slot, kwh):
     """A copy of the slot with another energy (kWh)."""
-    return [slot[0], slot[1], kwh] + slot[3:]
+    return [slot[SLOT_START], slot[SLOT_END], kwh] + slot[SLOT_STEP:]
 
 
 @pyscript_compile
@@ -208,10 +222,10 @@ def _with_room(slots, limit_w, margin_w, car_max_w, car_min_w, high=False, pulse
     for part of the quarter, then paused), not nothing."""
     out = []
     for slot in slots:
-        power_w = min(car_max_w, limit_w - margin_w - (slot[8] if high else slot[5]))
+        power_w = min(car_max_w, limit_w - margin_w - (slot[SLOT_HIGH_W] if high else slot[SLOT_USUAL_W]))
         if power_w < car_min_w and not (pulse and power_w > 0):
             power_w = 0.0
-        out.append(_with_kwh(slot, power_w * (slot[1] - slot[0]).total_seconds() / 3600000.0))
+        out.append(_with_kwh(slot, power_w * (slot[SLOT_END] - slot[SLOT_START]).total_seconds() / 3600000.0))
     return out
 
 
@@ -222,8 +236,8 @@ def _choose(slots, want_kwh, reserve_from):
     filled."""
     ranked = []
     for i in range(len(slots)):
-        if slots[i][2] > 0:
-            ranked.append((1 if slots[i][0] >= reserve_from else 0, slots[i][3], i))
+        if slots[i][SLOT_KWH] > 0:
+            ranked.append((1 if slots[i][SLOT_START] >= reserve_from else 0, slots[i][SLOT_STEP], i))
     ranked.sort()
     chosen = []
     got_kwh = 0.0
@@ -232,13 +246,13 @@ def _choose(slots, want_kwh, reserve_from):
         if got_kwh >= want_kwh:
             break
         chosen.append(entry[2])
-        got_kwh += slots[entry[2]][2]
+        got_kwh += slots[entry[2]][SLOT_KWH]
         worst = max(worst, entry[1])
     chosen.sort()
     filled = list(chosen)
     for k in range(1, len(chosen)):
         gap = list(range(chosen[k - 1] + 1, chosen[k]))
-        if 0 < len(gap) <= FILL_GAP_QUARTERS and max([slots[i][3] for i in gap]) <= worst:
+        if 0 < len(gap) <= FILL_GAP_QUARTERS and max([slots[i][SLOT_STEP] for i in gap]) <= worst:
             filled.extend(gap)
     filled.sort()
     return filled, worst
@@ -283,10 +297,10 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
     values = [value for value in imports if value is not None]
     if not values:
         return None
-    sunny = len([slot for slot in slots if slot[7] < 0 and slot[2] > 0]) > 0
+    sunny = len([slot for slot in slots if slot[SLOT_NET_W] < 0 and slot[SLOT_KWH] > 0]) > 0
     feeds = [None] * len(slots)
     if sunny and export is not None:
-        feeds = export.prices_at([slot[4] for slot in slots])
+        feeds = export.prices_at([slot[SLOT_QUARTER] for slot in slots])
     return SlotCosts(*_cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast, pulse))
 
 
@@ -304,13 +318,13 @@ def _cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast
     sun_kwh = [0.0] * len(slots)
     sun_eur = [DEFAULT_EXPORT_EUR_PER_KWH] * len(slots)
     for i in range(len(slots)):
-        if not (slots[i][7] < 0 and slots[i][2] > 0):
+        if not (slots[i][SLOT_NET_W] < 0 and slots[i][SLOT_KWH] > 0):
             continue
-        a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
+        a, b, kwh = slots[i][SLOT_START], slots[i][SLOT_END], slots[i][SLOT_KWH]
         feed_eur = DEFAULT_EXPORT_EUR_PER_KWH if feeds[i] is None else feeds[i]
-        surplus_w = -slots[i][7]
-        if pv_forecast is not None and slots[i][4] in pv_forecast:
-            surplus_w = min(surplus_w, pv_forecast[slots[i][4]])
+        surplus_w = -slots[i][SLOT_NET_W]
+        if pv_forecast is not None and slots[i][SLOT_QUARTER] in pv_forecast:
+            surplus_w = min(surplus_w, pv_forecast[slots[i][SLOT_QUARTER]])
         surplus_kwh = min(kwh, surplus_w * (b - a).total_seconds() / 3600000.0)
         eur[i] = (surplus_kwh * feed_eur + (kwh - surplus_kwh) * eur[i]) / kwh
         sun_eur[i] = feed_eur
@@ -323,7 +337,7 @@ def _cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast
                 min_kwh[i] = min(kwh, car_min_w * (b - a).total_seconds() / 3600000.0)
                 min_eur[i] = share * feed_eur + (1.0 - share) * min_eur[i]
     high_room = (limit_w - margin_w - (0.0 if pulse else car_min_w)) / max(1.0, float(limit_w))  # a share of the limit, like risk
-    safe = [slot[6] <= high_room for slot in slots]
+    safe = [slot[SLOT_RISK] <= high_room for slot in slots]
     return eur, safe, [value is not None for value in imports], sun_kwh, sun_eur, grid_eur, min_kwh, min_eur, import_eur
 
 
@@ -332,7 +346,7 @@ def _safe_enough(slot, worst):
     """Whether prices may choose the slot: no riskier than worst (the riskiest step the plan without
     prices takes), or than PRICED_SAFE_STEP where the profile has learnt the quarter (the prior's
     high is a guess, not the house's)."""
-    return slot[3] <= worst or (slot[9] and slot[3] <= PRICED_SAFE_STEP)
+    return slot[SLOT_STEP] <= worst or (slot[SLOT_LEARNT] and slot[SLOT_STEP] <= PRICED_SAFE_STEP)
 
 
 @pyscript_compile
@@ -352,13 +366,13 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst, grid_
     steps = [round(value / COST_STEP_EUR_PER_KWH) for value in (costs.grid_eur if grid_eur is None else grid_eur)]
     join = round(JOIN_EUR_PER_KWH / COST_STEP_EUR_PER_KWH)
     safe = [costs.safe[i] and _safe_enough(slots[i], worst) for i in range(n)]
-    keys = [(1 if slots[i][0] >= reserve_from else 0, 0 if safe[i] else 1, 0 if safe[i] else slots[i][3],
-             steps[i], slots[i][3], i) for i in range(n)]
-    ranked = [keys[i] for i in range(n) if slots[i][2] > 0]
+    keys = [(1 if slots[i][SLOT_START] >= reserve_from else 0, 0 if safe[i] else 1, 0 if safe[i] else slots[i][SLOT_STEP],
+             steps[i], slots[i][SLOT_STEP], i) for i in range(n)]
+    ranked = [keys[i] for i in range(n) if slots[i][SLOT_KWH] > 0]
     ranked.sort()
     taken = [False] * n
     beside = []  # keys, JOIN cheaper, of the unchosen slots beside a chosen one and no riskier
-    if running and slots[0][2] > 0:
+    if running and slots[0][SLOT_KWH] > 0:
         beside.append((keys[0][0], keys[0][1], keys[0][2], keys[0][3] - join, keys[0][4], 0))
     chosen = []
     got_kwh = 0.0
@@ -376,10 +390,10 @@ def _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst, grid_
         i = best[5]
         taken[i] = True
         chosen.append(i)
-        got_kwh += slots[i][2]
+        got_kwh += slots[i][SLOT_KWH]
         beside = [key for key in beside if key[5] != i]
         for j in (i - 1, i + 1):
-            if 0 <= j < n and not taken[j] and slots[j][2] > 0 and slots[j][3] <= slots[i][3]:
+            if 0 <= j < n and not taken[j] and slots[j][SLOT_KWH] > 0 and slots[j][SLOT_STEP] <= slots[i][SLOT_STEP]:
                 key = (keys[j][0], keys[j][1], keys[j][2], keys[j][3] - join, keys[j][4], j)
                 if key not in beside:
                     beside.append(key)
@@ -395,7 +409,7 @@ def _cost_eur(slots, eur, indices, kwh_left):
     for i in indices:
         if kwh_left <= 0:
             break
-        kwh = min(kwh_left, slots[i][2])
+        kwh = min(kwh_left, slots[i][SLOT_KWH])
         total += kwh * eur[i]
         kwh_left -= kwh
     return total
@@ -418,20 +432,20 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
     for i in range(n):
         if sun_total >= want_kwh:
             break
-        if costs.sun_kwh[i] > 0 and slots[i][0] < reserve_from:
+        if costs.sun_kwh[i] > 0 and slots[i][SLOT_START] < reserve_from:
             sun.append(i)
             sun_total += costs.sun_kwh[i]
     grid = []
     at_min = []
     if sun_total < want_kwh:
-        rest = [_with_kwh(slots[i], slots[i][2] - costs.sun_kwh[i]) for i in range(n)]
+        rest = [_with_kwh(slots[i], slots[i][SLOT_KWH] - costs.sun_kwh[i]) for i in range(n)]
         grid = _choose_cheapest(rest, costs, want_kwh - sun_total, reserve_from, running, worst)
         if grid:
             # The car at its minimum where the surplus pays part of it, where that is cheaper than
             # the dearest grid slot: each such kWh spares one there; then the grid for the rest.
             dearest = max([costs.grid_eur[i] for i in grid])
             offers = [(costs.min_eur[i], i) for i in range(n) if costs.min_kwh[i] > 0 and costs.min_eur[i] < dearest
-                      and costs.safe[i] and _safe_enough(slots[i], worst) and slots[i][0] < reserve_from]
+                      and costs.safe[i] and _safe_enough(slots[i], worst) and slots[i][SLOT_START] < reserve_from]
             offers.sort()
             left = want_kwh - sun_total
             for offer in offers:
@@ -450,11 +464,11 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
                 # before).
                 grid_eur = list(costs.grid_eur)
                 for i in at_min:
-                    rest[i][2] = max(0.0, rest[i][2] - costs.min_kwh[i])
+                    rest[i][SLOT_KWH] = max(0.0, rest[i][SLOT_KWH] - costs.min_kwh[i])
                     grid_eur[i] = costs.import_eur[i] + JOIN_EUR_PER_KWH
                 grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst, grid_eur) if left > 0 else []
     chosen = sorted(sun + at_min + [i for i in grid if i not in sun and i not in at_min])
-    if sum([slots[i][2] if i in grid else (costs.sun_kwh[i] if i in sun else costs.min_kwh[i])
+    if sum([slots[i][SLOT_KWH] if i in grid else (costs.sun_kwh[i] if i in sun else costs.min_kwh[i])
             for i in chosen]) < want_kwh - 1e-9:
         # The sun and the quarters at the minimum took room the grid then lacked (a sunny quarter
         # in the last hour, a quarter kept to its minimum): each chosen quarter at its whole room.
@@ -488,14 +502,14 @@ def _price_plan(plan, slots, costs, chosen, remaining_kwh, grid=None, eur=None, 
     plan.marginal_eur_per_kwh = max(dearest) if dearest else None
     plan.cost_now_eur = _cost_eur(now_slots or slots, costs.eur_per_kwh, range(len(slots)), remaining_kwh)
     unknown = costs.known.index(False) if False in costs.known else len(slots)
-    plan.prices_known_until = slots[unknown - 1][1] if unknown > 0 else None
+    plan.prices_known_until = slots[unknown - 1][SLOT_END] if unknown > 0 else None
     plan.window_prices = []
     k = 0
     for window in plan.windows:
         eur_sum, kwh = 0.0, 0.0
-        while k < len(chosen) and slots[chosen[k]][0] < window[1]:
-            eur_sum += slots[chosen[k]][2] * eur[chosen[k]]
-            kwh += slots[chosen[k]][2]
+        while k < len(chosen) and slots[chosen[k]][SLOT_START] < window[1]:
+            eur_sum += slots[chosen[k]][SLOT_KWH] * eur[chosen[k]]
+            kwh += slots[chosen[k]][SLOT_KWH]
             k += 1
         plan.window_prices.append(eur_sum / kwh if kwh > 0 else None)
 
@@ -522,10 +536,10 @@ def _windows(slots, chosen):
     """Contiguous runs of chosen slots as (start, end)."""
     windows = []
     for i in chosen:
-        if windows and windows[-1][1] == slots[i][0]:
-            windows[-1] = (windows[-1][0], slots[i][1])
+        if windows and windows[-1][1] == slots[i][SLOT_START]:
+            windows[-1] = (windows[-1][0], slots[i][SLOT_END])
         else:
-            windows.append((slots[i][0], slots[i][1]))
+            windows.append((slots[i][SLOT_START], slots[i][SLOT_END]))
     return windows
 
 
@@ -534,7 +548,7 @@ def _finish(slots, chosen, remaining_kwh):
     """When the chosen slots, filled in time order at their planned power, deliver remaining_kwh."""
     left = remaining_kwh
     for i in chosen:
-        a, b, kwh = slots[i][0], slots[i][1], slots[i][2]
+        a, b, kwh = slots[i][SLOT_START], slots[i][SLOT_END], slots[i][SLOT_KWH]
         if kwh <= 0:
             continue
         if kwh >= left:
@@ -581,14 +595,14 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         return plan
     end = min(departure_utc, now + timedelta(seconds=MAX_HORIZON_S))
     quarters = _slots(now, end, limit_w, profile, surplus_now_w if prices is not None else None)
-    imports = None if prices is None else prices.prices_at([slot[4] for slot in quarters])
+    imports = None if prices is None else prices.prices_at([slot[SLOT_QUARTER] for slot in quarters])
     priced = imports is not None and len([v for v in imports if v is not None]) > 0
     now_slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w)  # what charging now gives
     slots = now_slots
     if priced:
         # With prices each quarter gives the room its usual high leaves (see the docstring).
         slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, True)
-    total = sum([slot[2] for slot in slots])
+    total = sum([slot[SLOT_KWH] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     pulse = False
     if priced and can_pause:
@@ -600,8 +614,8 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         # charged 23:00-00:45 at 0.29 EUR/kWh, not 03:00-05:45 at 0.26-0.27; +4.5 % over the
         # bound). A car without a pause switch holds its minimum: only quarters it fits in count.
         pulsed = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, True, True)
-        if sum([slot[2] for slot in pulsed]) >= want:
-            slots, total, pulse = pulsed, sum([slot[2] for slot in pulsed]), True
+        if sum([slot[SLOT_KWH] for slot in pulsed]) >= want:
+            slots, total, pulse = pulsed, sum([slot[SLOT_KWH] for slot in pulsed]), True
             now_slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, False, True)
     by = _hhmm(departure_utc)
     costs = None if imports is None else _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast, pulse)
@@ -609,10 +623,10 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         # Not enough room for the need plus the buffer: every quarter from now on counts.
         chosen = list(range(len(slots)))
         plan.needs_grid = True
-        plan.windows = [(slots[0][0], slots[-1][1])]
+        plan.windows = [(slots[0][SLOT_START], slots[-1][SLOT_END])]
         if costs is not None:
             _price_plan(plan, now_slots, costs, chosen, remaining)  # every quarter, as the budget allows
-        total = sum([slot[2] for slot in now_slots])  # what fits as the budget likely gives it
+        total = sum([slot[SLOT_KWH] for slot in now_slots])  # what fits as the budget likely gives it
         if total < remaining:
             plan.on_track = False
             plan.short_kwh = remaining - total
@@ -627,7 +641,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
         return plan
     # Waiting out this quarter would leave less than the need plus the buffer (mode solar's signal:
     # the plan is redone only at the next quarter, by when that quarter's room is gone).
-    plan.needs_grid = total - slots[0][2] < want
+    plan.needs_grid = total - slots[0][SLOT_KWH] < want
     reserve_from = departure_utc - timedelta(seconds=RESERVE_S)
     chosen, worst = _choose(slots, want, reserve_from)
     grid, planned, eur = chosen, slots, None
