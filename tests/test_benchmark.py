@@ -79,7 +79,7 @@ def test_bad_slices_give_one_line_each_and_exit_2(capsys, tmp_path):
     assert benchmark.main(["--traces-dir", str(tmp_path), "--plants", "5phase", "--controllers",
                            "app,foo", "--history", "-1"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "benchmark: unknown plant '5phase' in --plants (choose from reference, meter30, 3phase)",
+        "benchmark: unknown plant '5phase' in --plants (choose from reference, meter30, 3phase, local)",
         "benchmark: unknown controller 'foo' in --controllers (choose from app, original, "
         "uncontrolled, timer)",
         "benchmark: --history '-1': give whole numbers of days, 0 for none"]

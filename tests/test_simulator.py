@@ -154,6 +154,34 @@ def test_charger_power_sensor_polls_and_write_answers_restart_the_timer():
         (470, 0.0, "off", True)]
 
 
+def test_a_local_charger_reports_each_change_once_and_its_energy_on_a_period():
+    local = replace(REF, charger_reports="on_change", charger_delay=5.0)
+    ctl, run = run_script([(100, "current", 10), (200, "pause", None), (300, "resume", None)],
+                          trace=flat_trace(1000.0, 360), params=local)
+    changes = [c for c in ctl.charger if c[0] in (0, 105, 205, 305)]
+    # at start what it shows; then each change when the car's draw changed (5 s after the write),
+    # nothing at the write itself (no echo, no refresh) and no poll
+    assert changes == [(0, 7.36, "on", True), (105, 2.3, "on", True), (205, 0.0, "off", True), (305, 2.3, "on", True)]
+    energy = [c[0] for c in ctl.charger if c[0] not in (0, 105, 205, 305)]
+    assert energy == [30, 60, 90, 120, 150, 180, 210, 330]  # every 30 s while the added energy changes
+    steps = [(t - T0, w) for t, w in zip(run.ev_times, run.ev_w)]
+    assert steps == [(0, 7360.0), (105, 2300.0), (205, 0.0), (305, 2300.0)]
+
+
+def test_the_real_app_learns_a_local_charger_and_keeps_the_quarter():
+    """Three evening hours of a local charger through the real app: it recognises on-change reports
+    and the car alone never pushes a quarter over the limit (own fault 0 W), as on the Wallbox plant."""
+    pytest.importorskip("stubs")
+    from tools.app_controller import AppController
+    trace = flat_trace([1500.0] * 90 + [5500.0] * 20 + [1500.0] * 70, 0, start=T0 + 17 * 3600)
+    ctl = AppController()
+    run = Plant(trace, replace(PlantParams(), charger_reports="on_change", charger_delay=5.0)).run(ctl)
+    assert ctl.notes == []
+    assert ctl.env._get("pyscript.wallbox_balancer_setpoint").attributes["charger_reports"] == "on_change"
+    m = evaluate(run)
+    assert m.ev_kwh > 0 and m.own_fault_w == 0 and all(w[3] == "ok" for w in run.writes if w[3] in ("ok", "429"))
+
+
 def test_plug_windows_and_pause_skipped_without_a_car():
     params = PlantParams()  # Mon-Fri 18:00-07:30, Sat/Sun 12:00-18:00
     mon = T0

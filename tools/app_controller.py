@@ -228,15 +228,24 @@ class AppController(Controller):
             return
         self._at(t)
         self._set_charger_sensors(power_kw)
-        self.env.set_state(SWITCH, switch)
+        self._show(SWITCH, switch)
 
     def _set_charger_sensors(self, power_kw):
         """What a poll (or a write's echo of the last poll) writes: power, status, added energy."""
-        env, plant = self.env, self.plant
-        env.set_state(CHARGER_POWER, _kw(power_kw), unit_of_measurement="kW", device_class="power")
-        env.set_state(STATUS, plant.status_shown)
-        env.set_state(ADDED_ENERGY, repr(plant.session_kwh_shown), unit_of_measurement="kWh",
-                      device_class="energy")
+        plant = self.plant
+        self._show(CHARGER_POWER, _kw(power_kw), unit_of_measurement="kW", device_class="power")
+        self._show(STATUS, plant.status_shown)
+        self._show(ADDED_ENERGY, repr(plant.session_kwh_shown), unit_of_measurement="kWh", device_class="energy")
+
+    def _show(self, entity, state, **attributes):
+        """Set the entity; a charger that reports on change (PlantParams.charger_reports) writes
+        only a value that changed (Home Assistant then fires a state trigger; a polled one's
+        unchanged write moves only last_reported, which is how the app tells them apart)."""
+        if self.plant.p.charger_reports == "on_change":
+            shown = self.env.get_state(entity)
+            if shown is not None and str(shown) == state:
+                return
+        self.env.set_state(entity, state, **attributes)
 
     def on_plug(self, t, plugged):
         """Sessions mode: at plug-in the user sets the session's need and departure."""

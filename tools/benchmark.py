@@ -89,7 +89,12 @@ PLANTS = {
     "reference": ("1 x 230 V, 6-32 A, 5 s meter", REFERENCE),
     "meter30": ("30 s meter (DSMR default throttle)", replace(REFERENCE, meter_period=30.0)),
     "3phase": ("3 x 230 V, 6-16 A", replace(REFERENCE, phases=3, max_current=16)),
+    # not in the default matrix (issue 15 names the three above): a local charger (ESPHome, MQTT,
+    # OpenEVSE, go-e) that reports on change and answers in 5 s, at the app's default settings
+    "local": ("1 x 230 V, 6-32 A, local charger: reports on change, 5 s response",
+              replace(REFERENCE, charger_reports="on_change", charger_delay=5.0)),
 }
+DEFAULT_PLANTS = ("reference", "meter30", "3phase")
 HUNGRY = "hungry"
 DEFAULT_SEEDS = "1-5,hungry"
 DEFAULT_HISTORY = "0,10"
@@ -580,7 +585,7 @@ def main(argv=None) -> int:
     ap.add_argument("--traces-dir", default=TRACES_DIR)
     ap.add_argument("--traces", help="comma-separated trace names or their beginnings, e.g. H1,H6 "
                     "(default: every CSV in --traces-dir)")
-    ap.add_argument("--plants", default=",".join(PLANTS), help=f"from {','.join(PLANTS)}")
+    ap.add_argument("--plants", default=",".join(DEFAULT_PLANTS), help=f"from {','.join(PLANTS)}")
     ap.add_argument("--seeds", default=DEFAULT_SEEDS, help="session seeds and ranges, and "
                     f"'{HUNGRY}' for the always-hungry car (default {DEFAULT_SEEDS})")
     ap.add_argument("--history", default=DEFAULT_HISTORY, help="install days: history days, 0 = "

@@ -33,6 +33,12 @@ charger_poll   90 s    The integration polls the charger every 90 s (one charger
                        poll timer. An accepted pause/resume requests a refresh that runs at once and reads
                        the charger before it reacted (the debouncer's 10 s cooldown never matters at one
                        write a minute); it also restarts the poll timer. Polls are GETs and never 429.
+charger_reports "polled" "polled": the Wallbox cloud as above (poll, echo, refresh). "on_change": a local
+                       charger (ESPHome, MQTT, OpenEVSE, go-e): what it shows (power, pause switch,
+                       status) is reported once, when it changes (the car's draw `charger_delay` s after
+                       a write), its added energy every `energy_period` s while it changes; no poll, no
+                       echo of a write, no refresh.
+energy_period  30 s    on_change: how often the added-energy sensor reports while it changes.
 voltage        230 V   Per phase.
 phases         1       1 or 3; power = amps * voltage * phases.
 min_current    6 A     The charger's number entity range (HA rejects values outside it before the cloud).
@@ -103,6 +109,8 @@ class PlantParams:
     write_interval: float = 60.0
     reject_resets_window: bool = False
     charger_poll: float = 90.0
+    charger_reports: str = "polled"
+    energy_period: float = 30.0
     voltage: float = 230.0
     phases: int = 1
     min_current: int = 6
@@ -359,6 +367,8 @@ class Plant:
             self.full = True
             self.full_intervals.append((t, t))
         self._update_ev(t)
+        if self.p.charger_reports == "on_change":
+            self._push(t, P_POLL, self._report)
 
     @property
     def session_need_kwh(self) -> float | None:
@@ -390,6 +400,8 @@ class Plant:
                 self.session_departure = None
         if self.p.sessions:
             self.controller.on_plug(t, plugged)
+        if self.p.charger_reports == "on_change":
+            self._push(t, P_POLL, self._report, True)
 
     # ---- cloud writes (what the controllers call) -------------------------------------------
     def _cloud(self, t: float) -> bool:
@@ -411,10 +423,11 @@ class Plant:
         self.writes.append((t, "current", amps, "ok"))
         self.setpoint = amps
         self._push(t + self.p.charger_delay, P_EFFECT, self._effect, ("amps", amps))
-        # the answer re-writes the previous poll's sensor values and restarts the poll timer
-        # (delivered after the service call returns, as Home Assistant does)
-        self._restart_poll(t)
-        self._push(t, P_POLL, self._answer)
+        if self.p.charger_reports == "polled":
+            # the answer re-writes the previous poll's sensor values and restarts the poll timer
+            # (delivered after the service call returns, as Home Assistant does)
+            self._restart_poll(t)
+            self._push(t, P_POLL, self._answer)
         return True
 
     def set_paused(self, t: float, paused: bool) -> bool:
@@ -430,8 +443,9 @@ class Plant:
         self.writes.append((t, kind, None, "ok"))
         self.paused_cmd = paused
         self._push(t + self.p.charger_delay, P_EFFECT, self._effect, ("paused", paused))
-        # requested refresh: runs right after the call, before the charger reacts
-        self._push(t, P_POLL, self._poll)
+        if self.p.charger_reports == "polled":
+            # requested refresh: runs right after the call, before the charger reacts
+            self._push(t, P_POLL, self._poll)
         return True
 
     # ---- sensors ----------------------------------------------------------------------------
@@ -442,12 +456,14 @@ class Plant:
     def _answer(self, t: float, _=None) -> None:
         self.controller.on_charger(t, self.sensor_kw, self.switch_state, False)
 
-    def _poll(self, t: float, gen=None) -> None:
-        if gen is not None and gen != self._poll_gen:
-            return                                # timer was restarted
+    def _show(self, t: float, energy: bool = True) -> bool:
+        """Update what the charger's entities show to what it does at t (the added energy only
+        when `energy`); True when any of them changed."""
+        before = (self.sensor_kw, self.switch_state, self.status_shown, self.session_kwh_shown)
         self.sensor_kw = round(self.ev_w / 1000.0, 2)
-        self._account(t)
-        self.session_kwh_shown = round(self.session_j / 3.6e6, 2)
+        if energy:
+            self._account(t)
+            self.session_kwh_shown = round(self.session_j / 3.6e6, 2)
         if not self.plugged:
             self.switch_state, self.status_shown = "unavailable", "Ready"
         elif self.paused:
@@ -455,8 +471,23 @@ class Plant:
         else:
             self.switch_state = "on"
             self.status_shown = "Waiting for car demand" if self.full else "Charging"
+        return (self.sensor_kw, self.switch_state, self.status_shown, self.session_kwh_shown) != before
+
+    def _poll(self, t: float, gen=None) -> None:
+        if gen is not None and gen != self._poll_gen:
+            return                                # timer was restarted
+        self._show(t)
         self._restart_poll(t)
         self.controller.on_charger(t, self.sensor_kw, self.switch_state, True)
+
+    def _report(self, t: float, energy: bool = False) -> None:
+        """on_change: report what changed (power, switch, status; the added energy with `energy`)."""
+        if self._show(t, energy):
+            self.controller.on_charger(t, self.sensor_kw, self.switch_state, True)
+
+    def _energy_report(self, t: float, _=None) -> None:
+        self._report(t, True)
+        self._push(t + self.p.energy_period, P_POLL, self._energy_report)
 
     def grid_reading(self, t: float) -> int | None:
         """What the grid sensor publishes at t (W, None = unavailable)."""
@@ -486,6 +517,9 @@ class Plant:
         try:
             controller.on_start(self, start)
             self._poll(start, None)
+            if p.charger_reports == "on_change":
+                self._poll_gen += 1                   # no poll: the first one showed the start
+                self._push(start + p.energy_period, P_POLL, self._energy_report)
             n = self._loop(controller, tick_period, progress, wall0)
             self.now = end
             if self.full:
