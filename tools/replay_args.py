@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--meter-delay", type=float, help="s the grid reading lags (default 2)")
     g.add_argument("--charger-delay", type=float, help="s from accepted write to effect (default 20)")
     g.add_argument("--write-interval", type=float, help="s the cloud wants between writes (default 60)")
+    g.add_argument("--charger-reports", choices=("polled", "on_change"),
+                   help="how the charger's entities report: polled (the Wallbox cloud: a 90 s poll, "
+                   "the echo of a write; default) or on_change (a local charger, e.g. with "
+                   "--charger-delay 5)")
     g.add_argument("--car-max-kw", type=float, help="the car's own acceptance (default: unlimited)")
     g.add_argument("--session-kwh", type=float, help="kWh the car takes per plug-in session, then "
                    "it is full until unplugged (default: it always wants more)")
@@ -203,6 +207,7 @@ def params_from_args(args) -> PlantParams:
                               ("meter_period", args.meter_period), ("meter_delay", args.meter_delay),
                               ("charger_delay", args.charger_delay),
                               ("write_interval", args.write_interval),
+                              ("charger_reports", args.charger_reports),
                               ("target_peak", args.target_peak)):
         if value is not None:
             changes[field_name] = value
