@@ -73,10 +73,23 @@ class _Checker(ast.NodeVisitor):
         for sub in ast.walk(node):
             if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _is_native(sub):
                 self.pyscript_funcs.add(sub.name)
+        self.module_funcs = {sub.name for sub in node.body
+                             if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _is_native(sub)}
         self.generic_visit(node)
+
+    def _check_native(self, node):
+        """A native (@pyscript_compile) function that calls one of this module's pyscript
+        functions gets a coroutine back in pyscript (eval.py: pyscript functions are async)."""
+        own = _stored_names([node.args]) | _stored_names(node.body)
+        for sub in ast.walk(node):
+            if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id not in own
+                    and sub.func.id in getattr(self, "module_funcs", ())):
+                self.bad(sub, f"native function {node.name}() calls pyscript function {sub.func.id}(): "
+                              "in pyscript that returns a coroutine (make it @pyscript_compile too)")
 
     def visit_FunctionDef(self, node):
         if _is_native(node):
+            self._check_native(node)
             return
         for dec in node.decorator_list:
             self.visit(dec)

@@ -257,6 +257,10 @@ def test_pyscript_incompatible_code_is_refused(load):
         load("def f(xs, limit):\n    return sorted(xs, key=lambda x: abs(x - limit))\n")
     # native code may do anything
     load("@pyscript_compile\ndef f(xs):\n    return sum(x for x in xs)\n")
+    # but not call a pyscript function of its module: in pyscript that call returns a coroutine
+    with pytest.raises(PyscriptIncompatible, match=r"native function f\(\) calls pyscript function g\(\)"):
+        load("def g(x):\n    return x\n\n@pyscript_compile\ndef f(xs):\n    return [g(x) for x in xs]\n")
+    load("def g(x):\n    return x\n\n@pyscript_compile\ndef f(xs, g=abs):\n    return [g(x) for x in xs]\n")
 
 
 def test_state_api_semantics(load):
