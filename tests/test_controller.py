@@ -463,6 +463,24 @@ def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatc
     assert calls[-1]["can_pause"] is True  # the pause switch: a room below the minimum is planned too
 
 
+def test_the_plan_counts_the_car_at_its_minimum_current_not_at_the_park_current(monkeypatch):
+    """park_current is where the charger is left without a car; the car charging at its least
+    draws the minimum current (the configured one, or as tuned or as the charger's range allows)."""
+    import balancer_planner
+    calls = []
+    real = balancer_planner.plan_session
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(balancer_planner, "plan_session", spy)
+    ctrl = planned(park_current=10)
+    ctrl.step(at(0), plan_reading(0, grid_w=4680.0, amps=16))
+    ctrl.step(at(900), plan_reading(900, grid_w=4680.0, amps=16, min_a=8))  # tuned up: the next plan
+    assert [args[7] for args in calls] == [6 * 230.0, 8 * 230.0]  # car_min_w
+
+
 def test_the_plan_for_the_next_quarter_is_made_in_time_to_stop_the_car_before_it():
     """22:00-22:15 costs 0.10 EUR/kWh, 22:15-23:00 0.30, the night from 23:00 0.20: the car charges
     in the cheap quarter and waits for 23:00. The plan for 22:15 is made when a command sent then

@@ -448,7 +448,7 @@ class Controller:
             self.session_plan = balancer_planner.plan_session(
                 plan_at, departure, need, delivered, limit_w, s.margin,
                 balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
-                balancer_budget.power_for_amps(s.park_current, s.voltage, s.phases), self.profile,
+                balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
                 pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.has_pause_switch)
         plan = self.session_plan
