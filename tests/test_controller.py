@@ -437,18 +437,24 @@ def test_a_new_price_table_is_planned_again_within_the_quarter():
     assert ctrl.step(at(5), r).session_attributes["next_window_start"].startswith("2025-01-15T23:00")
 
 
-def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatch):
-    """running (the JOIN stickiness) holds only for a car that charged in the quarter before under
-    a plan that said charge; the export table is passed on as it came."""
+def plan_calls(monkeypatch):
+    """The (args, kwargs) of every balancer_planner.plan_session call from now on."""
     import balancer_planner
     calls = []
     real = balancer_planner.plan_session
 
     def spy(*args, **kwargs):
-        calls.append(kwargs)
+        calls.append((args, kwargs))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(balancer_planner, "plan_session", spy)
+    return calls
+
+
+def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatch):
+    """running (the JOIN stickiness) holds only for a car that charged in the quarter before under
+    a plan that said charge; the export table is passed on as it came."""
+    calls = plan_calls(monkeypatch)
     ctrl = planned()
     from balancer_prices import price_table
     export, prices = price_table(0.03, None, at(0)), price_table("0.25", {}, at(0))
@@ -458,27 +464,20 @@ def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatc
         ctrl.step(at(seconds), r)
     # 22:00 new session; 22:13:30 and 22:28:30 (for 22:15 and 22:30: the quarters a command sent
     # then takes effect in) after a charged quarter
-    assert [c["running"] for c in calls] == [False, True, True]
-    assert calls[-1]["export"] is export and calls[-1]["prices"] is not None
-    assert calls[-1]["can_pause"] is True  # the pause switch: a room below the minimum is planned too
+    kwargs = [c[1] for c in calls]
+    assert [c["running"] for c in kwargs] == [False, True, True]
+    assert kwargs[-1]["export"] is export and kwargs[-1]["prices"] is not None
+    assert kwargs[-1]["can_pause"] is True  # the pause switch: a room below the minimum is planned too
 
 
 def test_the_plan_counts_the_car_at_its_minimum_current_not_at_the_park_current(monkeypatch):
     """park_current is where the charger is left without a car; the car charging at its least
     draws the minimum current (the configured one, or as tuned or as the charger's range allows)."""
-    import balancer_planner
-    calls = []
-    real = balancer_planner.plan_session
-
-    def spy(*args, **kwargs):
-        calls.append(args)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(balancer_planner, "plan_session", spy)
+    calls = plan_calls(monkeypatch)
     ctrl = planned(park_current=10)
     ctrl.step(at(0), plan_reading(0, grid_w=4680.0, amps=16))
     ctrl.step(at(900), plan_reading(900, grid_w=4680.0, amps=16, min_a=8))  # tuned up: the next plan
-    assert [args[7] for args in calls] == [6 * 230.0, 8 * 230.0]  # car_min_w
+    assert [c[0][7] for c in calls] == [6 * 230.0, 8 * 230.0]  # car_min_w
 
 
 def test_the_plan_for_the_next_quarter_is_made_in_time_to_stop_the_car_before_it():
