@@ -205,7 +205,7 @@ class Controller:
         )
         house_w = balancer_budget.house_load_w(grid_w, ev_w)
         if grid_fresh and previous_w is not None and not paused_now and charger.car is not False:
-            offered_w = balancer_budget.power_for_amps(charger_a or 0, s.voltage, s.phases)
+            offered_w = self._amps_w(charger_a or 0)
             drop_w = previous_w - grid_w
             if offered_w > 0 and drop_w > 0 and drop_w >= STOP_DROP_SHARE * min(offered_w, previous_w):
                 # The grid fell by about what the car draws: it may have been unplugged or got
@@ -299,11 +299,15 @@ class Controller:
             # (judged once the last change took effect: until then the house load counts what the
             # car still draws above its new current)
             d.limit_at_risk = budget.minimum_breaks_limit(
-                self._minimum_in_s(now, want_a), balancer_budget.power_for_amps(want_a, s.voltage, s.phases))
+                self._minimum_in_s(now, want_a), self._amps_w(want_a))
         d.house_w, d.remaining_s = house_w, remaining_s
         d.projected_w = budget.projected_average_w(self.meter.last_power_w or 0.0)
         d.car, d.session_kwh, d.charger_reports = charger.car_text(), charger.session_kwh, charger.reports_text()
         return d
+
+    def _amps_w(self, amps):
+        """The car's power (W) at these amps, at the configured voltage and phases."""
+        return balancer_budget.power_for_amps(amps, self.settings.voltage, self.settings.phases)
 
     def _soak_start_w(self, mode, plan, reading):
         """Mode auto with a price plan that waits for its quarters (need not met): the surplus (W)
@@ -314,11 +318,10 @@ class Controller:
             return None
         if plan.state != balancer_planner.STATE_WAITING or self.meter.quarter_start is None:
             return None
-        s = self.settings
         q = self.meter.quarter_start
         export_eur = reading.export_prices.price(q) if reading.export_prices is not None else None
         start_w = balancer_solar.soak_start_w(
-            balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases), reading.prices.price(q),
+            self._amps_w(reading.min_a), reading.prices.price(q),
             balancer_planner.DEFAULT_EXPORT_EUR_PER_KWH if export_eur is None else export_eur,
             plan.marginal_eur_per_kwh)
         if self.solar.on or self.solar.covers(start_w):
@@ -336,7 +339,7 @@ class Controller:
         paused, amps, short, why = balanced
         surplus = "solar: %.1f kW surplus" % (max(0.0, self.solar.surplus_w or 0.0) / 1000.0)
         if not on:
-            min_w = balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases)
+            min_w = self._amps_w(reading.min_a)
             minimum = "%.1f kW minimum" % (min_w / 1000.0)
             if start_w is not None and start_w < min_w:
                 minimum = "%.1f kW that makes the %s cheaper than the plan's dearest quarter" % (start_w / 1000.0, minimum)
@@ -366,7 +369,7 @@ class Controller:
             return budget
         s = self.settings
         allowance_w = budget.allowance_w(s.charger_response, s.min_command_interval)[0]
-        if allowance_w - reserve_w >= balancer_budget.power_for_amps(min_a, s.voltage, s.phases):
+        if allowance_w - reserve_w >= self._amps_w(min_a):
             return budget
         return budget.with_reserve(reserve_w)
 
@@ -447,8 +450,8 @@ class Controller:
             self.planned_for = key
             self.session_plan = balancer_planner.plan_session(
                 plan_at, departure, need, delivered, limit_w, s.margin,
-                balancer_budget.power_for_amps(max_a, s.voltage, s.phases),
-                balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases), self.profile,
+                self._amps_w(max_a),
+                self._amps_w(reading.min_a), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
                 pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.has_pause_switch)
         plan = self.session_plan
@@ -561,7 +564,7 @@ class Controller:
         # A pause could take effect after the next free slot and the response, plus slack for
         # the meter's own delay and update period.
         wait_s = self.gate.seconds_until_free(now) + s.charger_response + PAUSE_SLACK_S
-        min_w = balancer_budget.power_for_amps(reading.min_a, s.voltage, s.phases)
+        min_w = self._amps_w(reading.min_a)
         affordable = budget.minimum_affordable(s.charger_response, wait_s, min_w)
         if affordable and unplanned and bound == "steady" and self._house_above_its_usual_high(
                 balancer_time.quarter_end(now), budget.house_w):
@@ -586,8 +589,8 @@ class Controller:
         if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True and not self.write_failed:
             # (a decrease that was needed and failed is not put off: the next slot retries it)
             if grid_fresh and budget.decrease_can_wait(
-                    balancer_budget.power_for_amps(charger_a, s.voltage, s.phases),
-                    balancer_budget.power_for_amps(want_a, s.voltage, s.phases), wait_s):
+                    self._amps_w(charger_a),
+                    self._amps_w(want_a), wait_s):
                 want_a = charger_a
         if charger_a is not None and want_a > charger_a and not (grid_fresh and self.charger.read_since_change()):
             # No increase on an old grid reading (the meter skipped an update), nor before the

@@ -301,15 +301,15 @@ def _costs(slots, limit_w, margin_w, car_min_w, imports, export, pv_forecast=Non
     feeds = [None] * len(slots)
     if sunny and export is not None:
         feeds = export.prices_at([slot[SLOT_QUARTER] for slot in slots])
-    return SlotCosts(*_cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast, pulse))
+    return SlotCosts(*_cost_lists(slots, limit_w, margin_w, car_min_w, imports, sum(values) / len(values), feeds,
+                                  pv_forecast, pulse))
 
 
 @pyscript_compile
-def _cost_lists(slots, limit_w, margin_w, car_min_w, imports, feeds, pv_forecast, pulse):
-    """_costs' lists, in SlotCosts' order (feeds: the export EUR/kWh of each slot, None where not
+def _cost_lists(slots, limit_w, margin_w, car_min_w, imports, unknown_eur, feeds, pv_forecast, pulse):
+    """_costs' lists, in SlotCosts' order (unknown_eur: the EUR/kWh of a slot whose import price is
+    not known, the mean of the known ones; feeds: the export EUR/kWh of each slot, None where not
     known). Native, like the other loops over a plan's slots."""
-    values = [value for value in imports if value is not None]
-    unknown_eur = sum(values) / len(values)
     eur = [unknown_eur if value is None else value for value in imports]
     import_eur = list(eur)
     grid_eur = list(eur)
