@@ -44,7 +44,7 @@ import os
 import sys
 from datetime import datetime, timezone
 
-from tools.plant import QUARTER, TZ, Controller, session_list
+from tools.plant import ON_CHANGE, QUARTER, TZ, Controller, session_list
 from tools.prices import EXPORT_ENTITY, PRICE_ENTITY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -241,7 +241,7 @@ class AppController(Controller):
         """Set the entity; a charger that reports on change (PlantParams.charger_reports) writes
         only a value that changed (Home Assistant then fires a state trigger; a polled one's
         unchanged write moves only last_reported, which is how the app tells them apart)."""
-        if self.plant.p.charger_reports == "on_change":
+        if self.plant.p.charger_reports == ON_CHANGE:
             shown = self.env.get_state(entity)
             if shown is not None and str(shown) == state:
                 return

@@ -69,7 +69,7 @@ from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTRO
 from tools.energy_cost import CarCost  # noqa: E402
 from tools.history import from_days, replay_span  # noqa: E402
 from tools.metrics import Metrics  # noqa: E402
-from tools.plant import TZ, PlantParams  # noqa: E402
+from tools.plant import ON_CHANGE, TZ, PlantParams  # noqa: E402
 from tools.prices import PriceSpec  # noqa: E402
 from tools.pv import load_pv, with_pv  # noqa: E402
 from tools.replay_run import app_available, replay_costs, replay_trace, with_sessions  # noqa: E402
@@ -92,7 +92,7 @@ PLANTS = {
     # not in the default matrix (issue 15 names the three above): a local charger (ESPHome, MQTT,
     # OpenEVSE, go-e) that reports on change and answers in 5 s, at the app's default settings
     "local": ("1 x 230 V, 6-32 A, local charger: reports on change, 5 s response",
-              replace(REFERENCE, charger_reports="on_change", charger_delay=5.0)),
+              replace(REFERENCE, charger_reports=ON_CHANGE, charger_delay=5.0)),
 }
 DEFAULT_PLANTS = ("reference", "meter30", "3phase")
 HUNGRY = "hungry"

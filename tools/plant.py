@@ -99,6 +99,11 @@ QUARTER = 900.0
 DEFAULT_PLUG_WINDOWS = (((0, 1, 2, 3, 4), "18:00", "07:30"), ((5, 6), "12:00", "18:00"))
 
 
+# how the charger's entities report (PlantParams.charger_reports)
+POLLED, ON_CHANGE = "polled", "on_change"
+CHARGER_REPORTS = (POLLED, ON_CHANGE)
+
+
 @dataclass(frozen=True)
 class PlantParams:
     meter_period: float = 5.0
@@ -109,7 +114,7 @@ class PlantParams:
     write_interval: float = 60.0
     reject_resets_window: bool = False
     charger_poll: float = 90.0
-    charger_reports: str = "polled"
+    charger_reports: str = POLLED
     energy_period: float = 30.0
     voltage: float = 230.0
     phases: int = 1
@@ -367,7 +372,7 @@ class Plant:
             self.full = True
             self.full_intervals.append((t, t))
         self._update_ev(t)
-        if self.p.charger_reports == "on_change":
+        if self.p.charger_reports == ON_CHANGE:
             self._push(t, P_POLL, self._report)
 
     @property
@@ -400,7 +405,7 @@ class Plant:
                 self.session_departure = None
         if self.p.sessions:
             self.controller.on_plug(t, plugged)
-        if self.p.charger_reports == "on_change":
+        if self.p.charger_reports == ON_CHANGE:
             self._push(t, P_POLL, self._report, True)
 
     # ---- cloud writes (what the controllers call) -------------------------------------------
@@ -423,7 +428,7 @@ class Plant:
         self.writes.append((t, "current", amps, "ok"))
         self.setpoint = amps
         self._push(t + self.p.charger_delay, P_EFFECT, self._effect, ("amps", amps))
-        if self.p.charger_reports == "polled":
+        if self.p.charger_reports == POLLED:
             # the answer re-writes the previous poll's sensor values and restarts the poll timer
             # (delivered after the service call returns, as Home Assistant does)
             self._restart_poll(t)
@@ -443,7 +448,7 @@ class Plant:
         self.writes.append((t, kind, None, "ok"))
         self.paused_cmd = paused
         self._push(t + self.p.charger_delay, P_EFFECT, self._effect, ("paused", paused))
-        if self.p.charger_reports == "polled":
+        if self.p.charger_reports == POLLED:
             # requested refresh: runs right after the call, before the charger reacts
             self._push(t, P_POLL, self._poll)
         return True
@@ -516,9 +521,11 @@ class Plant:
                 self._push(b, P_PLUG, self._plug, False)
         try:
             controller.on_start(self, start)
-            self._poll(start, None)
-            if p.charger_reports == "on_change":
-                self._poll_gen += 1                   # no poll: the first one showed the start
+            if p.charger_reports == POLLED:
+                self._poll(start, None)
+            else:                                     # what it shows at the start, then changes
+                self._show(start)
+                controller.on_charger(start, self.sensor_kw, self.switch_state, True)
                 self._push(start + p.energy_period, P_POLL, self._energy_report)
             n = self._loop(controller, tick_period, progress, wall0)
             self.now = end

@@ -41,7 +41,7 @@ from datetime import date
 from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTROLLERS, SOLAR
 from tools.history import MAX_HISTORY_DAYS
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR
-from tools.plant import PlantParams
+from tools.plant import CHARGER_REPORTS, PlantParams
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATED = "generated"
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--meter-delay", type=float, help="s the grid reading lags (default 2)")
     g.add_argument("--charger-delay", type=float, help="s from accepted write to effect (default 20)")
     g.add_argument("--write-interval", type=float, help="s the cloud wants between writes (default 60)")
-    g.add_argument("--charger-reports", choices=("polled", "on_change"),
+    g.add_argument("--charger-reports", choices=CHARGER_REPORTS,
                    help="how the charger's entities report: polled (the Wallbox cloud: a 90 s poll, "
                    "the echo of a write; default) or on_change (a local charger, e.g. with "
                    "--charger-delay 5)")
