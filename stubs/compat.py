@@ -63,6 +63,7 @@ class _Checker(ast.NodeVisitor):
         self.problems = []
         self.func_locals = []  # stack of local-name sets of enclosing pyscript functions
         self.pyscript_funcs = set()
+        self.module_funcs = set()  # this module's top-level pyscript (not native) functions
         self.pyscript_modules = set(pyscript_modules)
         self.class_inits = {}
 
@@ -83,7 +84,7 @@ class _Checker(ast.NodeVisitor):
         own = _stored_names([node.args]) | _stored_names(node.body)
         for sub in ast.walk(node):
             if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id not in own
-                    and sub.func.id in getattr(self, "module_funcs", ())):
+                    and sub.func.id in self.module_funcs):
                 self.bad(sub, f"native function {node.name}() calls pyscript function {sub.func.id}(): "
                               "in pyscript that returns a coroutine (make it @pyscript_compile too)")
 
