@@ -275,6 +275,22 @@ def test_a_running_window_is_not_cut_for_a_cent():
         assert len(p.windows) == 1
 
 
+def test_a_running_window_is_kept_only_where_it_saves_a_start():
+    """The running quarter's JOIN bonus stands in for a start (a resume and a pause). Where the
+    need takes a later window anyway, keeping the car running in a dearer quarter only to pause it
+    after saves no write and costs more: the plan pauses now (H3 July with PV: 19:00-19:30 at 0.245
+    EUR/kWh kept, then 03:00 at 0.222 anyway). Where the running window finishes the need, it is
+    kept."""
+    now = at(2025, 1, 28, 23)
+    table = prices(lambda t: 0.215 if t.hour == 23 and t.minute == 0 else (0.20 if t.hour == 3 else 0.30))
+    finishes = plan(now, 0.5, prices=table, running=True)
+    assert finishes.charge_now is True and len(finishes.windows) == 1
+    later_anyway = plan(now, 3.0, prices=table, running=True)
+    assert later_anyway.charge_now is False
+    assert [(local_hhmm(a), local_hhmm(b)) for a, b in later_anyway.windows] == [("03:00", "04:00")]
+    assert later_anyway.planned_cost_eur < 3.0 * 0.2005
+
+
 def zigzag(local):
     """15-minute prices that fall by half a cent each quarter of an hour, as Belgian day-ahead prices
     often do (and a little cheaper each hour of the night)."""
