@@ -291,30 +291,6 @@ def test_a_running_window_is_kept_only_where_it_saves_a_start():
     assert later_anyway.planned_cost_eur < 3.0 * 0.2005
 
 
-def early_heat_pump_mornings(local):
-    """Quiet nights, and from 05:00 a heat pump beside which the car's minimum no longer fits."""
-    return 2600.0 if 5 <= local.hour < 9 else 300.0
-
-
-def test_the_buffer_is_kept_as_room_after_the_cheapest_quarters():
-    """The plan buys the need itself in the cheapest quarters, so the buffer (BUFFER_SHARE of the
-    need) must stay as room after them: energy a busy quarter did not give is planned again later,
-    and where the cheapest quarters are the last before a busy morning there is no later. The last
-    quarters whose room holds the buffer are bought last, like the reserve hour (H6 January with
-    December's 15-minute prices: 03:15-06:00 planned before a heat pump's morning, 1.5 kWh short)."""
-    profile = learnt_profile(load=early_heat_pump_mornings)
-    table = prices(lambda local: 0.15 if 3 <= local.hour < 5 else (0.20 if local.hour >= 22 or local.hour < 7 else 0.30))
-    need_kwh = 7.0
-    p = plan(PLUG_IN, need_kwh, profile=profile, prices=table)
-    assert p.on_track and p.state == "waiting"
-    assert LIMIT_W - MARGIN_W - profile.high_w(at(2025, 1, 29, 5)) < CAR_MIN_W  # no room from 05:00
-    room_after_kwh = sum([(LIMIT_W - MARGIN_W - profile.high_w(q)) * 0.25 / 1000.0
-                          for q in [at(2025, 1, 29, 3) + timedelta(minutes=15 * k) for k in range(8)]
-                          if q >= p.planned_finish])
-    assert room_after_kwh >= balancer_planner.BUFFER_SHARE * need_kwh - 1e-9
-    assert p.windows[0][0] < at(2025, 1, 29, 3) and p.planned_finish <= at(2025, 1, 29, 4, 30)
-
-
 def zigzag(local):
     """15-minute prices that fall by half a cent each quarter of an hour, as Belgian day-ahead prices
     often do (and a little cheaper each hour of the night)."""

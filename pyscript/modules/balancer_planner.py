@@ -41,11 +41,7 @@ charges in the cheapest SAFE quarters instead:
   delivered less there than planned with no time left to make it up (H6 January, 3 of 198 sessions
   short by up to 1.8 kWh, all met by the safest plan). It re-plans every quarter, so energy the
   car did not get is planned again in the next cheapest quarters, and the buffer still decides
-  when to give up choosing and charge in every quarter (as without prices). That energy needs room
-  after the plan: the last quarters before departure whose room beside the usual high holds
-  BUFFER_SHARE of the need are bought last, like the reserve hour (H6 January with December's
-  15-minute prices: 03:15-06:00 planned, the room after it 2.0 kWh beside a heat pump's morning,
-  less than a quarter of the 10.8 kWh need; the house then drew 5.5 kW at 04:15 and from 06:00);
+  when to give up choosing and charge in every quarter (as without prices);
 - few pauses: a quarter next to a chosen one (and no riskier), and the running quarter of a
   charging car, counts JOIN_EUR_PER_KWH cheaper: a window grows, or keeps running, rather than a
   new one starting for a cent.
@@ -450,18 +446,6 @@ def _starts(slots, chosen, want_kwh, running):
 
 
 @pyscript_compile
-def _buffer_from(slots, kwh):
-    """The start of the latest slots whose room (their energy) together holds kwh: the first
-    slot's start when all of them hold less."""
-    got_kwh = 0.0
-    for i in range(len(slots) - 1, -1, -1):
-        got_kwh += slots[i][SLOT_KWH]
-        if got_kwh >= kwh:
-            return slots[i][SLOT_START]
-    return slots[0][SLOT_START]
-
-
-@pyscript_compile
 def _cost_eur(slots, eur, indices, kwh_left):
     """What kwh_left costs charged in these slots in time order, each at its planned energy and
     its EUR/kWh (eur, parallel to the slots)."""
@@ -476,7 +460,7 @@ def _cost_eur(slots, eur, indices, kwh_left):
 
 
 @pyscript_compile
-def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst, last_from=None):
+def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst):
     """(the chosen slots, those of them charged from the grid, the slots with each one's planned
     energy, and the EUR/kWh of that energy): the sun first, then the grid's cheapest.
 
@@ -485,11 +469,7 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst, l
     quarter's offtake: the sunny slots before the reserve are counted in time order until they
     cover want_kwh. What they leave is bought from the grid in the cheapest safe slots
     (_choose_cheapest over each slot's room beyond its sun). A slot chosen only for its sun is not
-    charged from the grid: the car waits there and takes what the sun gives. last_from: the grid
-    slots from then on come last (None: reserve_from); the sun and the car at its minimum are
-    counted before reserve_from."""
-    if last_from is None:
-        last_from = reserve_from
+    charged from the grid: the car waits there and takes what the sun gives."""
     n = len(slots)
     sun = []
     sun_total = 0.0
@@ -503,7 +483,7 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst, l
     at_min = []
     if sun_total < want_kwh:
         rest = [_with_kwh(slots[i], slots[i][SLOT_KWH] - costs.sun_kwh[i]) for i in range(n)]
-        grid = _choose_cheapest(rest, costs, want_kwh - sun_total, last_from, running, worst)
+        grid = _choose_cheapest(rest, costs, want_kwh - sun_total, reserve_from, running, worst)
         if grid:
             # The car at its minimum where the surplus pays part of it, where that is cheaper than
             # the dearest grid slot: each such kWh spares one there; then the grid for the rest.
@@ -530,13 +510,13 @@ def _choose_sun_and_grid(slots, costs, want_kwh, reserve_from, running, worst, l
                 for i in at_min:
                     rest[i][SLOT_KWH] = max(0.0, rest[i][SLOT_KWH] - costs.min_kwh[i])
                     grid_eur[i] = costs.import_eur[i] + JOIN_EUR_PER_KWH
-                grid = _choose_cheapest(rest, costs, left, last_from, running, worst, grid_eur) if left > 0 else []
+                grid = _choose_cheapest(rest, costs, left, reserve_from, running, worst, grid_eur) if left > 0 else []
     chosen = sorted(sun + at_min + [i for i in grid if i not in sun and i not in at_min])
     if sum([slots[i][SLOT_KWH] if i in grid else (costs.sun_kwh[i] if i in sun else costs.min_kwh[i])
             for i in chosen]) < want_kwh - 1e-9:
         # The sun and the quarters at the minimum took room the grid then lacked (a sunny quarter
         # in the last hour, a quarter kept to its minimum): each chosen quarter at its whole room.
-        grid = _choose_cheapest(slots, costs, want_kwh, last_from, running, worst)
+        grid = _choose_cheapest(slots, costs, want_kwh, reserve_from, running, worst)
         return grid, grid, slots, costs.eur_per_kwh
     planned = []
     eur = []
@@ -666,7 +646,6 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     if priced:
         # With prices each quarter gives the room its usual high leaves (see the docstring).
         slots = _with_room(quarters, limit_w, margin_w, car_max_w, car_min_w, True)
-    high_slots = slots
     total = sum([slot[SLOT_KWH] for slot in slots])
     want = remaining * (1.0 + BUFFER_SHARE)
     pulse = False
@@ -711,11 +690,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     chosen, worst = _choose(slots, want, reserve_from)
     grid, planned, eur = chosen, slots, None
     if costs is not None:
-        # The plan takes the need itself, so the buffer is kept as room after it: the last quarters
-        # whose room holds BUFFER_SHARE of the need are bought last, like the reserve hour.
-        last_from = min(reserve_from, _buffer_from(high_slots, remaining * BUFFER_SHARE))
-        chosen, grid, planned, eur = _choose_sun_and_grid(slots, costs, remaining, reserve_from, running, worst,
-                                                          last_from)
+        chosen, grid, planned, eur = _choose_sun_and_grid(slots, costs, remaining, reserve_from, running, worst)
     plan.windows = _windows(slots, chosen)
     plan.next_window = plan.windows[0]
     plan.planned_finish = _finish(planned, chosen, remaining)
