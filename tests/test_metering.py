@@ -2,7 +2,9 @@
 
 from datetime import datetime, timedelta, timezone
 
-from balancer_metering import MAX_HOLD_S, MonthlyPeak, QuarterMeter, capacity_limit_w
+import pytest
+
+from balancer_metering import MAX_HOLD_S, READING_HOLDS_S, MonthlyPeak, QuarterMeter, capacity_limit_w
 
 T0 = datetime(2025, 1, 15, 11, 0, tzinfo=timezone.utc)  # 12:00 local, a quarter start
 
@@ -17,7 +19,10 @@ def test_a_reading_holds_until_the_next():
     meter.advance(at(300), 5000)
     meter.advance(at(600), 1000)
     closed = meter.advance(at(900), 1000)
-    assert closed == [(at(0), (2000 * 300 + 5000 * 300 + 1000 * 300) / 900, 900.0, True)]
+    # held: each reading to the next; sure (the peak's): 5000 W only READING_HOLDS_S after its
+    # report, the lower 1000 W for the rest of that span
+    assert closed == [(at(0), (2000 * 300 + 5000 * 300 + 1000 * 300) / 900, 900.0, True,
+                       (2000 * 300 + 5000 * 5 + 1000 * 295 + 1000 * 300) / 900)]
     assert meter.quarter_start == at(900) and meter.energy_j == 0
 
 
@@ -35,7 +40,7 @@ def test_energy_is_split_at_quarter_boundaries():
     for seconds in (0, 290, 580, 870):
         meter.advance(at(seconds), 1800)
     closed = meter.advance(at(1000), 1800)  # the first update after the boundary
-    assert closed == [(at(0), 1800.0, 900.0, True)]
+    assert closed == [(at(0), 1800.0, 900.0, True, 1800.0)]
     assert meter.energy_j == 1800 * 100
 
 
@@ -48,9 +53,10 @@ def test_a_late_first_reading_is_not_filled_in_but_the_budget_assumes_it_held():
     assert meter.budget_energy_j() == 7400 * 600  # the safe guess, for the budget only
     meter.advance(at(700), 1000)
     closed = meter.advance(at(900), 1000)
-    start, average_w, covered_s, complete = closed[0]
+    start, average_w, covered_s, complete, sure_w = closed[0]
     assert not complete and covered_s == 300
     assert average_w == (7400 * 100 + 1000 * 200) / 900  # measured only
+    assert sure_w == (7400 * 5 + 1000 * 295) / 900
 
 
 def test_a_first_reading_counts_from_its_own_report_time():
@@ -133,3 +139,69 @@ def test_a_restored_quarter_assumes_the_first_reading_held_through_the_unwatched
     meter.advance(at(331), 3000, reported_at=at(331))
     assert meter.energy_j == 1000 * 275  # measured: the peak never counts the guess
     assert meter.budget_energy_j() == 1000 * 275 + 3000 * 56
+
+
+def _meter_every_30_s(readings):
+    """A 30 s meter (DSMR's default) from the quarter's start: readings[k] reported at 30 k s."""
+    meter = QuarterMeter()
+    closed = []
+    for k in range(len(readings)):
+        closed += meter.advance(at(30 * k), readings[k], reported_at=at(30 * k))
+    return meter, closed
+
+
+def test_a_slow_meter_s_held_reading_is_not_the_peak_s_figure_after_it_drops():
+    """A kettle that stops just after a 30 s meter's report is held for the whole 30 s: the
+    budget keeps that (its safe side), the month's peak counts the span beyond READING_HOLDS_S at
+    the lower reading, so the own peak never takes energy the house may not have drawn."""
+    meter, _ = _meter_every_30_s([1000] + [5000] * 10 + [1000] * 19)  # the last report at 870 s
+    held_j = 1000 * 30 + 5000 * 300 + 1000 * 540
+    assert meter.energy_j == held_j and meter.budget_energy_j() == held_j
+    assert meter.sure_average_w() == pytest.approx((held_j - 4000 * (30 - READING_HOLDS_S)) / 900)
+    closed = meter.advance(at(900), 1000, reported_at=at(900))
+    assert closed[0][1] == pytest.approx((held_j + 1000 * 30) / 900)
+    assert closed[0][4] == pytest.approx((held_j + 1000 * 30 - 4000 * 25) / 900)
+
+
+def test_the_first_report_after_a_quarter_s_end_revises_its_sure_figure_and_the_peak():
+    """The last span of a quarter is known only when the next quarter's first report comes: a
+    drop there lowers the closed quarter's sure figure, and the month's peak it had set goes back
+    to that figure (or to the peak before it, when that is higher)."""
+    meter, _ = _meter_every_30_s([4000] * 30)  # last report at 870 s
+    closed = meter.advance(at(900), None)  # the step at the quarter's end: nothing new reported
+    peak = MonthlyPeak()
+    peak.observe(at(-900), 3950)
+    assert peak.observe(closed[0][0], closed[0][4]) and peak.peak_w == 4000
+    assert meter.take_revised() is None
+    meter.advance(at(902), 0, reported_at=at(900))  # the kettle was off from 875 s
+    start, sure_w = meter.take_revised()
+    assert start == at(0) and sure_w == pytest.approx((4000 * 900 - 4000 * 25) / 900)
+    assert meter.take_revised() is None  # taken once
+    peak.revise(start, sure_w)
+    assert peak.peak_w == 3950 and peak.peak_quarter == at(-900)  # the peak before was higher
+
+
+def test_a_revision_of_a_quarter_that_did_not_set_the_peak_changes_nothing():
+    peak = MonthlyPeak()
+    peak.observe(at(0), 3000)
+    peak.observe(at(900), 2500)
+    peak.revise(at(900), 2000)
+    assert (peak.peak_w, peak.peak_quarter) == (3000, at(0))
+    peak.revise(at(0), 2900)
+    assert (peak.peak_w, peak.peak_quarter) == (2900, at(0))  # the lower sure figure; nothing was before it
+
+
+def test_a_fast_meter_s_readings_are_the_sure_figure():
+    """A meter reporting every READING_HOLDS_S (5 s): its held figure is the sure one."""
+    meter = QuarterMeter()
+    for k in range(180):
+        meter.advance(at(5 * k), 6000 if k % 2 else 500, reported_at=at(5 * k))
+    assert meter.sure_average_w() == meter.average_w() > 0
+
+
+def test_the_sure_figure_survives_a_restart():
+    meter, _ = _meter_every_30_s([1000] + [5000] * 10 + [1000] * 5)
+    saved = meter.snapshot(at(460))
+    restored = QuarterMeter()
+    assert restored.restore_snapshot(saved, at(460))
+    assert abs(restored.sure_average_w() - meter.sure_average_w()) < 0.1  # saved to 0.01 Wh

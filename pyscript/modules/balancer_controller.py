@@ -46,7 +46,7 @@ CHARGER_FRESH_STALE_AFTERS = 3
 # margin grows by BLIND_JUMP_W x (P - BLIND_FREE_S) / 900 s (DSMR's default 30 s: +111 W). Beyond
 # BLIND_MAX_S the gap is an outage (the fail-safe's business), not the meter's period.
 BLIND_JUMP_W = 4000.0
-BLIND_FREE_S = 5.0
+BLIND_FREE_S = balancer_metering.READING_HOLDS_S
 BLIND_MAX_S = 60.0
 METER_PERIOD_DECAY = 0.99  # per report: a slower period shows at once, a faster one in minutes
 # The car's energy is counted between two steps at most this far apart (a longer gap: unknown).
@@ -506,6 +506,9 @@ class Controller:
                 self.meter_period_s = max(gap_s, self.meter_period_s * METER_PERIOD_DECAY)
             self.grid_at = reported_at
         closed = self.meter.advance(now, reading.grid_w, reading.grid_at if grid_fresh else None)
+        revised = self.meter.take_revised()
+        if revised is not None:
+            self.peak.revise(revised[0], revised[1])
         meter_peak_w = self.meter_peak_guard.trusted_peak_w(now, reading.meter_peak_w, reading.meter_peak_changed_at)
         meter_energy_j = None
         if reading.meter_average_w is not None and reading.meter_average_at is not None:
@@ -515,7 +518,7 @@ class Controller:
         d.peak_raised, d.incomplete_quarters = self._close_quarters(closed, meter_peak_w)
         if closed:
             # The house alone, for the profile: the quarter's average less the car's estimate.
-            start, average_w, covered_s, complete = closed[-1]
+            start, average_w, covered_s, complete, sure_w = closed[-1]
             if complete:
                 house_w = average_w - self.quarter_car_j / balancer_time.QUARTER_S
                 d.profile_learnt = self.profile.observe(start, house_w, house_w - self.quarter_export_j / balancer_time.QUARTER_S)
@@ -604,9 +607,9 @@ class Controller:
         """Offer each closed quarter to the monthly peak. A quarter the app did not watch from its
         start counts only with the meter's own figure for it (1.4.0); without one it is left out.
         Returns (quarters that raised the month's peak, the meter's included; quarters left out),
-        each (start, average_w)."""
+        each (start, average_w). The peak takes each quarter's sure figure (balancer_metering)."""
         raised, incomplete = [], []
-        for start, average_w, covered_s, complete in closed:
+        for start, held_w, covered_s, complete, average_w in closed:
             if not complete:
                 meter_start, meter_j = self.meter_quarter
                 if meter_start != start or meter_j is None:

@@ -4,6 +4,13 @@ The grid operator bills the average offtake of each clock-aligned quarter-hour; 
 zero. A reading holds until the next one (a P1 meter reports the power it sees now), so energy is
 the step integral of the readings. Quarters are closed when time passes their end; the closed
 quarter's average is offered to MonthlyPeak, which keeps the highest average of the calendar month.
+
+The month's peak takes the quarter's SURE figure: a reading is known to hold for READING_HOLDS_S
+after its report; beyond that nobody knows when between two readings the power moved, so a span
+ending in a lower reading counts at the lower one there. The quarter budget keeps the held figure
+(the safe side for the budget); the peak never takes a figure the house may not have drawn (a
+30 s meter held a 4 kW kettle's reading 25 s after it stopped: the own peak rose above the
+meter's and the car then filled quarters up to it).
 """
 
 from datetime import timedelta
@@ -19,6 +26,9 @@ MAX_HOLD_S = 300
 UNWATCHED_OK_S = 10.0
 # A saved quarter counts again after a restart only if saved at most this long ago.
 RESTORE_MAX_AGE_S = 300
+# A reading is known to hold this long after its report (a meter reporting every 5 s: its held
+# figure is the sure one); the rest of a span up to a lower reading counts at that one for the peak.
+READING_HOLDS_S = 5.0
 
 
 class QuarterMeter:
@@ -28,6 +38,8 @@ class QuarterMeter:
     energy_j: offtake energy drawn in it so far, J (W*s)
     covered_s: seconds of the quarter that readings cover (the rest is unknown)
     unwatched_s: seconds at its start before the app's first reading (first start only)
+    lowered_j: what the held readings may have counted too much (READING_HOLDS_S): energy_j less
+    this is the sure energy, the month's peak's figure
     """
 
     def __init__(self):
@@ -41,12 +53,17 @@ class QuarterMeter:
         self.unwatched_s = 0.0  # seconds at the quarter's start before the first reading ever
         self.assumed_j = 0.0  # the budget's guess for those seconds (never part of energy_j)
         self.unknown_since = None  # since when no power is known (a restart, a gap over MAX_HOLD_S)
+        self.lowered_j = 0.0
+        self.held_since = None  # when the power held now was reported (None: not known)
+        self.closed_sure = None  # (start, sure J) of the quarter just closed, until the next report
+        self.revised = None  # (start, sure average W): that quarter lowered by the next report
 
     def snapshot(self, now):
         """The persisted form (state attributes of the quarter variable), as HA's ExtraStoredData."""
         return {
             "quarter_start": self.quarter_start.isoformat() if self.quarter_start else None,
             "energy_wh": round(self.energy_j / 3600.0, 2),
+            "lowered_wh": round(self.lowered_j / 3600.0, 2),
             "assumed_wh": round(self.assumed_j / 3600.0, 2),
             "covered_s": round(self.covered_s),
             "unwatched_s": round(self.unwatched_s),
@@ -67,16 +84,22 @@ class QuarterMeter:
             covered_s = float(saved.get("covered_s") or 0)
             assumed_j = float(saved.get("assumed_wh") or 0) * 3600.0
             unwatched_s = float(saved.get("unwatched_s") or 0)
+            lowered_j = float(saved.get("lowered_wh") or 0) * 3600.0
         except (TypeError, ValueError):
             return False
-        self.restore(saved_quarter, energy_j, covered_s, saved_at, assumed_j, unwatched_s)
+        self.restore(saved_quarter, energy_j, covered_s, saved_at, assumed_j, unwatched_s, lowered_j)
         return True
 
-    def restore(self, quarter_start, energy_j, covered_s, saved_at, assumed_j=0.0, unwatched_s=0.0):
+    def restore(self, quarter_start, energy_j, covered_s, saved_at, assumed_j=0.0, unwatched_s=0.0, lowered_j=0.0):
         """Take back a quarter persisted before a restart; the caller checks it is this quarter.
-        The budget's guesses (assumed_j) and the unwatched start come back with it."""
+        The budget's guesses (assumed_j), the unwatched start and the sure figure's lowering come
+        back with it."""
         self._set_quarter(quarter_start)
         self.energy_j = float(energy_j)
+        self.lowered_j = min(max(0.0, float(lowered_j)), self.energy_j)
+        self.held_since = None
+        self.closed_sure = None
+        self.revised = None
         self.covered_s = float(covered_s)
         self.assumed_j = float(assumed_j)
         self.unwatched_s = float(unwatched_s)
@@ -93,7 +116,9 @@ class QuarterMeter:
         caller's fail-safe takes over. reported_at is when the meter reported power_w (its
         last_reported): the reading counts from then, not from the step that read it, so a
         reading that arrived between two steps is not held back to the second one. Returns the
-        list of quarters closed on the way, each (quarter_start, average_w, covered_s, complete).
+        list of quarters closed on the way, each (quarter_start, average_w, covered_s, complete,
+        sure_average_w). The first report after a quarter's end may still lower the last closed
+        one's sure figure: then revised holds (start, sure_average_w) until the caller takes it.
         """
         closed = []
         if self.quarter_start is None:
@@ -103,18 +128,24 @@ class QuarterMeter:
             # The clock went backwards (NTP): drop the interval, keep the energy already counted.
             self.last_time = now
             self._hold(power_w)
+            self.held_since = None
             return closed
         gap_s = (now - self.last_time).total_seconds()
         held_w = self.last_power_w if gap_s <= MAX_HOLD_S else None
         if held_w is None and self.unknown_since is None:
             self.unknown_since = self.last_time
+        if held_w is None:
+            self.held_since = None
         cursor = self.last_time
         while now >= self.quarter_end():
             end = self.quarter_end()
             self._integrate(cursor, end, held_w)
-            closed.append((self.quarter_start, self.average_w(), self.covered_s, self.unwatched_s <= UNWATCHED_OK_S))
+            closed.append((self.quarter_start, self.average_w(), self.covered_s, self.unwatched_s <= UNWATCHED_OK_S,
+                           self.sure_average_w()))
+            self.closed_sure = (self.quarter_start, self.energy_j - self.lowered_j)
             self._set_quarter(end)
             self.energy_j = 0.0
+            self.lowered_j = 0.0
             self.covered_s = 0.0
             self.unwatched_s = 0.0
             self.assumed_j = 0.0
@@ -136,13 +167,43 @@ class QuarterMeter:
         if power_w is None:
             return
         new_w = max(0.0, power_w)
+        counted_to = now  # the held power was counted in this quarter up to here
         if reported_at is not None and reported_at > self.reported_at_or_start():
             since = max(reported_at, self.quarter_start)
             back_s = (now - since).total_seconds()
             if 0 < back_s <= MAX_HOLD_S and held_w is not None:
                 self.energy_j += (new_w - held_w) * back_s
+                counted_to = since
             self.reported_at = reported_at
+        reported = reported_at if reported_at is not None and reported_at <= now else now
+        if held_w is not None and self.held_since is not None and new_w < held_w:
+            self._lower(held_w - new_w, self.held_since + timedelta(seconds=READING_HOLDS_S), reported, counted_to)
+        self.closed_sure = None
+        self.held_since = reported
         self.last_power_w = new_w
+
+    def _lower(self, drop_w, unsure_from, reported, counted_to):
+        """A reading drop_w below the one held: from unsure_from (the held reading's report plus
+        READING_HOLDS_S) the held figure may have counted drop_w too much, in this quarter up to
+        counted_to, and in the quarter just closed up to its end (from the new report at the
+        latest, where the new power is known)."""
+        self.lowered_j += drop_w * _overlap_s(unsure_from, counted_to, self.quarter_start, self.end)
+        if self.closed_sure is not None:
+            start, sure_j = self.closed_sure
+            seconds = _overlap_s(min(unsure_from, reported), self.quarter_start, start, self.quarter_start)
+            if seconds > 0:
+                self.revised = (start, (sure_j - drop_w * seconds) / QUARTER_S)
+
+    def sure_average_w(self):
+        """The quarter's average for the month's peak: each span beyond READING_HOLDS_S counted at
+        the lower of its two readings (see the module's docstring)."""
+        return max(0.0, self.energy_j - self.lowered_j) / QUARTER_S
+
+    def take_revised(self):
+        """(start, sure average W) of the last closed quarter lowered since, once; else None."""
+        revised = self.revised
+        self.revised = None
+        return revised
 
     def reported_at_or_start(self):
         return self.reported_at if self.reported_at is not None else self.quarter_start
@@ -192,6 +253,7 @@ class QuarterMeter:
             self.energy_j = self.last_power_w * (now - since).total_seconds()
             self.covered_s = (now - since).total_seconds()
         self.reported_at = reported_at
+        self.held_since = since if self.last_power_w is not None else None
         self.unwatched_s = (since - start).total_seconds()
         self.assumed_j = (self.last_power_w or 0.0) * self.unwatched_s
         self.unknown_since = start if self.last_power_w is None else None
@@ -208,6 +270,11 @@ class QuarterMeter:
         self.covered_s += seconds
 
 
+def _overlap_s(a, b, start, end):
+    """Seconds of [a, b] inside [start, end]."""
+    return max(0.0, (min(b, end) - max(a, start)).total_seconds())
+
+
 class MonthlyPeak:
     """Highest closed quarter-hour average of the calendar month (local time)."""
 
@@ -216,6 +283,7 @@ class MonthlyPeak:
         self.peak_w = 0.0
         self.peak_quarter = None
         self.bounds = None  # (start, end) in UTC of self.month: a step checks these, not the calendar
+        self.before = (0.0, None)  # (peak_w, peak_quarter) before the last raise: what revise() goes back to
 
     def snapshot(self):
         """The persisted form (attributes of the monthly peak variable)."""
@@ -255,6 +323,7 @@ class MonthlyPeak:
         self.month = month
         self.peak_w = 0.0
         self.peak_quarter = None
+        self.before = (0.0, None)
         return True
 
     def observe(self, quarter_start, average_w):
@@ -270,9 +339,20 @@ class MonthlyPeak:
             self.roll_to(quarter_start)
         if average_w <= self.peak_w:
             return False
+        self.before = (self.peak_w, self.peak_quarter)
         self.peak_w = average_w
         self.peak_quarter = quarter_start
         return True
+
+    def revise(self, quarter_start, average_w):
+        """A closed quarter's sure figure came out lower (QuarterMeter.revised): when that quarter
+        set the peak, the peak is the lower figure, or the peak before it if that is higher."""
+        if quarter_start != self.peak_quarter or average_w >= self.peak_w:
+            return
+        if self.before[0] >= average_w:
+            self.peak_w, self.peak_quarter = self.before
+        else:
+            self.peak_w = average_w
 
 
 def capacity_limit_w(peak_w, target_peak_w):
