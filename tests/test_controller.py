@@ -217,6 +217,26 @@ def test_a_quarter_not_watched_from_its_start_never_sets_the_peak():
     assert d.own_peak_w == 0 and d.peak_raised == [] and len(d.incomplete_quarters) == 1
 
 
+def test_a_slow_meter_s_held_readings_never_raise_the_own_peak_above_what_was_drawn():
+    """A 30 s meter: each drop is known only at the next report. The own peak takes each span
+    beyond 5 s up to a lower reading at that reading, also for the quarter's last span, which the
+    next quarter's first report settles."""
+    ctrl = controller()
+    for k in range(30):
+        run(ctrl, 30 * k, grid_w=6000.0 if k < 15 else 5000.0, amps=6, switch="off")
+    d = run(ctrl, 900, grid_w=None, amps=6, switch="off")  # the quarter closes between two reports
+    held_w = (6000.0 * 450 + 5000.0 * 450) / 900
+    assert d.own_peak_w == pytest.approx(held_w - 1000.0 * 25 / 900)
+    d = run(ctrl, 902, grid_w=1000.0, reported=900, amps=6, switch="off")
+    assert d.own_peak_w == pytest.approx(held_w - 1000.0 * 25 / 900 - 4000.0 * 25 / 900)
+    assert d.limit_w == d.own_peak_w  # above the 4 kW target: the car fills up to the sure figure
+    ctrl = controller()
+    for k in range(30):
+        run(ctrl, 30 * k, grid_w=6000.0 if k < 15 else 5000.0, amps=6, switch="off")
+    d = run(ctrl, 902, grid_w=1000.0, reported=900, amps=6, switch="off")  # closes and lowers it at once
+    assert d.own_peak_w == pytest.approx(held_w - 1000.0 * 25 / 900 - 4000.0 * 25 / 900)
+
+
 # -- the session planner (issue 10) -------------------------------------------------------------
 
 def busy_evening_profile(evening_w=3000.0, jump_w=1000.0):

@@ -506,9 +506,6 @@ class Controller:
                 self.meter_period_s = max(gap_s, self.meter_period_s * METER_PERIOD_DECAY)
             self.grid_at = reported_at
         closed = self.meter.advance(now, reading.grid_w, reading.grid_at if grid_fresh else None)
-        revised = self.meter.take_revised()
-        if revised is not None:
-            self.peak.revise(revised[0], revised[1])
         meter_peak_w = self.meter_peak_guard.trusted_peak_w(now, reading.meter_peak_w, reading.meter_peak_changed_at)
         meter_energy_j = None
         if reading.meter_average_w is not None and reading.meter_average_at is not None:
@@ -516,6 +513,9 @@ class Controller:
             meter_energy_j = balancer_registers.meter_quarter_energy_j(
                 reading.meter_average_w, reading.meter_average_at, balancer_time.quarter_start(now), age_s, s.stale_after)
         d.peak_raised, d.incomplete_quarters = self._close_quarters(closed, meter_peak_w)
+        revised = self.meter.take_revised()  # (after the close: the same report can close and lower it)
+        if revised is not None:
+            self.peak.revise(revised[0], revised[1])
         if closed:
             # The house alone, for the profile: the quarter's average less the car's estimate.
             start, average_w, covered_s, complete, sure_w = closed[-1]
