@@ -204,3 +204,24 @@ def test_a_surplus_below_the_chargers_minimum_is_taken_only_with_the_grids_top_u
     assert result.from_surplus_kwh == pytest.approx(0.15) and result.car_kwh[0] == pytest.approx(0.345)
     # the bound is then 0.195 x 0.30 + 0.155 x 0.40, where a charger below its minimum would pay 0.35 x 0.30
     assert result.energy_eur == pytest.approx(0.195 * 0.30 + 0.155 * 0.40)
+
+
+def test_the_cost_gap_takes_the_excess_over_the_bound_apart_by_session():
+    """Two sessions of 0.5 kWh, each over two quarters at 0.10 then 0.30 EUR/kWh, a 1 kW house and
+    a 4 kW target. The uncontrolled car (16 A, 3.68 kW) charges at plug-in, in the dear quarter of
+    the first session and the cheap one of the second; the bound takes the cheap quarter of both.
+    The sessions' EUR add up to the cell's on both sides (tools/cost_gap.py)."""
+    from tools.cost_gap import session_gaps
+    from tools.energy_cost import quarter_costs
+    from tools.price_bound import bound_sessions
+    params = PlantParams(max_current=16, sessions=((T0, T0 + 1800, 0.5), (T0 + 2700, T0 + 4500, 0.5)))
+    run = Plant(Trace("two", [T0], [1000.0], T0 + 5 * QUARTER), params, T0, T0 + 5 * QUARTER).run(Uncontrolled())
+    prices = Prices([0.30, 0.10, 0.30, 0.10, 0.30])
+    bound = solve(bound_input(run, prices)[0])
+    costs = quarter_costs(run, prices)
+    gaps = session_gaps(costs, bound, bound_sessions(run))
+    assert [g.bound_eur for g in gaps] == pytest.approx([0.05, 0.05])
+    assert sum(g.eur for g in gaps) == pytest.approx(car_cost(run, prices, 0.0).energy_eur)
+    assert sum(g.bound_eur for g in gaps) == pytest.approx(bound.energy_eur)
+    assert [g.kwh for g in gaps] == pytest.approx([0.5, 0.5]) and [g.bound_kwh for g in gaps] == pytest.approx([0.5, 0.5])
+    assert [g.gap_eur for g in gaps] == pytest.approx([0.5 * 0.30 - 0.05, 0.0], abs=1e-9)

@@ -142,3 +142,21 @@ def test_a_priced_benchmark_cell_reports_the_bound_and_the_baselines(capsys, tmp
         Cell(str(traces / "T1.csv"), "reference", 1, 0, write_prices(tmp_path)), ["uncontrolled"]).as_dict())
     assert result.cost("bound").energy_eur == pytest.approx(float(bound), abs=0.006)
     assert result.bound["status"] == "optimal"
+
+
+def test_the_cost_gap_lists_the_sessions_and_one_quarter_by_quarter(capsys, tmp_path):
+    """tools/cost_gap.py on the 16-hour trace: plug-and-charge pays Monday evening's 100 EUR/MWh where
+    the bound waits for 02:00; its one session's gap, then that session quarter by quarter."""
+    from tools import cost_gap
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    write_trace(traces, name="T1.csv")
+    argv = ["--traces-dir", str(traces), "--trace", "T1", "--history", "0", "--prices",
+            write_prices(tmp_path), "--controller", "uncontrolled", "--session", "2025-01-06T18:00"]
+    assert cost_gap.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "T1 (BE_test), reference, seed 1, 0 days of history" in out
+    assert "uncontrolled: EUR " in out and "over 1 sessions" in out
+    assert "| Mon 2025-01-06 18:00 | 2025-01-07 07:30 |" in out
+    assert "| Tue 2025-01-07 02:00 | " in out                       # the quarters of the session
+    assert cost_gap.main(argv[:-1] + ["2025-01-06T19:00"]) == 2     # no session plugs in then

@@ -181,9 +181,9 @@ class CellResult:
                    bound=d.get("bound"))
 
 
-def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
-    """Replay one cell: the controllers (the timer only with sessions) and the oracle."""
-    wall0 = time.perf_counter()
+def cell_inputs(cell: Cell):
+    """What one cell replays: (the trace with its PV, the plant's PlantParams with the sessions,
+    the sessions, the recorder's history or None, the PriceSpec or None)."""
     trace = load_csv(cell.trace)
     if cell.pv:
         trace = with_pv(trace, load_pv(cell.pv))
@@ -194,9 +194,16 @@ def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
     if cell.seed is not None:
         sessions = generate(params, *replay_span(trace, history), seed=cell.seed)
         params = with_sessions(params, sessions)
-        if prices is not None:
-            controllers = controllers + [c for c in PRICE_BASELINES if c not in controllers]
-    else:
+    return trace, params, sessions, history, prices
+
+
+def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
+    """Replay one cell: the controllers (the timer only with sessions) and the oracle."""
+    wall0 = time.perf_counter()
+    trace, params, sessions, history, prices = cell_inputs(cell)
+    if cell.seed is not None and prices is not None:
+        controllers = controllers + [c for c in PRICE_BASELINES if c not in controllers]
+    elif cell.seed is None:
         controllers = [c for c in controllers if c in ALL_CONTROLLERS]
     errors: dict = {}
     runs, rows = replay_trace(trace, params, controllers, progress=False, errors=errors,

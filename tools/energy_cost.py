@@ -57,11 +57,18 @@ class CarCost:
         return self.energy_eur / self.car_kwh if self.car_kwh > 0 else float("nan")
 
 
-def car_cost(run: RunResult, prices, increase_w: float,
-             price_per_kw: float = DEFAULT_PRICE_EUR_PER_KW_YEAR) -> CarCost:
-    """The car's costs in one replay: `prices` a tools.prices.PriceSeries over the replay (its
-    formula's VAT also goes on the capacity EUR), the EV-caused peak increase from the replay's
-    metrics (tools.metrics.Metrics.ev_increase_w)."""
+@dataclass
+class QuarterCosts:
+    """The car's energy per quarter of the cost span, from quarter index q0: eur (the bill with
+    the car minus the bill without it, that quarter alone) and kwh (the car's energy)."""
+    q0: int
+    eur: list[float]
+    kwh: list[float]
+
+
+def quarter_costs(run: RunResult, prices) -> QuarterCosts:
+    """The car's energy EUR and kWh of each quarter of the cost span (`cost_end`); `prices` a
+    tools.prices.PriceSeries over the replay. Their sums are car_cost's energy_eur and car_kwh."""
     end = cost_end(run)
     q0 = int(run.start // QUARTER)
     nq = int(end // QUARTER) - q0
@@ -72,7 +79,17 @@ def car_cost(run: RunResult, prices, increase_w: float,
     both_t, both_w = add_steps(house_t, house_w, ev_t, ev_w)
     # the car holds its last power to the replay's end; the house to the trace's end
     with_car = split_energy(both_t, both_w, min(run.trace.end, run.end), q0, nq)
-    energy = bill_eur(*with_car, imp, exp) - bill_eur(*alone, imp, exp)
-    car_j = sum(quarter_energy(ev_t, ev_w, run.end, q0, nq))
+    eur = [bill_eur([wi], [we], [c], [f]) - bill_eur([ai], [ae], [c], [f])
+           for wi, we, ai, ae, c, f in zip(*with_car, *alone, imp, exp)]
+    kwh = [j / J_PER_KWH for j in quarter_energy(ev_t, ev_w, run.end, q0, nq)]
+    return QuarterCosts(q0, eur, kwh)
+
+
+def car_cost(run: RunResult, prices, increase_w: float,
+             price_per_kw: float = DEFAULT_PRICE_EUR_PER_KW_YEAR) -> CarCost:
+    """The car's costs in one replay: `prices` a tools.prices.PriceSeries over the replay (its
+    formula's VAT also goes on the capacity EUR), the EV-caused peak increase from the replay's
+    metrics (tools.metrics.Metrics.ev_increase_w)."""
+    q = quarter_costs(run, prices)
     capacity = peak_increase_cost(increase_w, price_per_kw) * (1.0 + prices.formula.vat / 100.0)
-    return CarCost(run.controller, energy, capacity, car_j / J_PER_KWH, increase_w)
+    return CarCost(run.controller, sum(q.eur), capacity, sum(q.kwh), increase_w)

@@ -81,6 +81,7 @@ class BoundResult:
     solve_s: float
     status: str
     notes: list[str] = field(default_factory=list)
+    session_eur: list[float] = field(default_factory=list)   # per session, its energy's cost
 
 
 def solve(b: BoundInput) -> BoundResult:
@@ -162,16 +163,29 @@ def solve(b: BoundInput) -> BoundResult:
     x = [float(v) for v in result.x]
     car = [0.0] * n
     delivered = [0.0] * len(b.need_kwh)
-    surplus = energy = 0.0
+    session_eur = [0.0] * len(b.need_kwh)
+    surplus = 0.0
     for j, (s, q, kind) in enumerate(cols):
         car[q] += x[j]
         delivered[s] += x[j]
-        energy += cost[j] * x[j]
+        session_eur[s] += cost[j] * x[j]
         if kind == "u":
             surplus += x[j]
     short = float(sum(x[first_short:]))
-    return BoundResult(energy, car, delivered, short, surplus, nv, n_ub + len(b.need_kwh), solve_s,
-                       "optimal")
+    return BoundResult(sum(session_eur), car, delivered, short, surplus, nv, n_ub + len(b.need_kwh),
+                       solve_s, "optimal", session_eur=session_eur)
+
+
+def bound_sessions(run: RunResult) -> list[tuple[float, float, float]]:
+    """The program's sessions, in its order: (plug-in, departure, need kWh) of each session of a
+    sessions-mode replay, clipped to the cost span (`tools.energy_cost.cost_end`)."""
+    end = cost_end(run)
+    out = []
+    for a, b, need in session_list(run.params, run.start, end):
+        a, b = max(a, run.start), min(b, end)
+        if b > a:
+            out.append((a, b, need))
+    return out
 
 
 def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
@@ -198,10 +212,7 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     scant_w = [w if 0.0 < w < min_ev_w else 0.0 for w in sun]
     topped_w = [min_ev_w - w if 0.0 < w < min_ev_w else 0.0 for w in sun]
     needs, max_kwh, surplus, followed, scant, ratio = [], [], [], [], [], []
-    for a, b, need in session_list(p, run.start, end):
-        a, b = max(a, run.start), min(b, end)
-        if b <= a:
-            continue
+    for a, b, need in bound_sessions(run):
         needs.append(need)
         max_kwh.append([s * max_ev_w / J_PER_KWH for s in plugged_seconds([(a, b)], q0, nq)])
         surplus.append([j / J_PER_KWH for j in energy_within(run.trace, sun, [(a, b)], q0, nq)])
