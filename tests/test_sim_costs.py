@@ -211,7 +211,7 @@ def test_the_cost_gap_takes_the_excess_over_the_bound_apart_by_session():
     a 4 kW target. The uncontrolled car (16 A, 3.68 kW) charges at plug-in, in the dear quarter of
     the first session and the cheap one of the second; the bound takes the cheap quarter of both.
     The sessions' EUR add up to the cell's on both sides (tools/cost_gap.py)."""
-    from tools.cost_gap import session_gaps
+    from tools.cost_gap import gap_table, session_gaps
     from tools.energy_cost import quarter_costs
     from tools.price_bound import bound_sessions
     params = PlantParams(max_current=16, sessions=((T0, T0 + 1800, 0.5), (T0 + 2700, T0 + 4500, 0.5)))
@@ -225,3 +225,6 @@ def test_the_cost_gap_takes_the_excess_over_the_bound_apart_by_session():
     assert sum(g.bound_eur for g in gaps) == pytest.approx(bound.energy_eur)
     assert [g.kwh for g in gaps] == pytest.approx([0.5, 0.5]) and [g.bound_kwh for g in gaps] == pytest.approx([0.5, 0.5])
     assert [g.gap_eur for g in gaps] == pytest.approx([0.5 * 0.30 - 0.05, 0.0], abs=1e-9)
+    gaps[1].kwh = 0.4                     # a session delivered short costs less: said apart
+    assert gap_table(gaps, "test", 5).endswith("sessions where test delivered less than the bound: 1\n"
+                                                "- Mon 2025-01-06 00:45: 0.40 of the bound's 0.50 kWh")

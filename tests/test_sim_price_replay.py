@@ -158,5 +158,6 @@ def test_the_cost_gap_lists_the_sessions_and_one_quarter_by_quarter(capsys, tmp_
     assert "T1 (BE_test), reference, seed 1, 0 days of history" in out
     assert "uncontrolled: EUR " in out and "over 1 sessions" in out
     assert "| Mon 2025-01-06 18:00 | 2025-01-07 07:30 |" in out
+    assert "sessions where uncontrolled delivered less than the bound: 0" in out
     assert "| Tue 2025-01-07 02:00 | " in out                       # the quarters of the session
     assert cost_gap.main(argv[:-1] + ["2025-01-06T19:00"]) == 2     # no session plugs in then

@@ -30,6 +30,7 @@ from tools.energy_cost import QuarterCosts, quarter_costs  # noqa: E402
 from tools.plant import QUARTER, TZ  # noqa: E402
 from tools.price_bound import BoundResult, bound_input, bound_sessions, solve  # noqa: E402
 from tools.replay_run import replay_trace  # noqa: E402
+from tools.session_metrics import MET_TOLERANCE_KWH  # noqa: E402
 
 
 @dataclass
@@ -79,6 +80,10 @@ def gap_table(gaps: list[SessionGap], controller: str, top: int) -> str:
     for g in sorted(gaps, key=lambda g: -g.gap_eur)[:top]:
         lines.append(f"| {_local(g.plug_in)} | {_local(g.departure)[4:]} | {g.need_kwh:.1f} | {g.kwh:.2f} | "
                      f"{g.eur:.2f} | {g.bound_kwh:.2f} | {g.bound_eur:.2f} | {g.gap_eur:+.2f} |")
+    # a session delivered short costs less, so it sorts last: said apart
+    short = [g for g in gaps if g.kwh < g.bound_kwh - MET_TOLERANCE_KWH]
+    lines += ["", f"sessions where {controller} delivered less than the bound: {len(short)}"
+              + "".join(f"\n- {_local(g.plug_in)}: {g.kwh:.2f} of the bound's {g.bound_kwh:.2f} kWh" for g in short)]
     return "\n".join(lines)
 
 
