@@ -26,9 +26,9 @@ from tools.plant import QUARTER, RunResult, session_list
 J_PER_KWH = 3.6e6
 
 
-def bill_eur(import_j, export_j, import_eur, export_eur) -> float:
-    """The energy bill (EUR) of per-quarter import/export energies at per-quarter prices."""
-    return sum((i * c - x * f) for i, x, c, f in zip(import_j, export_j, import_eur, export_eur)) / J_PER_KWH
+def bills_eur(import_j, export_j, import_eur, export_eur) -> list[float]:
+    """The energy bill (EUR) of each quarter from per-quarter import/export energies and prices."""
+    return [(i * c - x * f) / J_PER_KWH for i, x, c, f in zip(import_j, export_j, import_eur, export_eur)]
 
 
 def cost_end(run: RunResult) -> float:
@@ -79,8 +79,7 @@ def quarter_costs(run: RunResult, prices) -> QuarterCosts:
     both_t, both_w = add_steps(house_t, house_w, ev_t, ev_w)
     # the car holds its last power to the replay's end; the house to the trace's end
     with_car = split_energy(both_t, both_w, min(run.trace.end, run.end), q0, nq)
-    eur = [bill_eur([wi], [we], [c], [f]) - bill_eur([ai], [ae], [c], [f])
-           for wi, we, ai, ae, c, f in zip(*with_car, *alone, imp, exp)]
+    eur = [w - a for w, a in zip(bills_eur(*with_car, imp, exp), bills_eur(*alone, imp, exp))]
     kwh = [j / J_PER_KWH for j in quarter_energy(ev_t, ev_w, run.end, q0, nq)]
     return QuarterCosts(q0, eur, kwh)
 
