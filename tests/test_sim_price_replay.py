@@ -161,3 +161,6 @@ def test_the_cost_gap_lists_the_sessions_and_one_quarter_by_quarter(capsys, tmp_
     assert "sessions where uncontrolled delivered less than the bound: 0" in out
     assert "| Tue 2025-01-07 02:00 | " in out                       # the quarters of the session
     assert cost_gap.main(argv[:-1] + ["2025-01-06T19:00"]) == 2     # no session plugs in then
+    with pytest.raises(SystemExit) as stop:                          # one line, not a traceback
+        cost_gap.main(["--trace", "T1", "--controller", "nosuch"])
+    assert stop.value.code == 2 and "invalid choice: 'nosuch'" in capsys.readouterr().err

@@ -201,9 +201,10 @@ def run_cell(cell: Cell, controllers: list[str]) -> CellResult:
     """Replay one cell: the controllers (the timer only with sessions) and the oracle."""
     wall0 = time.perf_counter()
     trace, params, sessions, history, prices = cell_inputs(cell)
-    if cell.seed is not None and prices is not None:
-        controllers = controllers + [c for c in PRICE_BASELINES if c not in controllers]
-    elif cell.seed is None:
+    if cell.seed is not None:
+        if prices is not None:
+            controllers = controllers + [c for c in PRICE_BASELINES if c not in controllers]
+    else:
         controllers = [c for c in controllers if c in ALL_CONTROLLERS]
     errors: dict = {}
     runs, rows = replay_trace(trace, params, controllers, progress=False, errors=errors,

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tools.benchmark import (PLANTS, PRICES_DIR, PV_DIR, TRACES_DIR, Cell, cell_inputs, choose_files,  # noqa: E402
                              select_traces)
+from tools.controllers import PRICE_CONTROLLERS  # noqa: E402
 from tools.energy_cost import QuarterCosts, quarter_costs  # noqa: E402
 from tools.plant import QUARTER, TZ  # noqa: E402
 from tools.price_bound import BoundResult, bound_input, bound_sessions, solve  # noqa: E402
@@ -110,7 +111,8 @@ def main(argv=None) -> int:
     ap.add_argument("--history", type=int, default=10, help="history days, 0 = none (default 10)")
     ap.add_argument("--prices", default="own", help="'own' or a price CSV (default own)")
     ap.add_argument("--pv", default="none", help="'none', 'auto' or a PV CSV (default none)")
-    ap.add_argument("--controller", default="app", help="the controller to take apart (default app)")
+    ap.add_argument("--controller", default="app", choices=PRICE_CONTROLLERS,
+                    help="the controller to take apart (default app)")
     ap.add_argument("--top", type=int, default=10, help="sessions listed (default 10)")
     ap.add_argument("--session", metavar="YYYY-MM-DDTHH:MM", help="also this session (its local "
                     "plug-in time) quarter by quarter")
