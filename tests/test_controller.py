@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+import balancer_drift
 from balancer_charger import ChargerObservation
 from balancer_commands import CURRENT, PAUSE, RESUME
 from balancer_config import validate
@@ -488,6 +489,26 @@ def test_the_planner_is_told_when_the_car_charged_under_the_last_plan(monkeypatc
     assert [c["running"] for c in kwargs] == [False, True, True]
     assert kwargs[-1]["export"] is export and kwargs[-1]["prices"] is not None
     assert kwargs[-1]["can_pause"] is True  # the pause switch: a room below the minimum is planned too
+
+
+def test_a_house_above_its_usual_for_an_hour_shrinks_the_next_plans_room(monkeypatch):
+    """balancer_drift: the quarters the controller closes teach the profile's drift, and the plan
+    gets persistence x the last hour's excess over the house's usual (this house, restored with a
+    persistence of 0.5, draws 1 kW more than its usual evening with the car paused)."""
+    calls = plan_calls(monkeypatch)
+    saved = busy_evening_profile()  # learnt until Monday 20 January
+    saved["drift"] = {"format": 1, "num": 5e9, "den": 1e10 - balancer_drift.PRIOR_DEN_W2}
+    ctrl = planned(saved)
+    monday = 5 * 86400  # T0 + 5 days: Monday 20 January, 18:00 local
+    usual_w = ctrl.profile.expected_w(at(monday + 3600))
+    for seconds in range(monday + 3600, monday + 2 * 3600 + 900, 5):  # 19:00-20:15, the house 1 kW above usual
+        r = reading(seconds, grid_w=usual_w + 1000.0, amps=16, switch="off", status="Paused", polled=seconds)
+        r.departure, r.energy_needed_kwh = "07:30", 10.0
+        ctrl.step(at(seconds), r)
+    assert abs(ctrl.profile.drift.persistence() - 0.5) < 0.01
+    assert calls[0][1]["drift_w"] == 0.0  # 19:00: no hour seen yet
+    # planned for 20:15 (at 20:13:30, a write slot before it): the hour 19:00-20:00 seen
+    assert abs(calls[-1][1]["drift_w"] - 0.5 * 1000.0) < 60.0
 
 
 def test_the_plan_counts_the_car_at_its_minimum_current_not_at_the_park_current(monkeypatch):

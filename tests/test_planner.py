@@ -591,3 +591,20 @@ def test_with_prices_a_quarter_gives_the_room_of_the_houses_usual_high_not_its_m
     p = plan(PLUG_IN, 6.0, profile=profile, prices=cheap)
     high_room_kwh = sum([(LIMIT_W - MARGIN_W - profile.high_w(q)) * 0.25 / 1000.0 for q in chosen_quarters(p)])
     assert high_room_kwh >= 6.0 and all([at(2025, 1, 29, 4) <= q < at(2025, 1, 29, 7) for q in chosen_quarters(p)])
+
+
+def test_a_house_running_above_its_usual_shrinks_each_quarters_room_and_the_plan_takes_more():
+    # balancer_drift: the house has run 1.5 kW above its usual for the last hour and usually keeps
+    # such an excess for hours; every quarter to departure then gives the car 1.5 kW less room
+    calm = plan(PLUG_IN, 12.0)
+    drifting = plan_session(PLUG_IN, DEPARTURE, 12.0, 0.0, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE,
+                            drift_w=1500.0)
+    assert drifting.windows[0][0] == calm.windows[0][0] and drifting.planned_finish > calm.planned_finish
+    assert sum([(b - a).total_seconds() for a, b in drifting.windows]) > sum(
+        [(b - a).total_seconds() for a, b in calm.windows])
+    # a night that no longer fits with the drift charges in every quarter from now
+    tight = plan_session(PLUG_IN, DEPARTURE, 12.0, 0.0, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE, drift_w=2800.0)
+    assert tight.charge_now and tight.needs_grid
+    # a quieter house than usual never adds room
+    quiet = plan_session(PLUG_IN, DEPARTURE, 12.0, 0.0, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE, drift_w=-1500.0)
+    assert quiet.windows == calm.windows

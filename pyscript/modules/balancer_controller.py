@@ -453,7 +453,8 @@ class Controller:
                 self._amps_w(max_a),
                 self._amps_w(reading.min_a), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
-                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.has_pause_switch)
+                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.has_pause_switch,
+                drift_w=self.profile.drift.drift_w(plan_at))
         plan = self.session_plan
         d.session_state = plan.state
         if charger.not_asking():

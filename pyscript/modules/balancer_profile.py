@@ -43,6 +43,10 @@ safe side. Borrowing only ever makes a quarter look busier: where the other day 
 say, and is learnt only by its own days. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
 is only the quarter's own observations.
 
+Every quarter learnt (from the recorder too) also goes to the profile's balancer_drift.HouseDrift
+as the house's average minus the quarter's own mean before it was learnt: how far the house runs
+above its usual now, and how long it usually keeps that, for the plan's room (not its safety).
+
 Seeding from the recorder (balancer_history): seed() observes the quarters the profile has not
 learnt yet, those after learnt_until, so a reload never counts a day twice and a profile learnt
 and saved is never thrown away. A profile saved before learnt_until existed takes history only
@@ -52,6 +56,7 @@ into quarters that have no own observation.
 import math
 from datetime import timedelta
 
+import balancer_drift
 import balancer_time
 
 QUARTERS_PER_DAY = 96
@@ -117,13 +122,15 @@ def _watts(value, low):
 
 
 @pyscript_compile
-def _learn(lists, quarters, learnt_until, open_slots, nets=None):
+def _learn(lists, quarters, learnt_until, open_slots, nets=None, devs=None):
     """Learn [(quarter start UTC, house W[, net W])] in time order into lists = [mean_w, jump_w,
     count, net_w, net_count] (in place): the house's offtake (>= 0) into the first three, the net
     (signed; from nets, a list parallel to quarters, when given; else the house W) into the last two. Skip missing or implausible values,
     quarters before learnt_until (or before the end of one learnt in this call) and, when
-    open_slots is a list, quarters of the day it marks False. Returns (how many were learnt, the
-    last one's start). Native (@pyscript_compile): a seed from the recorder learns thousands of
+    open_slots is a list, quarters of the day it marks False. devs, a list, gets (start, the house
+    W minus the quarter's own mean before it learnt it) for each quarter learnt (None where the
+    quarter had fewer than LEARNT_COUNT own observations, or no offtake): balancer_drift's input.
+    Returns (how many were learnt, the last one's start). Native (@pyscript_compile): a seed from the recorder learns thousands of
     quarters."""
     mean_w, jump_w, count, net_w, net_count = lists
     learnt, last = 0, None
@@ -145,6 +152,8 @@ def _learn(lists, quarters, learnt_until, open_slots, nets=None):
         i = _index(start)
         if open_slots is not None and not open_slots[i]:
             continue
+        if devs is not None:
+            devs.append((start, value - mean_w[i] if value is not None and count[i] >= LEARNT_COUNT else None))
         if value is not None:
             alpha = max(ALPHA_MIN, 1.0 / (count[i] + 2))
             mean_w[i] += alpha * (value - mean_w[i])
@@ -268,6 +277,7 @@ class LoadProfile:
         self.learnt_until = None  # end (UTC) of the latest quarter learnt, own or from history
         self.history_quarters = 0  # quarters that came from the recorder's statistics
         self.effective = None  # (mean_w, jump_w, count) with borrowing; None: to be computed
+        self.drift = balancer_drift.HouseDrift()  # how far the house runs above its usual, and for how long
 
     def _index(self, quarter_start_utc):
         return _index(quarter_start_utc)
@@ -296,8 +306,10 @@ class LoadProfile:
         return learnt
 
     def _take(self, quarters, open_slots, nets=None):
+        devs = []
         learnt, last = _learn([self.mean_w, self.jump_w, self.count, self.net_w, self.net_count], quarters,
-                              self.learnt_until, open_slots, nets)
+                              self.learnt_until, open_slots, nets, devs)
+        self.drift.take(devs)
         if learnt:
             self.learnt_until = last + timedelta(seconds=QUARTER_S)
             self.effective = None
@@ -365,7 +377,7 @@ class LoadProfile:
 
     def as_dict(self):
         """Compact, JSON-ready: five lists of 192 rounded ints (about 4 kB as JSON), when it
-        last learnt and how many quarters came from history."""
+        last learnt, how many quarters came from history, and the drift's sums."""
         return {
             "format": FORMAT,
             "mean_w": [int(round(v)) for v in self.mean_w],
@@ -375,6 +387,7 @@ class LoadProfile:
             "net_count": list(self.net_count),
             "learnt_until": self.learnt_until.isoformat() if self.learnt_until is not None else None,
             "history_quarters": self.history_quarters,
+            "drift": self.drift.as_dict(),
         }
 
 
@@ -403,4 +416,5 @@ def from_dict(data):
     history = data.get("history_quarters")
     if isinstance(history, int) and not isinstance(history, bool) and history >= 0:
         profile.history_quarters = history
+    profile.drift = balancer_drift.from_dict(data.get("drift"))
     return profile
