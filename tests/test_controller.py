@@ -497,7 +497,7 @@ def test_a_house_above_its_usual_for_an_hour_shrinks_the_next_plans_room(monkeyp
     persistence of 0.5, draws 1 kW more than its usual evening with the car paused)."""
     calls = plan_calls(monkeypatch)
     saved = busy_evening_profile()  # learnt until Monday 20 January
-    saved["drift"] = {"format": 1, "num": 5e9, "den": 1e10 - balancer_drift.PRIOR_DEN_W2}
+    saved["drift"] = {"format": 1, "num": 5e9, "den": 1e10 - balancer_drift.PRIOR_DEN_W}
     ctrl = planned(saved)
     monday = 5 * 86400  # T0 + 5 days: Monday 20 January, 18:00 local
     usual_w = ctrl.profile.expected_w(at(monday + 3600))
