@@ -26,3 +26,10 @@ def test_usable_readings(value, unit, watts):
 )
 def test_unusable_readings_say_why(value, unit, problem):
     assert power_w(value, unit) == (None, problem)
+
+
+def test_a_finite_number_is_an_int_or_float_not_a_bool_nan_or_infinite():
+    from balancer_units import is_finite_number
+    assert is_finite_number(0) and is_finite_number(-2.5) and is_finite_number(10)
+    for value in (True, False, None, "3", float("nan"), float("inf"), -float("inf"), [1]):
+        assert not is_finite_number(value)

@@ -9,6 +9,7 @@ import math
 import re
 
 import balancer_prices
+import balancer_units
 from balancer_charger import REPORTS as CHARGER_REPORTS
 from balancer_runtime import SAFE_FALLBACK, TUNABLE
 
@@ -333,7 +334,7 @@ def _prices(raw, settings, errors):
         return
     if isinstance(export, str) and ENTITY_ID.match(export) and export.split(".")[0] in PRICE_DOMAINS:
         settings["export_price_entity"] = export
-    elif _is_number(export) and EXPORT_MIN_EUR_PER_KWH <= export <= IMPORT_MAX_EUR_PER_KWH:
+    elif balancer_units.is_finite_number(export) and EXPORT_MIN_EUR_PER_KWH <= export <= IMPORT_MAX_EUR_PER_KWH:
         settings["export_price"] = float(export)
     else:
         errors.append("%s: 'export_price' must be a price from %s to %s EUR/kWh or a price entity (%s), got %s" % (
@@ -342,17 +343,13 @@ def _prices(raw, settings, errors):
 
 def _import_price(value, key, errors):
     """A two-rate import price in EUR/kWh, None (and an error) when it is not one."""
-    if _is_number(value) and 0 <= value <= IMPORT_MAX_EUR_PER_KWH:
+    if balancer_units.is_finite_number(value) and 0 <= value <= IMPORT_MAX_EUR_PER_KWH:
         return float(value)
     hint = ""
-    if _is_number(value) and 1 <= value <= 100 * IMPORT_MAX_EUR_PER_KWH:
+    if balancer_units.is_finite_number(value) and 1 <= value <= 100 * IMPORT_MAX_EUR_PER_KWH:
         hint = " (the unit is EUR/kWh: %s c/kWh is %s)" % (value, round(value / 100.0, 4))
     errors.append("%s: '%s' must be a price from 0 to %s EUR/kWh, got %s%s" % (APP, key, IMPORT_MAX_EUR_PER_KWH, _show(value), hint))
     return None
-
-
-def _is_number(value):
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
 
 
 def tunable_bounds():

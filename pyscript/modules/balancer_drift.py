@@ -27,6 +27,9 @@ quarters count as risky (that stays the profile's). Pure: quarters in, figures o
 Assistant, no clock.
 """
 
+import balancer_units
+from balancer_time import QUARTER_S
+
 HOUR_Q = 4  # the excess is the mean over this many quarters in a row (one hour)
 # Learnt at lags of 1 to 8 hours: a night session's plan looks 6-13 hours ahead.
 LAG_MIN_Q = 4
@@ -41,7 +44,6 @@ EXCESS_MIN_W = 100.0
 # An excess older than this (s) is not tonight's any more (the grid went quiet, Home Assistant
 # was down): no drift.
 FRESH_S = 1800
-QUARTER_S = 900
 FORMAT = 1
 
 
@@ -132,10 +134,7 @@ def from_dict(data):
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return drift
     num, den = data.get("num"), data.get("den")
-    for value in (num, den):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
-            return drift
-    if den < 0:
+    if not (balancer_units.is_finite_number(num) and balancer_units.is_finite_number(den)) or den < 0:
         return drift
     drift.num, drift.den = float(num), float(den)
     return drift

@@ -62,6 +62,7 @@ from datetime import datetime, timedelta, timezone
 
 import balancer_solar
 import balancer_time
+import balancer_units
 
 from balancer_time import QUARTER_S
 # Plan this share more energy than needed: the house's real quarters differ from its usual ones.
@@ -166,10 +167,6 @@ class SessionPlan:
         self.marginal_eur_per_kwh = None  # the dearest chosen slot's EUR/kWh: what a kWh got elsewhere saves
         self.needs_grid = False  # the need requires every quarter from now (tight, short, departure passed)
         self.drift_w = 0.0  # how much more than usual the house was expected to draw in each quarter (W)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
 
 
 def _hhmm(dt):
@@ -643,7 +640,7 @@ def plan_session(now, departure_utc, need_kwh, delivered_kwh, limit_w, margin_w,
     Without a departure or a need it charges as the quarter allows (the balancer's old behaviour).
     """
     plan = SessionPlan()
-    if departure_utc is None or not _is_number(need_kwh):
+    if departure_utc is None or not balancer_units.is_finite_number(need_kwh):
         plan.reason = "no departure or energy need set: charging as the quarter allows"
         return plan
     remaining = max(0.0, float(need_kwh) - max(0.0, float(delivered_kwh or 0.0)))

@@ -48,6 +48,12 @@ def energy_kwh(state_value, unit):
     return None if value is None else value * scale
 
 
+def is_finite_number(value):
+    """Whether value is already a number (int or float, not a bool) that is neither NaN nor infinite:
+    a configured figure, a saved state's field."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
+
+
 def finite_number(text):
     """The number a state string holds, None when it is not one (or NaN, or infinite)."""
     try:
