@@ -133,7 +133,7 @@ def _number(value):
         return None
     if isinstance(value, str):
         return balancer_units.finite_number(value.strip())
-    if isinstance(value, (int, float)) and value == value and abs(value) != float("inf"):
+    if balancer_units.is_finite_number(value):
         return float(value)
     return None
 
