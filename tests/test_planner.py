@@ -608,3 +608,17 @@ def test_a_house_running_above_its_usual_shrinks_each_quarters_room_and_the_plan
     # a quieter house than usual never adds room
     quiet = plan_session(PLUG_IN, DEPARTURE, 12.0, 0.0, LIMIT_W, MARGIN_W, CAR_MAX_W, CAR_MIN_W, PROFILE, drift_w=-1500.0)
     assert quiet.windows == calm.windows
+
+
+def test_the_first_friday_night_charges_in_the_saturday_night_it_has_not_seen_yet():
+    # installed on a Monday: five weekdays learnt, no weekend yet. The Saturday night borrows the
+    # weekday nights (the house sleeps on both day types), so it is planned as quiet, not as the
+    # neutral prior: its cheap 02:00-04:00 is taken, not the Friday evening's dearer quarters.
+    profile = learnt_profile(days=5)
+    friday, saturday = at(2025, 1, 10, 18), at(2025, 1, 11, 7, 30)
+    table = prices(night_tariff, first=at(2025, 1, 10, 0), last=at(2025, 1, 12, 0))
+    p = plan(friday, 8.0, profile=profile, departure=saturday, prices=table)
+    chosen = chosen_quarters(p)
+    assert p.on_track is True and p.charge_now is False
+    assert at(2025, 1, 11, 2) in chosen and at(2025, 1, 11, 3, 45) in chosen
+    assert [q for q in chosen if q < at(2025, 1, 10, 22)] == []  # nothing in the Friday evening

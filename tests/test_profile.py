@@ -104,10 +104,28 @@ def test_the_first_weekend_is_not_planned_as_unknown():
     assert profile.risk(saturday_dinner, 4000) > 0.7
     # an hour either way: a weekend dinner at 19:15 is taken as risky as the weekday's at 18:45
     assert profile.expected_w(local_quarter(5, 19, 30)) > 2500
-    # never safer than unknown: the quiet weekday night does not make the weekend night look quiet
-    assert profile.expected_w(saturday_night) == balancer_profile.PRIOR_MEAN_W
-    assert profile.risk(saturday_night, 4000) == LoadProfile().risk(saturday_night, 4000)
-    assert profile.usual_jump_w(saturday_night) == 0.0  # learnt only by its own days
+    # by day never safer than unknown: the quiet weekday morning does not make the weekend's look quiet
+    saturday_morning = local_quarter(5, 10)
+    assert profile.expected_w(saturday_morning) == balancer_profile.PRIOR_MEAN_W
+    assert profile.risk(saturday_morning, 4000) == LoadProfile().risk(saturday_morning, 4000)
+    assert profile.usual_jump_w(saturday_morning) == 0.0  # learnt only by its own days
+    # at night the house sleeps on both day types: the weekend night is the weekday night's
+    friday_night = local_quarter(4, 3)
+    assert profile.expected_w(saturday_night) == profile.expected_w(friday_night) < 500
+    assert profile.risk(saturday_night, 4000) == profile.risk(friday_night, 4000) < 0.2
+    assert profile.learnt(saturday_night)
+
+
+def test_a_weekend_night_load_of_its_own_is_not_watered_down_by_the_quiet_weekday_nights():
+    def second_car_on_weekend_nights(local):
+        return 7300.0 if local.weekday() >= 5 and 1 <= local.hour < 4 else 300.0
+
+    profile = LoadProfile()
+    learn_days(profile, 6, second_car_on_weekend_nights)  # Monday to Saturday: one weekend night seen
+    sunday_night = local_quarter(6, 2)
+    assert profile.expected_w(sunday_night) > 3500  # its own night (with the prior), not the weekdays' 300 W
+    assert profile.risk(sunday_night, 4000) > 0.8
+    assert profile.expected_w(local_quarter(6, 5)) < 500  # the quiet part of the night still borrows
 
 
 def test_a_weekend_quarter_takes_its_own_days_over_within_two_weekends():

@@ -38,9 +38,10 @@ quarter five. A quarter with fewer than FULL_COUNT own observations borrows the 
 other day type, at the same time of day or up to BORROW_SPREAD quarters either side, taking the
 one whose high is highest: the household's lunch and evening happen on both day types, give or
 take an hour, and a weekend quarter planned from the busiest weekday quarter near it errs on the
-safe side. Borrowing only ever makes a quarter look busier: where the other day type is quieter
-(weekday daytime, when nobody is home) the quarter keeps what its own days, or the neutral prior,
-say, and is learnt only by its own days. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
+safe side. By day borrowing only ever makes a quarter look busier: where the other day type is
+quieter (weekday daytime, when nobody is home) the quarter keeps what its own days, or the neutral
+prior, say, and is learnt only by its own days. At night (before NIGHT_QUARTERS) it borrows either
+way: the house sleeps on both day types. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
 is only the quarter's own observations.
 
 Every quarter learnt (from the recorder too) also goes to the profile's balancer_drift.HouseDrift
@@ -81,6 +82,15 @@ FULL_COUNT = 4
 # Borrowed from the other day type's quarters up to this many either side (one hour): a weekend
 # lunch or dinner starts an hour later or earlier than on weekdays.
 BORROW_SPREAD = 4
+# The quarters of the night, 00:00 to this many quarters later (06:00): there a quarter also borrows
+# a quieter figure from the other day type. Asleep is asleep on a Saturday too, and a night load
+# (a heat pump, a boiler on the night tariff, which in Flanders runs all weekend as well) does not
+# follow the day type; by day a weekday's quiet (nobody home) says nothing about the weekend.
+# Without it the weekend's night kept the neutral prior's weight, riskier than the evening before
+# it, until its own days were four: the first Friday's car charged Friday 19:15-20:45 at 0.25-0.27
+# EUR/kWh, not in the Saturday night at 0.20-0.21 (H3 July with PV, reference, seed 3, no history:
+# that session EUR 2.81 -> 2.47).
+NIGHT_QUARTERS = 24
 # A quarter counts as learnt (own and borrowed observations together) from this many on: before,
 # the prior still weighs at least a quarter of its figures.
 LEARNT_COUNT = 3
@@ -173,9 +183,10 @@ def _learn(lists, quarters, learnt_until, open_slots, nets=None, devs=None):
 def _borrowed(mean_w, jump_w, count):
     """(mean_w, jump_w, count) per quarter with borrowing: a quarter with fewer than FULL_COUNT
     own observations takes the rest from the other day type's quarter, within BORROW_SPREAD of
-    the same time, whose high is highest, unless that makes it look safer than its own days (or
-    the neutral prior) do (see the module's docstring). Native: it is redone after every quarter
-    learnt and runs 192 x 9 candidates."""
+    the same time, whose high is highest, unless that makes a quarter of the day (from
+    NIGHT_QUARTERS on), or a night quarter whose own days were above that high, look safer than
+    its own days (or the neutral prior) do (see the module's docstring). Native: it is redone
+    after every quarter learnt and runs 192 x 9 candidates."""
     out_mean, out_jump, out_count = list(mean_w), list(jump_w), list(count)
     for i in range(len(count)):
         own = count[i]
@@ -198,7 +209,11 @@ def _borrowed(mean_w, jump_w, count):
         mean = (own * mean_w[i] + weight * mean_w[donor]) / total
         jump = (own * jump_w[i] + weight * jump_w[donor]) / total
         if mean + JUMP_FACTOR * jump < mean_w[i] + JUMP_FACTOR * jump_w[i]:
-            continue  # never judged safer than its own days (or the neutral prior) say
+            # by day never judged safer than its own days (or the neutral prior) say; at night
+            # not once its own days (the prior taken out of their mean) were above the other day
+            # type's high: a load of its own (a second car on weekend nights), not a quiet house
+            if quarter >= NIGHT_QUARTERS or (own > 0 and (mean_w[i] * (own + 1) - PRIOR_MEAN_W) / own > donor_high):
+                continue
         out_mean[i], out_jump[i], out_count[i] = mean, jump, total
     return out_mean, out_jump, out_count
 
