@@ -41,7 +41,8 @@ take an hour, and a weekend quarter planned from the busiest weekday quarter nea
 safe side. By day borrowing only ever makes a quarter look busier: where the other day type is
 quieter (weekday daytime, when nobody is home) the quarter keeps what its own days, or the neutral
 prior, say, and is learnt only by its own days. At night (before NIGHT_QUARTERS) it borrows either
-way: the house sleeps on both day types. Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
+way, the house sleeps on both day types, unless its own nights were above the other day type's
+high (a load of its own). Borrowing is a view (what expected_w, high_w and usual_jump_w answer); what is stored
 is only the quarter's own observations.
 
 Every quarter learnt (from the recorder too) also goes to the profile's balancer_drift.HouseDrift
@@ -212,10 +213,18 @@ def _borrowed(mean_w, jump_w, count):
             # by day never judged safer than its own days (or the neutral prior) say; at night
             # not once its own days (the prior taken out of their mean) were above the other day
             # type's high: a load of its own (a second car on weekend nights), not a quiet house
-            if quarter >= NIGHT_QUARTERS or (own > 0 and (mean_w[i] * (own + 1) - PRIOR_MEAN_W) / own > donor_high):
+            if quarter >= NIGHT_QUARTERS or (own > 0 and _own_days_mean_w(mean_w[i], own) > donor_high):
                 continue
         out_mean[i], out_jump[i], out_count[i] = mean, jump, total
     return out_mean, out_jump, out_count
+
+
+@pyscript_compile
+def _own_days_mean_w(mean_w, own):
+    """The plain mean of a quarter's own days, the prior taken out of its mean_w: _learn counts the
+    prior as one observation and averages plainly up to COUNT_CAP, so with own days (below
+    FULL_COUNT) mean_w = (PRIOR_MEAN_W + their sum) / (own + 1)."""
+    return (mean_w * (own + 1) - PRIOR_MEAN_W) / own
 
 
 def _neutral_list(value):
