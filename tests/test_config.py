@@ -68,6 +68,13 @@ def test_each_problem_is_one_line_naming_the_key(changes, expected):
     assert errors[0].startswith("wallbox_balancer: ")
 
 
+def test_the_start_line_shows_whole_watts_and_amps_or_the_entity_that_tunes_them():
+    settings = validate(dict(BASE, target_peak=4000, max_current=16))[0]
+    assert settings.start_text() == "grid sensor.grid, target peak 4000 W, 6-16 A"
+    tuned = validate(dict(BASE, target_peak="input_number.ev_peak", max_current="input_number.ev_max"))[0]
+    assert tuned.start_text() == "grid sensor.grid, target peak input_number.ev_peak, 6 A to input_number.ev_max"
+
+
 def test_not_a_mapping():
     settings, errors = validate(["grid_power"])
     assert settings is None and "must be a mapping" in errors[0]

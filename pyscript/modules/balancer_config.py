@@ -128,6 +128,17 @@ class Settings:
         self.export_price = values["export_price"]
         self.export_price_entity = values["export_price_entity"]
 
+    def start_text(self):
+        """The start line's figures: the grid sensor, the target peak (W) and the current range (A),
+        each a number, or the input_number that tunes it."""
+        tuned = self.tunable_entities
+        peak = tuned.get("target_peak", "%.0f W" % self.target_peak)
+        if "min_current" in tuned or "max_current" in tuned:
+            currents = "%s to %s" % (tuned.get("min_current", "%d A" % self.min_current), tuned.get("max_current", "%d A" % self.max_current))
+        else:
+            currents = "%d-%d A" % (self.min_current, self.max_current)
+        return "grid %s, target peak %s, %s" % (self.grid_power, peak, currents)
+
 
 def validate(raw):
     """Return (Settings, errors). Settings is None when there is any error."""
@@ -204,7 +215,7 @@ def _number(raw, key, errors):
     value = raw[key]
     if key in TUNABLE and isinstance(value, str) and ENTITY_ID.match(value):
         if value.split(".")[0] not in TUNABLE_DOMAINS:
-            errors.append("%s: '%s' must be a number in %s or an input_number entity, got %s" % (APP, key, unit, value))
+            errors.append("%s: '%s' must be a number in %s or an input_number/number entity, got %s" % (APP, key, unit, value))
             return default
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -290,13 +301,13 @@ def _session(raw, settings, errors):
     elif isinstance(departure, str) and ENTITY_ID.match(departure) and departure.split(".")[0] in DEPARTURE_DOMAINS:
         settings["departure_entity"] = departure
     else:
-        errors.append("%s: 'departure' must be a local time \"HH:MM\" (quote it) or an input_datetime entity, got %s" % (APP, _show(departure)))
+        errors.append("%s: 'departure' must be a local time \"HH:MM\" (quote it) or an input_datetime/sensor entity, got %s" % (APP, _show(departure)))
     if isinstance(needed, str) and ENTITY_ID.match(needed) and needed.split(".")[0] in ENERGY_NEEDED_DOMAINS:
         settings["energy_needed_entity"] = needed
     elif not isinstance(needed, bool) and isinstance(needed, (int, float)) and 0 <= needed <= ENERGY_NEEDED_MAX_KWH:
         settings["energy_needed"] = float(needed)
     else:
-        errors.append("%s: 'energy_needed' must be kWh from 0 to %d or an input_number/sensor entity, got %s" % (APP, ENERGY_NEEDED_MAX_KWH, _show(needed)))
+        errors.append("%s: 'energy_needed' must be kWh from 0 to %d or an input_number/number/sensor entity, got %s" % (APP, ENERGY_NEEDED_MAX_KWH, _show(needed)))
 
 
 def _prices(raw, settings, errors):

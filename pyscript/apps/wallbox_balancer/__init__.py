@@ -261,9 +261,7 @@ if CONTROLLER is not None:
     @time_trigger("startup")
     def wallbox_balancer_startup():
         """Runs once Home Assistant has started, and after every reload."""
-        tuned = SETTINGS.tunable_entities
-        log.info("%s: started: grid %s, target peak %s W, %s-%s A", APP, SETTINGS.grid_power, tuned.get("target_peak", SETTINGS.target_peak),
-                 tuned.get("min_current", SETTINGS.min_current), tuned.get("max_current", SETTINGS.max_current))
+        log.info("%s: started: %s", APP, SETTINGS.start_text())
         read_history(utc_now())
         run_step()
 
