@@ -349,7 +349,7 @@ def test_without_a_plan_the_car_stays_out_where_a_usual_jump_of_the_house_would_
     decisions = hold(risky(profile), 240, grid_w=3380.0, amps=6)
     assert decisions[0].want_a == 6 and not decisions[0].want_paused  # a short spike is held at the minimum
     assert (PAUSE, None) in [d.write for d in decisions]
-    assert decisions[-1].reason.startswith("paused: the house usually rises 1.0 kW in this quarter, too little is left")
+    assert decisions[-1].reason.startswith("paused: the house usually rises 0.5 kW in this quarter; with 1.0 kW kept for 2 such rises, too little is left")
 
 
 def test_where_nothing_is_learnt_or_there_is_room_for_the_jump_the_car_charges_as_before():

@@ -704,8 +704,8 @@ class Controller:
         if short:
             text = "short of minimum: holding %d A without a pause switch (%s)" % (want_a, figures)
         elif want_paused and budget.reserve_w > 0:
-            text = "paused: the house usually rises %.1f kW in this quarter, too little is left for the minimum current beside it (%s)" % (
-                budget.reserve_w / 1000.0, figures)
+            text = "paused: the house usually rises %.1f kW in this quarter; with %.1f kW kept for %g such rises, too little is left for the minimum current (%s)" % (
+                budget.reserve_w / RISK_JUMPS / 1000.0, budget.reserve_w / 1000.0, RISK_JUMPS, figures)
         elif want_paused:
             text = "paused: budget below the minimum current (%s)" % figures
         elif want_a >= max_a:
