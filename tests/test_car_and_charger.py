@@ -153,3 +153,43 @@ def test_the_session_is_published_and_a_busy_evening_waits_through_the_glue(froz
     assert session["departure"].startswith("2025-01-16T07:30")
     assert "turn_off" in [w[1] for w in home.write_log]
     home.env.assert_no_errors()
+
+
+@pytest.mark.parametrize("departure", ["unknown", "2025-01-16", "25:00"])
+def test_a_departure_that_is_not_a_time_says_so_once_and_the_car_charges_as_the_quarter_allows(frozen, departure):
+    """A departure sensor that reads no time (unknown, a date, 25:00): one WARNING, no plan (the
+    quarter budget still holds the peak), no exception in the last 90 s of a quarter, where the
+    plan is made for the next one; once it reads a time, one INFO and the plan again."""
+    frozen.move_to("2025-01-15 17:00:00")  # 18:00 local, a Wednesday
+    config = dict(CONFIG, charger_status=STATUS, departure="sensor.car_departure",
+                  energy_needed="input_number.ev_energy_needed")
+    home = Home(frozen, config=config, house_w=1500, amps=16, start=False)
+    home.env.set_state(STATUS, "Charging")
+    home.env.set_state("sensor.car_departure", departure)
+    home.env.set_state("input_number.ev_energy_needed", "10", unit_of_measurement="kWh")
+    home.env.load_app()
+    home.env.start()
+    home.run(900)
+    assert home.env.errors("ERROR") == []
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "departure sensor.car_departure is '%s', not a time: no plan" % departure in warnings[0]
+    assert home.state("pyscript.wallbox_balancer_session") == "charging"
+    assert max(home.averages().values()) <= 4000
+    home.env.set_state("sensor.car_departure", "2025-01-16T07:30:00+01:00")
+    home.run(120)
+    assert home.attrs("pyscript.wallbox_balancer_session")["departure"].startswith("2025-01-16T07:30")
+    assert home.env.errors("WARNING") == warnings
+
+
+def test_an_energy_need_that_is_not_a_number_says_so_once(frozen):
+    frozen.move_to("2025-01-15 17:00:00")
+    config = dict(CONFIG, charger_status=STATUS, departure="07:30", energy_needed="input_number.ev_energy_needed")
+    home = Home(frozen, config=config, house_w=1500, amps=16, start=False)
+    home.env.set_state(STATUS, "Charging")
+    home.env.set_state("input_number.ev_energy_needed", "unavailable")
+    home.env.load_app()
+    home.env.start()
+    home.run(300)
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "energy_needed input_number.ev_energy_needed is 'unavailable', not kWh or Wh: no plan" in warnings[0]
+    assert home.state("pyscript.wallbox_balancer_session") == "charging"

@@ -434,6 +434,11 @@ class Controller:
             d.session_attributes = {"reason": "no departure or energy need set: charging as the quarter allows"}
             return None
         departure = balancer_planner.departure_utc(now, reading.departure, self.session.plugged_at)
+        if departure is None:
+            # the Reader lets only a readable time through; this keeps the plan's maths from None
+            d.session_state = SESSION_FULL if charger.not_asking() else SESSION_CHARGING
+            d.session_attributes = {"reason": "departure %s is not a time: charging as the quarter allows" % reading.departure}
+            return None
         delivered = charger.session_kwh if s.session_energy and charger.session_kwh is not None else self.session.delivered_kwh
         need = reading.energy_needed_kwh
         # The plan decides for the quarter in which a command sent now takes effect: from the

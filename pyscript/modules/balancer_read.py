@@ -9,6 +9,7 @@ as (level, text) lines for the glue to log, each once (balancer_runtime.Notice).
 import balancer_charger
 import balancer_config
 import balancer_controller
+import balancer_planner
 import balancer_prices
 import balancer_runtime
 import balancer_solar
@@ -32,6 +33,8 @@ class Reader:
         self.grid_problem = None  # why the last grid reading was unusable
         self.forecast = (None, None)  # (the forecast entity's last_updated, its quarters) parsed
         self.forecast_notice = balancer_runtime.Notice()
+        self.departure_notice = balancer_runtime.Notice()
+        self.needed_notice = balancer_runtime.Notice()
         # prices (issue 16): None when not configured
         self.price_feed = None
         if s.price:
@@ -70,16 +73,14 @@ class Reader:
         min_a, max_a = balancer_runtime.entity_range(min_a, max_a, entity_min, entity_max)
         average = values.get(s.average_demand)
         peak = values.get(s.monthly_peak_meter)
-        departure = values.get(s.departure_entity)
-        needed = values.get(s.energy_needed_entity)
+        departure, needed = self._session_inputs(values, now, said)
         reading = balancer_controller.Reading(
             grid_w, grid_at, charger, self._tunable("target_peak", s.target_peak, values, said), min_a, max_a, mode,
             meter_average_w=self.power(average, s.average_demand)[0] if s.average_demand else None,
             meter_average_at=average.last_reported if average is not None else None,
             meter_peak_w=self.power(peak, s.monthly_peak_meter)[0] if s.monthly_peak_meter else None,
             meter_peak_changed_at=peak.last_changed if peak is not None else None,
-            departure=str(departure) if departure is not None else s.departure,
-            energy_needed_kwh=_kwh(needed) if s.energy_needed_entity else s.energy_needed,
+            departure=departure, energy_needed_kwh=needed,
             pv_forecast=self._forecast(values, said))
         if now is not None:
             if self.price_feed is not None:
@@ -87,6 +88,28 @@ class Reader:
             if self.export_feed is not None:
                 reading.export_prices = self.export_feed.table_at(now, values.get(s.export_price_entity), attributes_of, said)
         return reading, said
+
+    def _session_inputs(self, values, now, said):
+        """(departure text, energy needed kWh) for the plan; None where an entity gives nothing
+        usable (missing, unavailable, not a time, not kWh): one WARNING, and the car charges as
+        the quarter allows until it reads again."""
+        s = self.settings
+        departure, needed = s.departure, s.energy_needed
+        if s.departure_entity:
+            value = values.get(s.departure_entity)
+            departure = str(value) if value is not None else None
+            if departure is not None and now is not None and balancer_planner.departure_utc(now, departure) is None:
+                departure = None
+            said.extend(self.departure_notice.lines(
+                departure is None, "departure %s is %s, not a time: no plan, the car charges as the quarter allows until it reads again" % (
+                    s.departure_entity, _shown(value)), "departure %s reads a time again" % s.departure_entity))
+        if s.energy_needed_entity:
+            value = values.get(s.energy_needed_entity)
+            needed = _kwh(value)
+            said.extend(self.needed_notice.lines(
+                needed is None, "energy_needed %s is %s, not kWh or Wh: no plan, the car charges as the quarter allows until it reads again" % (
+                    s.energy_needed_entity, _shown(value)), "energy_needed %s reads again" % s.energy_needed_entity))
+        return departure, needed
 
     def _forecast(self, values, said):
         """The solar forecast's quarters (balancer_solar.forecast_w), parsed again only when the
@@ -277,6 +300,14 @@ def _known_text(table, quarter):
 
 def _text(value):
     return str(value) if value is not None else None
+
+
+def _shown(value):
+    """A state for a log line: quoted, with its unit; 'missing' for no entity."""
+    if value is None:
+        return "missing"
+    unit = getattr(value, "unit_of_measurement", None)
+    return "'%s'%s" % (value, " " + unit if unit else "")
 
 
 def _kwh(value):
