@@ -65,6 +65,32 @@ def test_an_unknown_status_is_named_and_the_belief_kept():
     assert model.car is True and not model.not_asking()
 
 
+def test_a_status_that_says_nothing_after_no_car_lets_the_switch_or_the_power_say_a_car_is_there():
+    """Ready (no car), then Unknown (the Wallbox integration's word for a status id it does not
+    know), Error or a new string while a car plugs in: believing 'no car' for good would leave the
+    car drawing the park current, uncontrolled, into the quarter."""
+    for status in ("Unknown", "Error", "Firmware exploding"):
+        by_switch = ChargerModel(settle_s=30)
+        seen(by_switch, 0, 0, status="Ready", switch="unavailable")
+        assert by_switch.car_absent()
+        seen(by_switch, 90, 90, status=status, switch="on")
+        assert not by_switch.car_absent()
+        by_power = ChargerModel(settle_s=30)
+        seen(by_power, 0, 0, status="Ready")
+        seen(by_power, 90, 90, status=status, power_w=50)
+        assert by_power.car_absent()  # no draw: nothing says a car is there
+        seen(by_power, 180, 180, status=status, power_w=1380)
+        assert not by_power.car_absent() and not by_power.not_asking()
+    failed = ChargerModel(settle_s=30)  # the cloud's poll failed: every entity unavailable
+    seen(failed, 0, 0, status="Ready", switch="unavailable")
+    seen(failed, 90, 90, status="unavailable", switch="unavailable")
+    assert failed.car_absent()
+    lagging = ChargerModel(settle_s=30)  # a status that says no car wins over a draw shown with it
+    seen(lagging, 0, 0, status="Charging", switch="on", power_w=7000)
+    seen(lagging, 90, 90, status="Ready", power_w=7000)
+    assert lagging.car_absent()
+
+
 def test_without_a_status_the_switch_availability_tells_the_car():
     model = ChargerModel(settle_s=30)
     seen(model, 0, 0, switch="unavailable", amps=16)

@@ -337,6 +337,22 @@ def risky(profile=None, **config):
     return ctrl
 
 
+@pytest.mark.parametrize("status", ["Unknown", "Error", "Connected"])
+def test_a_car_plugged_in_under_a_status_that_says_nothing_is_paused_where_the_budget_says_so(status):
+    """Ready (no car) then a status that says nothing (Unknown: the Wallbox integration's word for
+    a status id it does not know): the switch shows the car, so a full house pauses it, instead of
+    leaving it at the park current, uncontrolled."""
+    car = Car(amps=16, paused=False)
+    ctrl = controller(charger_status="sensor.wb_status")
+    for t in range(0, 120, 5):
+        car.step(ctrl, t, reading(t, grid_w=3800.0, amps=car.amps, switch="unavailable", status="Ready", power_w=0.0, polled=t))
+    assert car.writes == [(0, (CURRENT, 6))]  # parked
+    for t in range(120, 900, 5):
+        car.step(ctrl, t, reading(t, grid_w=3800.0 + car.draw_w(), amps=car.amps, switch=car.switch(), status=status,
+                                  power_w=car.draw_w(), polled=t))
+    assert (PAUSE, None) in [write for _, write in car.writes]
+
+
 def hold(ctrl, seconds, **fields):
     """The same reading every 5 s for `seconds`; the decisions."""
     return [run(ctrl, t, **fields) for t in range(0, seconds + 1, 5)]

@@ -174,14 +174,24 @@ class ChargerModel:
         self.amps_shown = obs.amps
         trusted = self._read_after_switch()
         status = obs.status
+        sure = False  # this observation says whether a car is connected
         if status is not None:
             # With a status sensor the switch adds nothing; an unavailable status (the cloud's poll
             # failed: every entity is unavailable then) says nothing about the car.
             if status not in UNSURE_STATUSES:
-                self._from_status(status, trusted)
+                sure = self._from_status(status, trusted)
+            if not sure and obs.switch in ("on", "off"):
+                # A status that says nothing (Unknown: the Wallbox integration's word for a status
+                # id it does not know; Error; one never seen): a pause switch that shows on or off
+                # (unavailable without a car) says what it can, a car and whether it is paused.
+                # Kept at an older 'no car', a car plugged in then would draw the park current
+                # uncontrolled, and one held as it was could not be paused.
+                self._from_switch(obs.switch, trusted)
+                sure = True
         elif obs.switch is not None and obs.switch != "unknown":
             self._from_switch(obs.switch, trusted)
-        self._from_power(obs)
+            sure = True
+        self._from_power(obs, sure)
 
     def _learn(self, obs):
         """How the charger reports: an unchanged value written again means polled (for good). No
@@ -257,6 +267,7 @@ class ChargerModel:
         return self.read_wait_s
 
     def _from_status(self, status, trusted):
+        """Take a status sensor's state; True when it is one this model knows."""
         if status in NO_CAR_STATUSES:
             self._set_car(False)
         elif status in CHARGING_STATUSES:
@@ -276,6 +287,8 @@ class ChargerModel:
                 self.paused_shown = False
         else:
             self.unknown_status = status  # the app warns once; the belief stays as it was
+            return False
+        return True
 
     def _from_switch(self, switch, trusted):
         if switch == "unavailable":
@@ -285,11 +298,16 @@ class ChargerModel:
         if trusted and switch in ("on", "off"):
             self.paused_shown = switch == "off"
 
-    def _from_power(self, obs):
+    def _from_power(self, obs, sure):
         """Without a status sensor, a connected car that a fresh read shows drawing nothing twice
-        in a row is not asking; any draw means it asks again."""
-        if obs.power_w is None or not self.power_fresh() or self.car is False:
+        in a row is not asking; any draw means it asks again. Where nothing this step said whether a
+        car is connected (sure False), a fresh draw says one is, against an older 'no car'."""
+        if obs.power_w is None or not self.power_fresh():
             return
+        if self.car is False:
+            if sure or obs.power_w < DRAWING_MIN_W:
+                return
+            self._set_car(True)
         if obs.power_w >= DRAWING_MIN_W:
             self.asking = True
             self.idle_reads = 0
