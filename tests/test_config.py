@@ -68,6 +68,33 @@ def test_each_problem_is_one_line_naming_the_key(changes, expected):
     assert errors[0].startswith("wallbox_balancer: ")
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("value", [NAN, INF, -INF], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "key, changes, expected",
+    [(key, {}, "'%s' must be a number in " % key) for key in (
+        "target_peak", "margin", "voltage", "phases", "min_current", "max_current", "min_command_interval",
+        "stale_after", "charger_response", "resume_after", "min_increase", "park_current")]
+    + [
+        ("increase_interval", {}, "'increase_interval' must be a number of s from 'min_command_interval'"),
+        ("on_stop", {}, "'on_stop' must be 'leave' or a whole current"),
+        ("energy_needed", {"departure": "07:30"}, "'energy_needed' must be kWh from 0 to 200"),
+        ("day_price", {"night_price": 0.24}, "'day_price' must be a price from 0 to 2 EUR/kWh"),
+        ("night_price", {"day_price": 0.32}, "'night_price' must be a price from 0 to 2 EUR/kWh"),
+        ("export_price", {}, "'export_price' must be a price from -1 to 2 EUR/kWh"),
+    ],
+)
+def test_yaml_nan_or_infinity_is_one_line_naming_the_key_not_an_exception(key, changes, expected, value):
+    """YAML reads .nan and .inf as floats: int() of them raised, and NaN passed every range check
+    (each comparison is false), so a NaN target_peak or interval was accepted and broke each step."""
+    errors = errors_for(**dict(changes, **{key: value}))
+    assert len(errors) == 1, errors
+    assert expected in errors[0], errors[0]
+    assert errors[0].startswith("wallbox_balancer: ")
+
+
 def test_the_start_line_shows_whole_watts_and_amps_or_the_entity_that_tunes_them():
     settings = validate(dict(BASE, target_peak=4000, max_current=16))[0]
     assert settings.start_text() == "grid sensor.grid, target peak 4000 W, 6-16 A"

@@ -218,7 +218,7 @@ def _number(raw, key, errors):
             errors.append("%s: '%s' must be a number in %s or an input_number/number entity, got %s" % (APP, key, unit, value))
             return default
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not balancer_units.is_finite_number(value):  # YAML's .nan and .inf are floats: not a figure
         errors.append("%s: '%s' must be a number in %s, got %s" % (APP, key, unit, _show(value)))
         return default
     if integer and value != int(value):
@@ -304,7 +304,7 @@ def _session(raw, settings, errors):
         errors.append("%s: 'departure' must be a local time \"HH:MM\" (quote it) or an input_datetime/sensor entity, got %s" % (APP, _show(departure)))
     if isinstance(needed, str) and ENTITY_ID.match(needed) and needed.split(".")[0] in ENERGY_NEEDED_DOMAINS:
         settings["energy_needed_entity"] = needed
-    elif not isinstance(needed, bool) and isinstance(needed, (int, float)) and 0 <= needed <= ENERGY_NEEDED_MAX_KWH:
+    elif balancer_units.is_finite_number(needed) and 0 <= needed <= ENERGY_NEEDED_MAX_KWH:
         settings["energy_needed"] = float(needed)
     else:
         errors.append("%s: 'energy_needed' must be kWh from 0 to %d or an input_number/number/sensor entity, got %s" % (APP, ENERGY_NEEDED_MAX_KWH, _show(needed)))
@@ -395,7 +395,7 @@ def _relations(raw, settings, errors):
     if not isinstance(settings["target_peak"], str) and settings["margin"] >= settings["target_peak"]:
         errors.append("%s: 'margin' (%s W) must be below 'target_peak' (%s W)" % (APP, settings["margin"], settings["target_peak"]))
     interval = raw.get("increase_interval", settings["min_command_interval"])
-    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval < settings["min_command_interval"] or interval > 3600:
+    if not balancer_units.is_finite_number(interval) or interval < settings["min_command_interval"] or interval > 3600:
         errors.append("%s: 'increase_interval' must be a number of s from 'min_command_interval' (%s) to 3600, got %s" % (APP, settings["min_command_interval"], _show(interval)))
         interval = settings["min_command_interval"]
     settings["increase_interval"] = float(interval)
@@ -434,7 +434,7 @@ def _on_stop(raw, settings, errors):
     low, high = fixed(settings, "min_current"), NUMBERS["max_current"][2]
     if not isinstance(settings["max_current"], str):
         high = settings["max_current"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not low <= value <= high:
+    if not balancer_units.is_finite_number(value) or value != int(value) or not low <= value <= high:
         errors.append("%s: 'on_stop' must be 'leave' or a whole current from 'min_current' to 'max_current' (%s-%s A), got %s" % (APP, low, high, _show(value)))
         return ON_STOP_LEAVE
     return int(value)
