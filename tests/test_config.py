@@ -95,6 +95,18 @@ def test_yaml_nan_or_infinity_is_one_line_naming_the_key_not_an_exception(key, c
     assert errors[0].startswith("wallbox_balancer: ")
 
 
+def test_a_key_yaml_read_as_true_or_a_number_is_an_unknown_key_not_an_exception():
+    """YAML reads a bare `on:` or `yes:` as the key True and `1:` as an int: sorting them with the
+    string keys raised TypeError."""
+    for key in (True, 1, 2.5, None):
+        raw = dict(BASE, grid_pwr="sensor.x")
+        raw[key] = "x"
+        settings, errors = validate(raw)
+        assert settings is None
+        assert errors == ["wallbox_balancer: unknown key '%s': remove it or check its spelling (see the README)" % name
+                          for name in sorted(["grid_pwr", str(key)])], errors
+
+
 def test_the_start_line_shows_whole_watts_and_amps_or_the_entity_that_tunes_them():
     settings = validate(dict(BASE, target_peak=4000, max_current=16))[0]
     assert settings.start_text() == "grid sensor.grid, target peak 4000 W, 6-16 A"

@@ -146,9 +146,9 @@ def validate(raw):
     if not isinstance(raw, dict):
         return None, ["%s: the app config must be a mapping of keys (see the README), got %s" % (APP, type(raw).__name__)]
     settings = {}
-    for key in sorted(raw):
-        if key not in KNOWN_KEYS:
-            errors.append("%s: unknown key '%s': remove it or check its spelling (see the README)" % (APP, key))
+    # by name: YAML makes a bare on/yes a True key and 1: an int, which do not sort with strings
+    for name in sorted([str(key) for key in raw if key not in KNOWN_KEYS]):
+        errors.append("%s: unknown key '%s': remove it or check its spelling (see the README)" % (APP, name))
     for key in NUMBERS:
         settings[key] = _number(raw, key, errors)
     for key in ENTITIES:
