@@ -150,6 +150,13 @@ def test_supply_three_phases_without_neutral_is_398_w_per_amp():
     assert "must be one of" in validate(dict(BASE, supply="3x380"))[1][0]
 
 
+@pytest.mark.parametrize("supply", ["3x380", ["3x400"], {"3x400": True}, 400, True])
+def test_a_supply_that_is_not_one_of_the_names_is_one_line_naming_the_key(supply):
+    """A list or a mapping raised TypeError (unhashable) at the lookup of the supply's name."""
+    assert errors_for(supply=supply) == ["wallbox_balancer: 'supply' must be one of 1x230, 3x400, 3x230 (3x230: three "
+                                         "phases without a neutral), got %r" % (supply,)]
+
+
 def test_departure_and_energy_needed_go_together():
     assert not validate(dict(BASE, departure="07:30", energy_needed=10))[1]
     assert not validate(dict(BASE, departure="input_datetime.ev_departure", energy_needed="input_number.ev_need"))[1]

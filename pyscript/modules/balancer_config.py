@@ -277,7 +277,7 @@ def _supply(raw, settings, errors):
     supply = raw.get("supply")
     if supply is None:
         return
-    if supply not in SUPPLIES:
+    if not isinstance(supply, str) or supply not in SUPPLIES:  # a list or mapping is unhashable
         errors.append("%s: 'supply' must be one of %s (3x230: three phases without a neutral), got %s" % (APP, ", ".join(SUPPLIES), _show(supply)))
     elif "voltage" in raw or "phases" in raw:
         errors.append("%s: give 'supply' or 'voltage' and 'phases', not both" % APP)
