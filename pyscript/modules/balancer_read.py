@@ -151,10 +151,8 @@ class Reader:
         number = values.get(s.current_number)
         amps = None
         if number is not None:
-            try:
-                amps = int(round(float(number)))
-            except ValueError:
-                amps = None
+            value = balancer_units.finite_number(number)  # "inf" too is no current (int() raised)
+            amps = int(round(value)) if value is not None else None
         switch, status, energy = values.get(s.pause_switch), values.get(s.charger_status), values.get(s.session_energy)
         power = values.get(s.charger_power)
         power_w = None
