@@ -152,6 +152,14 @@ def test_restart_drops_last_months_peak(frozen):
     assert home.state(PEAK) == "0" and home.state(LIMIT) == "4000"
 
 
+def test_restart_with_a_peak_no_household_makes_says_so_and_keeps_the_target(frozen):
+    home = Home(frozen, house_w=1000, restore={PEAK: ("3500000", {"month": "2025-01", "own_peak": 3500000})})
+    home.run(10)
+    assert home.state(PEAK) == "0" and home.state(LIMIT) == "4000"
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "the saved monthly peak is not restored (3500000 W is not a figure from 0 to 100000 W)" in warnings[0]
+
+
 def test_restart_through_the_stubs_keeps_the_peak(frozen):
     home = Home(frozen, house_w=4800)
     home.run(960)

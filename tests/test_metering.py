@@ -205,3 +205,23 @@ def test_the_sure_figure_survives_a_restart():
     restored = QuarterMeter()
     assert restored.restore_snapshot(saved, at(460))
     assert abs(restored.sure_average_w() - meter.sure_average_w()) < 0.1  # saved to 0.01 Wh
+
+
+def test_a_saved_figure_that_no_household_makes_is_not_restored_and_says_why():
+    """A state edited by hand, or a unit mixed up (3 500 000 W): restored, it would set the month's
+    limit or the quarter's budget from a guess. Not restored; rejected says why, for the log."""
+    now = datetime(2025, 1, 15, 11, 5, tzinfo=timezone.utc)
+    for bad in (3500000, "inf", "nan", -5, "abc", True, [1]):
+        peak = MonthlyPeak()
+        assert not peak.restore_snapshot({"month": "2025-01", "own_peak": bad}, "0", now)
+        assert peak.peak_w == 0.0 and peak.rejected
+    peak = MonthlyPeak()
+    assert peak.restore_snapshot({"month": "2025-01", "own_peak": "4100"}, "0", now) and peak.peak_w == 4100.0
+    assert not MonthlyPeak().restore_snapshot({"month": "2024-12", "own_peak": "inf"}, "0", now)  # last month's: nothing to say
+    quarter = {"quarter_start": "2025-01-15T11:00:00+00:00", "updated": "2025-01-15T11:04:00+00:00", "energy_wh": 300, "covered_s": 240}
+    for key, bad in (("energy_wh", -900), ("energy_wh", "inf"), ("energy_wh", "nan"), ("covered_s", 5000), ("assumed_wh", -1), ("lowered_wh", "x")):
+        meter = QuarterMeter()
+        assert not meter.restore_snapshot(dict(quarter, **{key: bad}), now)
+        assert meter.energy_j == 0.0 and key in meter.rejected
+    meter = QuarterMeter()
+    assert meter.restore_snapshot(quarter, now) and meter.energy_j == 300 * 3600.0 and meter.rejected is None

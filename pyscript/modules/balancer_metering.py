@@ -29,6 +29,10 @@ RESTORE_MAX_AGE_S = 300
 # A reading is known to hold this long after its report (a meter reporting every 5 s: its held
 # figure is the sure one); the rest of a span up to a lower reading counts at that one for the peak.
 READING_HOLDS_S = 5.0
+# A saved figure beyond these is no household's (3 x 63 A is 43 kW): a unit mixed up or a state
+# edited by hand. Restored, it would set the month's limit or the quarter's budget from a guess.
+SAVED_PEAK_MAX_W = 100000.0
+SAVED_QUARTER_MAX_WH = SAVED_PEAK_MAX_W * QUARTER_S / 3600.0
 
 
 class QuarterMeter:
@@ -57,6 +61,7 @@ class QuarterMeter:
         self.held_since = None  # when the power held now was reported (None: not known)
         self.closed_sure = None  # (start, sure J) of the quarter just closed, until the next report
         self.revised = None  # (start, sure average W): that quarter lowered by the next report
+        self.rejected = None  # why a saved quarter of this quarter was not restored (for the log)
 
     def snapshot(self, now):
         """The persisted form (state attributes of the quarter variable), as HA's ExtraStoredData."""
@@ -79,15 +84,16 @@ class QuarterMeter:
             return False
         if not 0 <= (now - saved_at).total_seconds() <= RESTORE_MAX_AGE_S:
             return False
-        try:
-            energy_j = float(saved.get("energy_wh") or 0) * 3600.0
-            covered_s = float(saved.get("covered_s") or 0)
-            assumed_j = float(saved.get("assumed_wh") or 0) * 3600.0
-            unwatched_s = float(saved.get("unwatched_s") or 0)
-            lowered_j = float(saved.get("lowered_wh") or 0) * 3600.0
-        except (TypeError, ValueError):
-            return False
-        self.restore(saved_quarter, energy_j, covered_s, saved_at, assumed_j, unwatched_s, lowered_j)
+        figures = []
+        for key, high in (("energy_wh", SAVED_QUARTER_MAX_WH), ("covered_s", QUARTER_S), ("assumed_wh", SAVED_QUARTER_MAX_WH),
+                          ("unwatched_s", QUARTER_S), ("lowered_wh", SAVED_QUARTER_MAX_WH)):
+            figure = saved_figure(saved.get(key), high)
+            if figure is None:
+                self.rejected = "%s %s is not a figure from 0 to %.0f" % (key, saved.get(key), high)
+                return False
+            figures.append(figure)
+        energy_wh, covered_s, assumed_wh, unwatched_s, lowered_wh = figures
+        self.restore(saved_quarter, energy_wh * 3600.0, covered_s, saved_at, assumed_wh * 3600.0, unwatched_s, lowered_wh * 3600.0)
         return True
 
     def restore(self, quarter_start, energy_j, covered_s, saved_at, assumed_j=0.0, unwatched_s=0.0, lowered_j=0.0):
@@ -270,6 +276,22 @@ class QuarterMeter:
         self.covered_s += seconds
 
 
+def saved_figure(value, high):
+    """A saved figure (a number, or its text) from 0 to high; 0 when none was saved; None when it
+    is not such a figure (a word, NaN, infinite, negative, beyond high)."""
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number != number or not 0 <= number <= high:
+        return None
+    return number
+
+
 def _overlap_s(a, b, start, end):
     """Seconds of [a, b] inside [start, end]."""
     return max(0.0, (min(b, end) - max(a, start)).total_seconds())
@@ -283,6 +305,7 @@ class MonthlyPeak:
         self.peak_w = 0.0
         self.peak_quarter = None
         self.bounds = None  # (start, end) in UTC of self.month: a step checks these, not the calendar
+        self.rejected = None  # why a saved peak of this month was not restored (for the log)
         self.before = (0.0, None)  # (peak_w, peak_quarter) before the last raise: what revise() goes back to
 
     def snapshot(self):
@@ -295,11 +318,15 @@ class MonthlyPeak:
 
     def restore_snapshot(self, saved, state_value, now):
         """Take back a snapshot (state_value: the variable's state, for snapshots without
-        own_peak). Returns True when it belongs to this month and was kept."""
-        try:
-            peak_w = float(saved.get("own_peak", state_value))
-        except (TypeError, ValueError):
-            peak_w = 0.0
+        own_peak). Returns True when it belongs to this month and was kept; a peak of this month
+        that is no figure from 0 to SAVED_PEAK_MAX_W is not (rejected says why)."""
+        if saved.get("month") != balancer_time.month_key(now):
+            return False
+        value = saved.get("own_peak", state_value)
+        peak_w = saved_figure(value, SAVED_PEAK_MAX_W)
+        if peak_w is None:
+            self.rejected = "%s W is not a figure from 0 to %.0f W" % (value, SAVED_PEAK_MAX_W)
+            return False
         return self.restore(saved.get("month"), peak_w, balancer_time.parse_iso(saved.get("quarter_start")), now)
 
     def restore(self, month, peak_w, peak_quarter, now):

@@ -846,6 +846,6 @@ def session_from_dict(data):
         return None
     plugged_at = balancer_time.parse_iso(data.get("plugged_at"))
     delivered = data.get("delivered_kwh")
-    if plugged_at is None or isinstance(delivered, bool) or not isinstance(delivered, (int, float)) or delivered < 0:
+    if plugged_at is None or not balancer_units.is_finite_number(delivered) or delivered < 0:
         return None
     return Session(plugged_at, float(delivered))

@@ -221,8 +221,12 @@ def restore(now):
     publish_mode(mode if mode in balancer_controller.MODES else balancer_controller.MODE_AUTO)
     if CONTROLLER.peak.restore_snapshot(state.getattr(pub.PEAK_VAR) or {}, state.get(pub.PEAK_VAR), now):
         log.info("%s: restored this month's peak %.0f W", APP, CONTROLLER.peak.peak_w)
+    elif CONTROLLER.peak.rejected:
+        log.warning("%s: the saved monthly peak is not restored (%s): the month's peak counts from the quarters seen now", APP, CONTROLLER.peak.rejected)
     if CONTROLLER.meter.restore_snapshot(state.getattr(pub.QUARTER_VAR) or {}, now):
         log.info("%s: restored this quarter's %.0f Wh drawn so far", APP, CONTROLLER.meter.energy_j / 3600.0)
+    elif CONTROLLER.meter.rejected:
+        log.warning("%s: the saved quarter is not restored (%s): the budget counts it as unwatched", APP, CONTROLLER.meter.rejected)
     last_command = balancer_time.parse_iso((state.getattr(pub.SETPOINT_VAR) or {}).get("last_command"))
     if last_command is not None and last_command <= now:
         CONTROLLER.restore_command(last_command)
