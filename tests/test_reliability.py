@@ -419,6 +419,20 @@ def test_on_stop_sets_the_configured_current(frozen):
     assert home.current_writes()[-1] == 10
 
 
+def test_park_and_on_stop_currents_stay_inside_a_tuned_max_current(frozen):
+    """max_current from an input_number at 10 A: park_current 16 and on_stop 32 pass the config
+    (the range is not known then) and are held to 10 A when sent."""
+    config = dict(CONFIG, max_current="input_number.ev_max_current", park_current=16, on_stop=32)
+    home = Home(frozen, config=config, house_w=500, amps=6, switch="unavailable", start=False)
+    home.env.set_state("input_number.ev_max_current", "10", min=6, max=32, step=1)
+    home.env.load_app()
+    home.env.start()
+    home.run(120)
+    assert home.current_writes() == [10]  # parked at the tuned maximum, not 16 A
+    home.env.reload(dict(CONFIG, max_current="broken"))  # the old context stops
+    assert home.current_writes()[-1] == 10  # on_stop held to it too, not 32 A
+
+
 def test_on_stop_leave_sends_nothing(frozen):
     home = Home(frozen, house_w=500, amps=6)
     home.run(120)

@@ -157,6 +157,7 @@ class Controller:
         self.grid_at = None  # when the last usable grid reading was reported
         self.meter_period_s = 0.0  # how often the meter reports (a decaying maximum of its gaps)
         self.parked = False  # the park write of this spell without a car was accepted
+        self.max_a = settings.max_current  # the highest current a write may carry, as of the last step
         self.meter_quarter = (None, None)  # (quarter_start, J) of the meter's 1.4.0 last seen
         self.reason_key = None  # the figures the last reason text showed
         self.reason_text = None
@@ -216,6 +217,7 @@ class Controller:
         remaining_s = self.meter.remaining_s(now)
         budget = balancer_budget.QuarterBudget(limit_w, s.margin + self._blind_margin_w(), energy_j, remaining_s, house_w, ev_w)
         max_a = charger.max_a(reading.max_a)
+        self.max_a = max_a
         plan = self._plan_session(now, reading, limit_w, max_a, d)
         budget = self._room_for_the_usual_jump(budget, reading.min_a)
         can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
@@ -235,7 +237,8 @@ class Controller:
         if charger.car_absent():
             self.plan.release()
             self.plan.reset_resume_wait()
-            want_paused, want_a, short = False, s.park_current, False
+            # inside the range as it stands: a tuned max_current or the number's own max may be lower
+            want_paused, want_a, short = False, min(max(s.park_current, reading.min_a), max_a), False
             reason = "no car: the charger waits at %d A for the next session" % want_a
             hold = self.parked or mode == MODE_OFF
         elif mode == MODE_FAST:
@@ -675,6 +678,11 @@ class Controller:
             self.peak.roll_to(now)
             raised = self.peak.observe(history.peak_start, history.peak_w)
         return learnt, raised
+
+    def stop_current_a(self):
+        """The on_stop current (A) to leave the charger at, inside the range of the last step (a
+        tuned max_current, the number's own max, a maximum the charger answered)."""
+        return min(self.settings.on_stop, self.max_a)
 
     def restore_command(self, sent_at):
         """After a restart: a command was sent at sent_at (the slot is taken, older charger data

@@ -275,9 +275,10 @@ if CONTROLLER is not None:
         if SETTINGS.on_stop == balancer_config.ON_STOP_LEAVE or not RUNTIME["ready"] or RUNTIME["mode"] == balancer_controller.MODE_OFF:
             log.info("%s: stopping; the charger keeps its present setting", APP)
             return
-        log.info("%s: stopping; setting the charger to %d A (on_stop)", APP, SETTINGS.on_stop)
-        send((CURRENT, SETTINGS.on_stop), utc_now())
-        publish_setpoint(None, "stopped: on_stop %d A" % SETTINGS.on_stop)
+        amps = CONTROLLER.stop_current_a()
+        log.info("%s: stopping; setting the charger to %d A (on_stop)", APP, amps)
+        send((CURRENT, amps), utc_now())
+        publish_setpoint(None, "stopped: on_stop %d A" % amps)
 
     @time_trigger(TICK)
     def wallbox_balancer_tick():
