@@ -103,6 +103,16 @@ def test_w_and_kw_sensors_give_the_same_control(frozen, unit):
     assert abs(float(home.state(QUARTER)) - home.averages()[datetime(2025, 1, 15, 11, 0, tzinfo=timezone.utc)] * 900 / 600) < 40
 
 
+def test_a_grid_sensor_without_a_unit_is_read_as_w_and_said_once(frozen):
+    """A template sensor without unit_of_measurement: read as W (most are), with one WARNING, since
+    a figure in kW would be read 1000 times too low and nothing else could tell."""
+    home = Home(frozen, house_w=1500, unit=None)
+    home.run(600)
+    assert home.current_writes()[0] == 9  # as with W
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "sensor.electricity_meter_power_consumption: no unit_of_measurement, read as W" in warnings[0]
+
+
 def test_service_actuator_form(frozen):
     config = {
         "grid_power": GRID,

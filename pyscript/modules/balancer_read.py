@@ -34,6 +34,7 @@ class Reader:
         self.forecast = (None, None)  # (the forecast entity's last_updated, its quarters) parsed
         self.forecast_notice = balancer_runtime.Notice()
         self.departure_notice = balancer_runtime.Notice()
+        self.unitless_notice = balancer_runtime.Notice()
         self.needed_notice = balancer_runtime.Notice()
         # prices (issue 16): None when not configured
         self.price_feed = None
@@ -66,6 +67,7 @@ class Reader:
         price tables, read only when a price entity changed."""
         s, said = self.settings, []
         grid_w, grid_at = self._grid(values)
+        said.extend(self._unitless(values))
         charger, entity_min, entity_max = self._charger(values, said)
         min_a = self._tunable("min_current", s.min_current, values, said)
         max_a = self._tunable("max_current", s.max_current, values, said)
@@ -127,6 +129,17 @@ class Reader:
                 problem, "solar_forecast %s: %s; the plan counts the usual surplus" % (s.solar_forecast, problem),
                 "solar_forecast %s: read again" % s.solar_forecast))
         return self.forecast[1]
+
+    def _unitless(self, values):
+        """One WARNING while a grid sensor gives numbers without a unit: they are read as W, so
+        a template sensor in kW would show the house 1000 times too low."""
+        s = self.settings
+        unitless = [entity_id for entity_id in (s.grid_power, s.grid_export_power)
+                    if entity_id and values.get(entity_id) is not None and balancer_units.finite_number(str(values.get(entity_id))) is not None
+                    and str(getattr(values.get(entity_id), "unit_of_measurement", None) or "").strip() == ""]
+        return self.unitless_notice.lines(
+            ", ".join(unitless), "%s: no unit_of_measurement, read as W (a figure in kW would be read 1000 times too low): give the sensor W or kW" % (
+                ", ".join(unitless)), None)
 
     def _grid(self, values):
         """Net grid power (W, export negative) and when the meter reported it; (None, None) with
