@@ -193,3 +193,45 @@ def test_an_energy_need_that_is_not_a_number_says_so_once(frozen):
     warnings = home.env.errors("WARNING")
     assert len(warnings) == 1 and "energy_needed input_number.ev_energy_needed is 'unavailable', not kWh or Wh: no plan" in warnings[0]
     assert home.state("pyscript.wallbox_balancer_session") == "charging"
+
+
+SESSION_VAR = "pyscript.wallbox_balancer_session"
+ADDED = "sensor.wallbox_pulsar_added_energy"
+
+
+def plugged_with_a_need(frozen, added, **attributes):
+    """A car plugged in at 12:00 local with 10 kWh to add by 07:00, a quiet house; the charger's
+    session counter as given."""
+    config = dict(CONFIG, session_energy=ADDED, departure="07:00", energy_needed=10)
+    home = Home(frozen, config=config, house_w=500, amps=16, start=False)
+    home.env.set_state(ADDED, added, **attributes)
+    home.env.load_app()
+    home.env.start()
+    return home
+
+
+def test_a_session_counter_that_still_shows_the_last_session_does_not_meet_the_need(frozen):
+    """At plug-in the counter still shows the last session's 12.4 kWh (one that starts again only
+    when the car draws): read as this session's, the need of 10 kWh looked met and the car was
+    paused for good. The first value is the session's base; a reset counts from 0."""
+    home = plugged_with_a_need(frozen, "12.4", unit_of_measurement="kWh")
+    home.run(600)
+    assert home.state(SESSION_VAR) != "full" and home.switch() == "on"
+    assert home.attrs(SESSION_VAR)["session_energy_base_kwh"] == 12.4
+    home.env.set_state(ADDED, "0.3", unit_of_measurement="kWh")  # the charger's new session
+    home.run(300)
+    assert home.attrs(SESSION_VAR)["delivered_kwh"] == 0.3 and home.attrs(SESSION_VAR)["session_energy_base_kwh"] == 0.0
+    home.env.set_state(ADDED, "10.1", unit_of_measurement="kWh")
+    home.run(300)
+    assert home.state(SESSION_VAR) == "full"
+
+
+def test_a_session_counter_without_a_unit_is_not_used_and_said_once(frozen):
+    """250 from a Wh template sensor without a unit read as 250 kWh: the need looked met."""
+    home = plugged_with_a_need(frozen, "0")
+    home.run(300)
+    home.env.set_state(ADDED, "250")
+    home.run(600)
+    assert home.state(SESSION_VAR) != "full" and home.switch() == "on"
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "%s: no unit_of_measurement, not used" % ADDED in warnings[0]

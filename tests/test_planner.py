@@ -128,6 +128,18 @@ def test_without_a_departure_or_a_need_it_charges_as_today():
         assert p.charge_now is True and p.on_track is True and "no departure" in p.reason
 
 
+def test_the_session_counter_counts_from_its_first_value_and_from_0_after_a_reset():
+    session = balancer_planner.Session(PLUG_IN)
+    assert session.counted_kwh(12.4) == 0.0  # the last session's energy, still shown at plug-in
+    assert abs(session.counted_kwh(12.9) - 0.5) < 1e-9  # a counter that never resets
+    assert session.counted_kwh(0.2) == 0.2  # reset: the charger's new session
+    assert session.counted_kwh(1.0) == 1.0
+    restored = balancer_planner.session_from_dict(json.loads(json.dumps(session.as_dict())))
+    assert restored.counter_base_kwh == 0.0 and restored.counted_kwh(1.5) == 1.5
+    older = balancer_planner.session_from_dict({"plugged_at": PLUG_IN.isoformat(), "delivered_kwh": 1.0})  # saved before the base
+    assert older.counter_base_kwh is None and older.counted_kwh(3.0) == 0.0
+
+
 def test_a_restart_mid_session_gives_the_same_plan():
     now = at(2025, 1, 28, 23, 5)
     session = balancer_planner.Session(PLUG_IN, 2.5)

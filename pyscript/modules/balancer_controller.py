@@ -432,6 +432,9 @@ class Controller:
             return None
         if self.session is None and charger.car is True:
             self.session = balancer_planner.Session(now)
+        counted = None  # what session_energy counted this session (kWh), None without it
+        if self.session is not None and s.session_energy and charger.session_kwh is not None:
+            counted = self.session.counted_kwh(charger.session_kwh)
         if self.session is None or reading.departure is None or reading.energy_needed_kwh is None:
             d.session_state = SESSION_FULL if charger.not_asking() else SESSION_CHARGING
             d.session_attributes = {"reason": "no departure or energy need set: charging as the quarter allows"}
@@ -442,7 +445,7 @@ class Controller:
             d.session_state = SESSION_FULL if charger.not_asking() else SESSION_CHARGING
             d.session_attributes = {"reason": "departure %s is not a time: charging as the quarter allows" % reading.departure}
             return None
-        delivered = charger.session_kwh if s.session_energy and charger.session_kwh is not None else self.session.delivered_kwh
+        delivered = counted if counted is not None else self.session.delivered_kwh
         need = reading.energy_needed_kwh
         # The plan decides for the quarter in which a command sent now takes effect: from the
         # charger's response plus a write slot before a quarter's end, the next one. Planned at
@@ -659,13 +662,15 @@ class Controller:
         if self.session is None:
             return {}
         saved = self.session.as_dict()
-        return {"plugged_at": saved["plugged_at"], "delivered_estimate_kwh": saved["delivered_kwh"]}
+        return {"plugged_at": saved["plugged_at"], "delivered_estimate_kwh": saved["delivered_kwh"],
+                "session_energy_base_kwh": saved["counter_base_kwh"]}
 
     def restore_session(self, saved, profile_saved):
         """After a restart: the session under way (if any) and the learnt load profile."""
         self.profile = balancer_profile.from_dict(profile_saved)
         self.session = balancer_planner.session_from_dict(
-            {"plugged_at": saved.get("plugged_at"), "delivered_kwh": saved.get("delivered_estimate_kwh")})
+            {"plugged_at": saved.get("plugged_at"), "delivered_kwh": saved.get("delivered_estimate_kwh"),
+             "counter_base_kwh": saved.get("session_energy_base_kwh")})
 
     def seed_history(self, now, history, take_peak):
         """At a start: the recorder's past (a balancer_history.History) into the load profile

@@ -822,21 +822,36 @@ def departure_utc(now, departure, plugged_at=None):
 # ---- what survives a restart -----------------------------------------------------------------
 
 class Session:
-    """One plug-in session: when the car was plugged in (a departure 'HH:MM' counts from there)
-    and the energy the balancer estimated it delivered (used without a session_energy sensor)."""
+    """One plug-in session: when the car was plugged in (a departure 'HH:MM' counts from there),
+    the energy the balancer estimated it delivered (used without a session_energy sensor), and the
+    charger's session counter when the session began (its base)."""
 
-    def __init__(self, plugged_at=None, delivered_kwh=0.0):
+    def __init__(self, plugged_at=None, delivered_kwh=0.0, counter_base_kwh=None):
         self.plugged_at = plugged_at
         self.delivered_kwh = delivered_kwh
+        self.counter_base_kwh = counter_base_kwh  # session_energy's first value this session; None: not seen yet
 
     def add_energy(self, kwh):
         if kwh is not None and kwh > 0:
             self.delivered_kwh += kwh
 
+    def counted_kwh(self, counter_kwh):
+        """What the charger's session counter (session_energy) added since this session began.
+        Its first value is the base: at plug-in a counter may still show the last session's energy
+        (one that starts again only when the car draws), and read as this session's, a need it
+        seems to meet would pause the car for good. A counter that goes below the base was reset
+        (the charger's new session): it counts from 0."""
+        if self.counter_base_kwh is None:
+            self.counter_base_kwh = counter_kwh
+        elif counter_kwh < self.counter_base_kwh:
+            self.counter_base_kwh = 0.0
+        return counter_kwh - self.counter_base_kwh
+
     def as_dict(self):
         return {
             "plugged_at": None if self.plugged_at is None else self.plugged_at.isoformat(),
             "delivered_kwh": round(self.delivered_kwh, 3),
+            "counter_base_kwh": None if self.counter_base_kwh is None else round(self.counter_base_kwh, 3),
         }
 
 
@@ -848,4 +863,7 @@ def session_from_dict(data):
     delivered = data.get("delivered_kwh")
     if plugged_at is None or not balancer_units.is_finite_number(delivered) or delivered < 0:
         return None
-    return Session(plugged_at, float(delivered))
+    base = data.get("counter_base_kwh")
+    if not balancer_units.is_finite_number(base) or base < 0:
+        base = None  # not saved (an older version) or malformed: the counter's next value is the base
+    return Session(plugged_at, float(delivered), base)

@@ -35,6 +35,7 @@ class Reader:
         self.forecast_notice = balancer_runtime.Notice()
         self.departure_notice = balancer_runtime.Notice()
         self.unitless_notice = balancer_runtime.Notice()
+        self.unitless_energy_notice = balancer_runtime.Notice()
         self.needed_notice = balancer_runtime.Notice()
         # prices (issue 16): None when not configured
         self.price_feed = None
@@ -131,15 +132,20 @@ class Reader:
         return self.forecast[1]
 
     def _unitless(self, values):
-        """One WARNING while a grid sensor gives numbers without a unit: they are read as W, so
-        a template sensor in kW would show the house 1000 times too low."""
+        """One WARNING while a power sensor gives numbers without a unit: they are read as W, so
+        a template sensor in kW would show the house (or the car) 1000 times too low; and one while
+        session_energy does: it is not used, since Wh and kWh cannot be told apart."""
         s = self.settings
-        unitless = [entity_id for entity_id in (s.grid_power, s.grid_export_power)
-                    if entity_id and values.get(entity_id) is not None and balancer_units.finite_number(str(values.get(entity_id))) is not None
-                    and str(getattr(values.get(entity_id), "unit_of_measurement", None) or "").strip() == ""]
-        return self.unitless_notice.lines(
-            ", ".join(unitless), "%s: no unit_of_measurement, read as W (a figure in kW would be read 1000 times too low): give the sensor W or kW" % (
-                ", ".join(unitless)), None)
+        powers = [entity_id for entity_id in (s.grid_power, s.grid_export_power, s.charger_power, s.average_demand, s.monthly_peak_meter)
+                  if entity_id and _unitless_number(values.get(entity_id))]
+        said = self.unitless_notice.lines(
+            ", ".join(powers), "%s: no unit_of_measurement, read as W (a figure in kW would be read 1000 times too low): give the sensor W or kW" % (
+                ", ".join(powers)), None)
+        energy = s.session_energy and _unitless_number(values.get(s.session_energy))
+        said.extend(self.unitless_energy_notice.lines(
+            energy, "%s: no unit_of_measurement, not used (Wh or kWh cannot be told apart): the session's energy is estimated; give the sensor kWh or Wh" % (
+                s.session_energy), "%s: has a unit again, used" % s.session_energy))
+        return said
 
     def _grid(self, values):
         """Net grid power (W, export negative) and when the meter reported it; (None, None) with
@@ -180,7 +186,7 @@ class Reader:
         repeated = len([v for v in read if v.last_reported > v.last_updated]) > 0
         observation = balancer_charger.ChargerObservation(
             amps=amps, number_max=getattr(number, "max", None), switch=_text(switch), status=_text(status),
-            power_w=power_w, session_kwh=_kwh(energy), reported_at=max(times) if times else None, repeated=repeated,
+            power_w=power_w, session_kwh=None if _unitless_number(energy) else _kwh(energy), reported_at=max(times) if times else None, repeated=repeated,
             updated_at=min([v.last_updated for v in read]) if read else None,
             changed_at=max([v.last_updated for v in read + ([number] if number is not None else [])]) if read else None,
             number_at=getattr(number, "last_reported", None), power_at=getattr(power, "last_reported", None))
@@ -311,6 +317,13 @@ def _known_text(table, quarter):
 
 def _text(value):
     return str(value) if value is not None else None
+
+
+def _unitless_number(value):
+    """A state that holds a number and no unit_of_measurement."""
+    if value is None or balancer_units.finite_number(str(value)) is None:
+        return False
+    return str(getattr(value, "unit_of_measurement", None) or "").strip() == ""
 
 
 def _shown(value):
