@@ -50,6 +50,38 @@ def test_mode_paused_pauses_and_auto_resumes(frozen, charger):
     assert home.switch() == "on"
 
 
+def test_set_mode_with_a_target_added_by_the_ui_still_sets_the_mode(frozen):
+    """A UI action or automation may add entity_id: pyscript raised a TypeError into its log."""
+    home = Home(frozen, house_w=1000, amps=10)
+    home.run(65)
+    home.env.call_service("pyscript", "wallbox_balancer_set_mode", mode="paused", entity_id="pyscript.wallbox_balancer_mode")
+    home.run(70)
+    assert home.state(MODE) == "paused" and home.switch() == "off"
+    assert home.env.errors("WARNING") == []
+    assert any("set_mode: entity_id ignored, only mode is read" in m for _, _, m in home.env.logs)
+
+
+def test_the_modes_state_set_by_hand_is_the_mode_or_is_written_back(frozen):
+    """Developer Tools writes the mode's state: it showed 'paused' for good while the app ran auto."""
+    home = Home(frozen, house_w=1000, amps=10)
+    home.run(65)
+    home.env.set_state(MODE, "paused")
+    home.run(70)
+    assert home.state(MODE) == "paused" and home.switch() == "off" and "paused by the user" in home.attrs(SETPOINT)["reason"]
+    home.env.set_state(MODE, "pause")
+    home.run(5)
+    assert home.state(MODE) == "paused"
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "the mode's state was set to pause, which is no mode" in warnings[0]
+
+
+def test_a_saved_mode_that_is_no_mode_is_auto_and_said(frozen):
+    home = Home(frozen, house_w=1000, restore={MODE: ("Paused", {})})
+    home.run(10)
+    assert home.state(MODE) == "auto"
+    assert "the saved mode Paused is no mode" in home.env.errors("WARNING")[0]
+
+
 @pytest.mark.parametrize("charger", CHARGER_PLANTS)
 def test_mode_off_leaves_the_charger_alone_but_keeps_metering(frozen, charger):
     home = Home(frozen, house_w=1000, amps=10, **CHARGER_PLANTS[charger])
@@ -124,6 +156,33 @@ def test_input_number_min_current_above_max_gives_way(frozen):
     home.house_w = 0
     home.run(130)
     assert home.amps() == 16
+
+
+def test_a_max_current_below_the_chargers_lowest_pauses_the_car_once_and_says_so(frozen):
+    """A max_current slider at 5 A beside a charger that takes 6 A at least: a 5 A write is
+    refused at every slot and the charger kept 16 A. Now one pause, one WARNING, and the car back
+    at the slider's value once it fits."""
+    home = tuned(frozen, max_current="5")
+    home.house_w = 0
+    home.run(300)
+    assert home.switch() == "off" and home.current_writes() == []
+    assert [w[1] for w in home.write_log] == ["turn_off"]
+    warnings = home.env.errors("WARNING")
+    assert len(warnings) == 1 and "takes 6 A at the least, above max_current: no allowed current can be written, the car is paused" in warnings[0]
+    assert "max_current is below the charger's lowest current (6 A): paused" in home.attrs(SETPOINT)["reason"]
+    home.env.set_state("input_number.ev_max_current", "10", min=0, max=20000)
+    home.run(400)
+    assert home.switch() == "on" and home.amps() == 10
+
+
+def test_the_number_entitys_own_range_counts_only_where_it_is_a_finite_number():
+    from balancer_runtime import entity_range
+    assert entity_range(6, 32, 6, 16) == (6, 16, True)
+    assert entity_range(6, 32, float("inf"), 32) == (6, 32, True)  # int(ceil(inf)) raised OverflowError at every step
+    assert entity_range(6, 32, 6, float("-inf")) == (6, 32, True)
+    assert entity_range(6, 32, "abc", None) == (6, 32, True)
+    assert entity_range(1, 5, 6, 32) == (6, 6, False)  # nothing allowed fits
+    assert entity_range(6, 32, 32, 6) == (6, 6, True)  # a min above the max: the old way, the max
 
 
 def test_input_number_unavailable_before_any_good_value_uses_the_safe_fallback(frozen):

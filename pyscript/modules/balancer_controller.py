@@ -84,7 +84,7 @@ class Reading:
 
     def __init__(self, grid_w, grid_at, charger, target_peak_w, min_a, max_a, mode=MODE_AUTO,
                  meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None,
-                 departure=None, energy_needed_kwh=None, prices=None, export_prices=None, pv_forecast=None):
+                 departure=None, energy_needed_kwh=None, prices=None, export_prices=None, pv_forecast=None, current_fits=True):
         self.grid_w = grid_w
         self.grid_at = grid_at
         self.charger = charger
@@ -101,6 +101,7 @@ class Reading:
         self.prices = prices  # import PriceTable; None: plan the safest quarters
         self.export_prices = export_prices  # export PriceTable; None: an exported kWh earns nothing
         self.pv_forecast = pv_forecast  # {quarter start: W} of a solar forecast; None: none
+        self.current_fits = current_fits  # False: max_a is below the charger's lowest current (min_a = max_a = that)
 
 
 class Decision:
@@ -241,6 +242,14 @@ class Controller:
             want_paused, want_a, short = False, min(max(s.park_current, reading.min_a), max_a), False
             reason = "no car: the charger waits at %d A for the next session" % want_a
             hold = self.parked or mode == MODE_OFF
+        elif not reading.current_fits:
+            # max_current below the charger's lowest current: nothing allowed can be written (a
+            # write of it is refused at every slot and the charger keeps what it had)
+            self.plan.force_pause()
+            want_paused, want_a, short = can_pause, reading.min_a, not can_pause
+            reason = "max_current is below the charger's lowest current (%d A): paused" % want_a
+            if not can_pause:
+                reason = "max_current is below the charger's lowest current: holding that, %d A, without a pause_switch" % want_a
         elif mode == MODE_FAST:
             want_paused, want_a, short = False, max_a, False
             self.plan.release()

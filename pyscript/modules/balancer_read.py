@@ -35,6 +35,7 @@ class Reader:
         self.forecast_notice = balancer_runtime.Notice()
         self.departure_notice = balancer_runtime.Notice()
         self.unitless_notice = balancer_runtime.Notice()
+        self.range_notice = balancer_runtime.Notice()
         self.unitless_energy_notice = balancer_runtime.Notice()
         self.needed_notice = balancer_runtime.Notice()
         # prices (issue 16): None when not configured
@@ -73,7 +74,10 @@ class Reader:
         min_a = self._tunable("min_current", s.min_current, values, said)
         max_a = self._tunable("max_current", s.max_current, values, said)
         min_a, max_a = balancer_runtime.current_range(min_a, max_a)
-        min_a, max_a = balancer_runtime.entity_range(min_a, max_a, entity_min, entity_max)
+        min_a, max_a, fits = balancer_runtime.entity_range(min_a, max_a, entity_min, entity_max)
+        said.extend(self.range_notice.lines(
+            not fits, "%s takes %s A at the least, above max_current: no allowed current can be written, the car is paused (held at %d A without a pause_switch)" % (
+                s.current_number, entity_min, min_a), "%s: max_current fits the charger again" % s.current_number))
         average = values.get(s.average_demand)
         peak = values.get(s.monthly_peak_meter)
         departure, needed = self._session_inputs(values, now, said)
@@ -83,7 +87,7 @@ class Reader:
             meter_average_at=average.last_reported if average is not None else None,
             meter_peak_w=self.power(peak, s.monthly_peak_meter)[0] if s.monthly_peak_meter else None,
             meter_peak_changed_at=peak.last_changed if peak is not None else None,
-            departure=departure, energy_needed_kwh=needed,
+            departure=departure, energy_needed_kwh=needed, current_fits=fits,
             pv_forecast=self._forecast(values, said))
         if now is not None:
             if self.price_feed is not None:

@@ -45,13 +45,31 @@ def current_range(min_a, max_a):
 
 
 def entity_range(min_a, max_a, entity_min, entity_max):
-    """Keep the current inside the number entity's own min/max too, so the charger never rejects it."""
+    """(min A, max A, fits): the current kept inside the number entity's own min/max too, so the
+    charger never rejects it (a min or max that is no finite number counts as not given). fits is
+    False where the allowed maximum is below the entity's minimum (a max_current slider at 5 A, a
+    charger that takes 6 A at least): no allowed current can be written, and both are the
+    entity's minimum, the lowest the charger takes; the caller pauses the car."""
+    low = _finite_or(entity_min, min_a)
+    high = _finite_or(entity_max, max_a)
+    if low <= high and max_a < low:
+        lowest = int(math.ceil(low))
+        return lowest, lowest, False
+    min_a, max_a = current_range(max(min_a, low), min(max_a, high))
+    return min_a, max_a, True
+
+
+def _finite_or(value, default):
+    """value as a finite float, else default (None, a word, NaN, infinite)."""
+    if value is None:
+        return default
     try:
-        entity_min = float(min_a if entity_min is None else entity_min)
-        entity_max = float(max_a if entity_max is None else entity_max)
+        number = float(value)
     except (TypeError, ValueError):
-        return min_a, max_a
-    return current_range(max(min_a, entity_min), min(max_a, entity_max))
+        return default
+    if math.isnan(number) or math.isinf(number):
+        return default
+    return number
 
 
 class Notice:

@@ -218,7 +218,10 @@ def restore(now):
     state.persist(pub.PROFILE_VAR, default_value=0, default_attributes={})
     CONTROLLER.restore_session(state.getattr(pub.SESSION_VAR) or {}, state.getattr(pub.PROFILE_VAR) or {})
     mode = str(state.get(pub.MODE_VAR))
-    publish_mode(mode if mode in balancer_controller.MODES else balancer_controller.MODE_AUTO)
+    if mode not in balancer_controller.MODES:
+        log.warning("%s: the saved mode %s is no mode (%s): auto", APP, mode, ", ".join(balancer_controller.MODES))
+        mode = balancer_controller.MODE_AUTO
+    publish_mode(mode)
     if CONTROLLER.peak.restore_snapshot(state.getattr(pub.PEAK_VAR) or {}, state.get(pub.PEAK_VAR), now):
         log.info("%s: restored this month's peak %.0f W", APP, CONTROLLER.peak.peak_w)
     elif CONTROLLER.peak.rejected:
@@ -301,7 +304,7 @@ if CONTROLLER is not None:
         run_step()
 
     @service
-    def wallbox_balancer_set_mode(mode=None):
+    def wallbox_balancer_set_mode(mode=None, **fields):
         """yaml
 name: Set wallbox balancer mode
 description: auto (balance), solar (only from the solar surplus; a departure plan's deadline still wins), paused (no charging), fast (max current, the limit is ignored), off (leave the charger alone).
@@ -314,6 +317,10 @@ fields:
       select:
         options: [auto, solar, paused, fast, "off"]
 """
+        # a UI action or an automation may add a target (entity_id): not an error, only not read
+        ignored = sorted([key for key in fields if key not in ("trigger_type", "context")])
+        if ignored:
+            log.info("%s: set_mode: %s ignored, only mode is read", APP, ", ".join(ignored))
         if mode is False:
             mode = balancer_controller.MODE_OFF  # YAML reads an unquoted off as false
         if mode not in balancer_controller.MODES:
@@ -322,6 +329,23 @@ fields:
         log.info("%s: mode %s", APP, mode)
         publish_mode(mode)
         run_step()
+
+    @state_trigger(pub.MODE_VAR)
+    def wallbox_balancer_mode_state(value=None):
+        """The mode's state written by someone else (Developer Tools, an automation's state write):
+        a mode is taken as set_mode takes it; anything else is written back, with one WARNING."""
+        value = str(value)
+        if value == RUNTIME["mode"]:
+            return
+        if value in balancer_controller.MODES:
+            log.info("%s: mode %s (its state was set)", APP, value)
+            publish_mode(value)
+            run_step()
+            return
+        log.warning("%s: the mode's state was set to %s, which is no mode (%s): back to %s; use pyscript.wallbox_balancer_set_mode",
+                    APP, value, ", ".join(balancer_controller.MODES), RUNTIME["mode"])
+        RUNTIME["published"].pop(pub.MODE_VAR, None)
+        publish_mode(RUNTIME["mode"])
 
     def run_step():
         # A step still waiting on a slow charger command keeps running; this one gives way.
