@@ -46,6 +46,28 @@ async def test_set_mode_service_and_each_mode(pyscript_ha, charger):
 
 
 @pytest.mark.freeze_time("2025-06-02 12:00:00")
+async def test_set_mode_with_a_target_and_the_modes_state_set_by_hand(pyscript_ha):
+    """Real pyscript passes trigger_type and context to a service function that takes **fields; a
+    UI adds entity_id. The mode's state written by hand fires the app's state trigger on its own
+    pyscript variable: a mode is taken, anything else written back."""
+    ps = pyscript_ha
+    plant = await started(ps)
+    await plant.run(30)
+    await ps.call("pyscript", "wallbox_balancer_set_mode", {"mode": "paused", "entity_id": MODE})
+    await plant.run(70)
+    assert ps.state(MODE) == "paused" and plant.switch() == "off"
+    ps.assert_no_errors()
+    await ps.set_state(MODE, "auto")
+    await plant.run(300)
+    assert ps.state(MODE) == "auto" and plant.switch() == "on"
+    await ps.set_state(MODE, "pause")
+    await plant.run(5)
+    assert ps.state(MODE) == "auto"
+    warnings = ps.errors()
+    assert len(warnings) == 1 and "the mode's state was set to pause, which is no mode" in warnings[0]
+
+
+@pytest.mark.freeze_time("2025-06-02 12:00:00")
 async def test_input_number_tuning_without_reload(pyscript_ha):
     ps = pyscript_ha
     await ps.set_state("input_number.ev_max_current", "10.0", min=6, max=32, step=1)
