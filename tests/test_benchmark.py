@@ -153,3 +153,18 @@ def test_the_price_rows_give_the_share_of_the_saving_on_energy_and_with_the_capa
                                                    CarCost("evcc", 37.29, 19.0, 179.0, 3556.0))}
     table = price_rows([r])
     assert table[2].endswith("| +1.0 % | 79 % | 99 % | +0 W, 32/32 | 1/1 cells (worst +3556 W) |")
+
+
+def test_a_margin_is_part_of_the_cell_and_reaches_the_apps_config():
+    """--margin: what the app would give with a smaller margin, beside the same oracle; its cells
+    are cached apart from the default ones."""
+    from dataclasses import replace
+
+    from tools.app_controller import app_config
+    from tools.benchmark import PLANTS, build_cells
+    default, small = Cell("a.csv", "meter30", None, 0), Cell("a.csv", "meter30", None, 0, margin=50.0)
+    assert default.key == "a__meter30__hungry__h0" and small.key == "a__meter30__hungry__h0__m50"
+    assert small.label == "a (margin 50 W)"
+    assert app_config(replace(PLANTS["meter30"][1], margin=50.0))["margin"] == 50
+    assert app_config(PLANTS["meter30"][1])["margin"] == 150
+    assert build_cells(["a.csv"], ["meter30"], [None], [0], margin=50.0) == [small]

@@ -65,6 +65,7 @@ def one_line(err):
     (["--plug", "someday 18:00-07:00"], "--plug 'someday 18:00-07:00': unknown day 'someday' (use mon tue wed thu fri sat sun, a range mon-fri, or daily)"),
     (["--ev-entity", "sensor.wallbox_power"], "--ev-entity applies to --history-csv or --recorder only"),
     (["--price-per-kw", "-1"], "--price-per-kw must be between 0 and 1000 €/kW/year, got -1"),
+    (["--margin", "-50"], "--margin must be between 0 and 2000 W, got -50"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(capsys, argv, expected):
     status, out, err = run_cli(capsys, *argv, "--no-plot")

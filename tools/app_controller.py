@@ -88,7 +88,7 @@ def app_config(params, prices=None, **overrides) -> dict:
         "charger_status": STATUS,
         "session_energy": ADDED_ENERGY,
         "target_peak": int(params.target_peak),
-        "margin": 150,
+        "margin": int(params.margin),
         "voltage": int(params.voltage),
         "phases": int(params.phases),
         "min_current": int(params.min_current),

@@ -114,6 +114,7 @@ class Cell:
     history_days: int     # 0: from the install day with an empty recorder
     prices: str | None = None    # path of a day-ahead price CSV (session cells only)
     pv: str | None = None        # path of a PV CSV subtracted from the house
+    margin: float | None = None  # the app's `margin` (W); None: the plant's (150 W)
 
     @property
     def name(self) -> str:
@@ -130,7 +131,8 @@ class Cell:
     @property
     def label(self) -> str:
         """The trace's name, with its price month and PV when the cell has them."""
-        extra = [x for x in (self.prices and self.price_name, self.pv and f"PV {self.pv_name}") if x]
+        extra = [x for x in (self.prices and self.price_name, self.pv and f"PV {self.pv_name}",
+                             self.margin is not None and f"margin {self.margin:g} W") if x]
         return self.name + (f" ({', '.join(extra)})" if extra else "")
 
     @property
@@ -145,6 +147,8 @@ class Cell:
             key += f"__{self.price_name}"
         if self.pv:
             key += f"__{self.pv_name}"
+        if self.margin is not None:
+            key += f"__m{self.margin:g}"
         return key
 
 
@@ -190,6 +194,8 @@ def cell_inputs(cell: Cell):
     prices = PriceSpec.read(cell.prices) if cell.prices and cell.seed is not None else None
     history = from_days(trace, cell.history_days) if cell.history_days else None
     params = PLANTS[cell.plant][1]
+    if cell.margin is not None:
+        params = replace(params, margin=cell.margin)
     sessions = []
     if cell.seed is not None:
         sessions = generate(params, *replay_span(trace, history), seed=cell.seed)
@@ -531,7 +537,7 @@ def select_traces(traces_dir: str, names: str | None) -> list[str]:
     return [p for p in paths if any(os.path.basename(p).startswith(n) for n in wanted)]
 
 
-def build_cells(paths, plants, seeds, history, prices=(None,), pvs=(None,)) -> list[Cell]:
+def build_cells(paths, plants, seeds, history, prices=(None,), pvs=(None,), margin=None) -> list[Cell]:
     """Every combination; `prices` and `pvs` give a list per trace path (a dict) or one list for
     all; prices go to the session cells only (a hungry car has no need to price)."""
     def per(choice, p):
@@ -543,7 +549,7 @@ def build_cells(paths, plants, seeds, history, prices=(None,), pvs=(None,)) -> l
                 for days in history:
                     for price in (per(prices, p) if seed is not None else [None]):
                         for pv in per(pvs, p):
-                            cells.append(Cell(p, plant, seed, days, price, pv))
+                            cells.append(Cell(p, plant, seed, days, price, pv, margin))
     return list(dict.fromkeys(cells))
 
 
@@ -606,6 +612,8 @@ def main(argv=None) -> int:
                     "comma-separated (default: none)")
     ap.add_argument("--pv", help="a solar axis: 'none', 'auto' (the shared PV month of each trace's "
                     "month) or PV CSVs, comma-separated (default: none)")
+    ap.add_argument("--margin", type=float, help="W the app keeps free under the limit, its `margin` "
+                    "(default: the plant's, 150); the oracle keeps none")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--cache", default=CACHE_DIR, help="where each cell's result is kept (a "
                     "sub-directory per code digest); --no-cache to replay every cell")
@@ -645,6 +653,8 @@ def main(argv=None) -> int:
         problems.append("--plants and --controllers must name at least one each")
     if args.jobs < 1:
         problems.append(f"--jobs must be 1 or more, got {args.jobs}")
+    if args.margin is not None and not 0 <= args.margin <= 2000:
+        problems.append(f"--margin must be between 0 and 2000 W, got {args.margin:g}")
     if problems:
         for problem in problems:
             print(f"benchmark: {problem}", file=sys.stderr)
@@ -655,7 +665,7 @@ def main(argv=None) -> int:
     cache = None if args.no_cache else os.path.join(args.cache, code_digest())
     if cache:
         os.makedirs(cache, exist_ok=True)
-    cells = build_cells(paths, plants, seeds, history, prices, pvs)
+    cells = build_cells(paths, plants, seeds, history, prices, pvs, args.margin)
     axes = (f" x prices {args.prices}" if args.prices else "") + (f" x PV {args.pv}" if args.pv else "")
     print(f"benchmark: {len(cells)} cells ({len(paths)} traces x {len(plants)} plants x "
           f"{len(seeds)} cars x {len(history)} install days{axes}), {args.jobs} at a time"

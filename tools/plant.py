@@ -123,6 +123,7 @@ class PlantParams:
     car_max_w: float = math.inf
     session_kwh: float = math.inf
     target_peak: float = 4000.0
+    margin: float = 150.0                   # the app's `margin` (W): kept free under the limit
     plug_windows: tuple = DEFAULT_PLUG_WINDOWS
     sessions: tuple = ()
 

@@ -56,6 +56,7 @@ PLANT_RANGES = {
     "charger_delay": ("charger_delay", 0, 3600, "s"),
     "write_interval": ("write_interval", 0, 3600, "s"),
     "target_peak": ("target_peak", 1000, 50000, "W"),
+    "margin": ("margin", 0, 2000, "W"),
     "car_max_kw": ("car_max_w", 0.5, 100, "kW"),
     "session_kwh": ("session_kwh", 0.5, 200, "kWh"),
 }
@@ -122,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--session-kwh", type=float, help="kWh the car takes per plug-in session, then "
                    "it is full until unplugged (default: it always wants more)")
     g.add_argument("--target-peak", type=float, help="W (default 4000)")
+    g.add_argument("--margin", type=float, help="W the app keeps free under the limit, its `margin` "
+                   "(default 150); the oracle keeps none")
     g.add_argument("--sessions", metavar="generated|FILE",
                    help="sessions mode: each plug-in has an energy need and a departure, the car is "
                    "full once the need is delivered; 'generated': one session per plug window, the "
@@ -208,7 +211,7 @@ def params_from_args(args) -> PlantParams:
                               ("charger_delay", args.charger_delay),
                               ("write_interval", args.write_interval),
                               ("charger_reports", args.charger_reports),
-                              ("target_peak", args.target_peak)):
+                              ("target_peak", args.target_peak), ("margin", args.margin)):
         if value is not None:
             changes[field_name] = value
     if args.car_max_kw is not None:
