@@ -174,6 +174,11 @@ def test_departure_across_the_clock_changes():
     autumn_plug = at(2025, 10, 25, 20)  # clocks go 03:00 -> 02:00 on Sunday: 02:30 happens twice
     assert departure_utc(autumn_plug, "02:30", autumn_plug) == datetime(2025, 10, 26, 0, 30, tzinfo=timezone.utc)
     assert departure_utc(autumn_plug, "07:30", autumn_plug) == datetime(2025, 10, 26, 6, 30, tzinfo=timezone.utc)
+    # plugged in at 02:30 summer time, the first pass of the repeated hour: "02:15" is its second
+    # pass, 45 minutes later (00:15 UTC, the first, is already past), not the next day's
+    first_pass = datetime(2025, 10, 26, 0, 30, tzinfo=timezone.utc)
+    assert departure_utc(first_pass, "02:15", first_pass) == datetime(2025, 10, 26, 1, 15, tzinfo=timezone.utc)
+    assert departure_utc(first_pass, "02:45", first_pass) == datetime(2025, 10, 26, 0, 45, tzinfo=timezone.utc)
 
 
 def test_the_session_attributes():

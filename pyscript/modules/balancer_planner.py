@@ -771,15 +771,22 @@ def plan_attributes(plan, need_kwh, delivered_kwh, departure_utc):
 def local_wall_to_utc(year, month, day, hour, minute):
     """The UTC instant of a Belgian wall-clock time. The hour skipped in spring reads an hour
     later (02:30 -> 03:30 summer time); the hour repeated in autumn gives its first pass."""
+    matches = _wall_passes(year, month, day, hour, minute)
+    if matches:
+        return min(matches)
+    return datetime(year, month, day, hour, minute, tzinfo=timezone.utc) - balancer_time.WINTER_OFFSET
+
+
+def _wall_passes(year, month, day, hour, minute):
+    """The UTC instants at which Belgian clocks show that wall-clock time: one, two in the hour
+    repeated in autumn, none in the hour skipped in spring."""
     wall = datetime(year, month, day, hour, minute, tzinfo=timezone.utc)
     matches = []
     for offset in (balancer_time.SUMMER_OFFSET, balancer_time.WINTER_OFFSET):
         candidate = wall - offset
         if balancer_time.utc_offset(candidate) == offset:
             matches.append(candidate)
-    if matches:
-        return min(matches)
-    return wall - balancer_time.WINTER_OFFSET
+    return matches
 
 
 def departure_utc(now, departure, plugged_at=None):
@@ -800,7 +807,11 @@ def departure_utc(now, departure, plugged_at=None):
         base = plugged_at or now
         day = balancer_time.to_local(base).date()
         for _ in range(3):
+            # in the hour repeated in autumn, its second pass when the first is already past
+            later = [t for t in _wall_passes(day.year, day.month, day.day, hour, minute) if t > base]
             candidate = local_wall_to_utc(day.year, day.month, day.day, hour, minute)
+            if later:
+                return min(later)
             if candidate > base:
                 return candidate
             day = day + timedelta(days=1)
