@@ -28,6 +28,8 @@ class Reader:
                       s.departure_entity, s.energy_needed_entity, s.price, s.export_price_entity, s.solar_forecast] + list(s.tunable_entities.values())
         self.entity_ids = [entity_id for entity_id in configured if entity_id]
         self.parsed = {}  # entity -> (state, unit, watts, problem): a steady meter repeats its state
+        self.unitless = {}  # power entity -> True while it gives numbers without a unit (read as W)
+        self.departure_read = (None, None)  # (departure text, whether it reads as a time), checked once a text
         self.tunables = balancer_runtime.Tunables(s.tunable_entities, balancer_config.tunable_bounds())
         self.charger_notice = balancer_runtime.Notice()
         self.grid_problem = None  # why the last grid reading was unusable
@@ -61,6 +63,10 @@ class Reader:
             watts, problem = balancer_units.power_w(text, unit)
             parsed = (text, unit, watts, problem)
             self.parsed[entity_id] = parsed
+            if watts is not None and str(unit or "").strip() == "":
+                self.unitless[entity_id] = True
+            elif entity_id in self.unitless:
+                del self.unitless[entity_id]
         return parsed[2], parsed[3]
 
     def reading(self, values, mode, now=None, attributes_of=None):
@@ -69,15 +75,15 @@ class Reader:
         price tables, read only when a price entity changed."""
         s, said = self.settings, []
         grid_w, grid_at = self._grid(values)
-        said.extend(self._unitless(values))
         charger, entity_min, entity_max = self._charger(values, said)
         min_a = self._tunable("min_current", s.min_current, values, said)
         max_a = self._tunable("max_current", s.max_current, values, said)
         min_a, max_a = balancer_runtime.current_range(min_a, max_a)
         min_a, max_a, fits = balancer_runtime.entity_range(min_a, max_a, entity_min, entity_max)
-        said.extend(self.range_notice.lines(
-            not fits, "%s takes %s A at the least, above max_current: no allowed current can be written, the car is paused (held at %d A without a pause_switch)" % (
-                s.current_number, entity_min, min_a), "%s: max_current fits the charger again" % s.current_number))
+        if not fits or self.range_notice.problem:
+            said.extend(self.range_notice.lines(
+                not fits, "%s takes %s A at the least, above max_current: no allowed current can be written, the car is paused (held at %d A without a pause_switch)" % (
+                    s.current_number, entity_min, min_a), "%s: max_current fits the charger again" % s.current_number))
         average = values.get(s.average_demand)
         peak = values.get(s.monthly_peak_meter)
         departure, needed = self._session_inputs(values, now, said)
@@ -89,6 +95,8 @@ class Reader:
             meter_peak_changed_at=peak.last_changed if peak is not None else None,
             departure=departure, energy_needed_kwh=needed, current_fits=fits,
             pv_forecast=self._forecast(values, said))
+        if self.unitless or self.unitless_notice.problem:
+            said.extend(self._unitless())
         if now is not None:
             if self.price_feed is not None:
                 reading.prices = self.price_feed.table_at(now, values.get(s.price), attributes_of, said)
@@ -105,17 +113,21 @@ class Reader:
         if s.departure_entity:
             value = values.get(s.departure_entity)
             departure = str(value) if value is not None else None
-            if departure is not None and now is not None and balancer_planner.departure_utc(now, departure) is None:
+            if departure is not None and departure != self.departure_read[0] and now is not None:
+                self.departure_read = (departure, balancer_planner.departure_utc(now, departure) is not None)
+            if departure is not None and departure == self.departure_read[0] and not self.departure_read[1]:
                 departure = None
-            said.extend(self.departure_notice.lines(
-                departure is None, "departure %s is %s, not a time: no plan, the car charges as the quarter allows until it reads again" % (
-                    s.departure_entity, _shown(value)), "departure %s reads a time again" % s.departure_entity))
+            if departure is None or self.departure_notice.problem:
+                said.extend(self.departure_notice.lines(
+                    departure is None, "departure %s is %s, not a time: no plan, the car charges as the quarter allows until it reads again" % (
+                        s.departure_entity, _shown(value)), "departure %s reads a time again" % s.departure_entity))
         if s.energy_needed_entity:
             value = values.get(s.energy_needed_entity)
             needed = _kwh(value)
-            said.extend(self.needed_notice.lines(
-                needed is None, "energy_needed %s is %s, not kWh or Wh: no plan, the car charges as the quarter allows until it reads again" % (
-                    s.energy_needed_entity, _shown(value)), "energy_needed %s reads again" % s.energy_needed_entity))
+            if needed is None or self.needed_notice.problem:
+                said.extend(self.needed_notice.lines(
+                    needed is None, "energy_needed %s is %s, not kWh or Wh: no plan, the car charges as the quarter allows until it reads again" % (
+                        s.energy_needed_entity, _shown(value)), "energy_needed %s reads again" % s.energy_needed_entity))
         return departure, needed
 
     def _forecast(self, values, said):
@@ -135,21 +147,13 @@ class Reader:
                 "solar_forecast %s: read again" % s.solar_forecast))
         return self.forecast[1]
 
-    def _unitless(self, values):
-        """One WARNING while a power sensor gives numbers without a unit: they are read as W, so
-        a template sensor in kW would show the house (or the car) 1000 times too low; and one while
-        session_energy does: it is not used, since Wh and kWh cannot be told apart."""
-        s = self.settings
-        powers = [entity_id for entity_id in (s.grid_power, s.grid_export_power, s.charger_power, s.average_demand, s.monthly_peak_meter)
-                  if entity_id and _unitless_number(values.get(entity_id))]
-        said = self.unitless_notice.lines(
-            ", ".join(powers), "%s: no unit_of_measurement, read as W (a figure in kW would be read 1000 times too low): give the sensor W or kW" % (
-                ", ".join(powers)), None)
-        energy = s.session_energy and _unitless_number(values.get(s.session_energy))
-        said.extend(self.unitless_energy_notice.lines(
-            energy, "%s: no unit_of_measurement, not used (Wh or kWh cannot be told apart): the session's energy is estimated; give the sensor kWh or Wh" % (
-                s.session_energy), "%s: has a unit again, used" % s.session_energy))
-        return said
+    def _unitless(self):
+        """One WARNING while power sensors give numbers without a unit (power() keeps which): they
+        are read as W, so a template sensor in kW would show the house (or the car) 1000 times too
+        low."""
+        powers = ", ".join(sorted(self.unitless))
+        return self.unitless_notice.lines(
+            powers, "%s: no unit_of_measurement, read as W (a figure in kW would be read 1000 times too low): give the sensor W or kW" % powers, None)
 
     def _grid(self, values):
         """Net grid power (W, export negative) and when the meter reported it; (None, None) with
@@ -190,11 +194,22 @@ class Reader:
         repeated = len([v for v in read if v.last_reported > v.last_updated]) > 0
         observation = balancer_charger.ChargerObservation(
             amps=amps, number_max=getattr(number, "max", None), switch=_text(switch), status=_text(status),
-            power_w=power_w, session_kwh=None if _unitless_number(energy) else _kwh(energy), reported_at=max(times) if times else None, repeated=repeated,
+            power_w=power_w, session_kwh=self._session_kwh(energy, said), reported_at=max(times) if times else None, repeated=repeated,
             updated_at=min([v.last_updated for v in read]) if read else None,
             changed_at=max([v.last_updated for v in read + ([number] if number is not None else [])]) if read else None,
             number_at=getattr(number, "last_reported", None), power_at=getattr(power, "last_reported", None))
         return observation, getattr(number, "min", None), getattr(number, "max", None)
+
+    def _session_kwh(self, energy, said):
+        """session_energy in kWh; None when unusable, and when it has no unit (Wh and kWh cannot
+        be told apart: one WARNING, the session's energy is estimated)."""
+        unitless = energy is not None and _unitless_number(energy)
+        if unitless or self.unitless_energy_notice.problem:
+            s = self.settings
+            said.extend(self.unitless_energy_notice.lines(
+                unitless, "%s: no unit_of_measurement, not used (Wh or kWh cannot be told apart): the session's energy is estimated; give the sensor kWh or Wh" % (
+                    s.session_energy), "%s: has a unit again, used" % s.session_energy))
+        return None if unitless else _kwh(energy)
 
     def _tunable(self, key, configured, values, said):
         """A setting that may name an input_number: its value now (safe when the entity is not)."""
