@@ -16,6 +16,7 @@ meter's and the car then filled quarters up to it).
 from datetime import timedelta
 
 import balancer_time
+import balancer_units
 
 from balancer_time import QUARTER_S
 # A gap longer than this between two integrations (Home Assistant down, clock jumped forward) is
@@ -281,13 +282,8 @@ def saved_figure(value, high):
     is not such a figure (a word, NaN, infinite, negative, beyond high)."""
     if value is None or value == "":
         return 0.0
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if number != number or not 0 <= number <= high:
+    number = None if isinstance(value, bool) else balancer_units.finite_number(value)
+    if number is None or not 0 <= number <= high:
         return None
     return number
 

@@ -807,13 +807,12 @@ def departure_utc(now, departure, plugged_at=None):
         base = plugged_at or now
         day = balancer_time.to_local(base).date()
         for _ in range(3):
-            # in the hour repeated in autumn, its second pass when the first is already past
-            later = [t for t in _wall_passes(day.year, day.month, day.day, hour, minute) if t > base]
-            candidate = local_wall_to_utc(day.year, day.month, day.day, hour, minute)
+            # both passes of the hour repeated in autumn (the second when the first is already
+            # past); the hour skipped in spring reads an hour later
+            passes = _wall_passes(day.year, day.month, day.day, hour, minute) or [local_wall_to_utc(day.year, day.month, day.day, hour, minute)]
+            later = [t for t in passes if t > base]
             if later:
                 return min(later)
-            if candidate > base:
-                return candidate
             day = day + timedelta(days=1)
         return None
     aware = balancer_time.parse_iso(text)

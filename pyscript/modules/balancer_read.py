@@ -63,7 +63,7 @@ class Reader:
             watts, problem = balancer_units.power_w(text, unit)
             parsed = (text, unit, watts, problem)
             self.parsed[entity_id] = parsed
-            if watts is not None and str(unit or "").strip() == "":
+            if watts is not None and balancer_units.no_unit(unit):
                 self.unitless[entity_id] = True
             elif entity_id in self.unitless:
                 del self.unitless[entity_id]
@@ -342,7 +342,7 @@ def _unitless_number(value):
     """A state that holds a number and no unit_of_measurement."""
     if value is None or balancer_units.finite_number(str(value)) is None:
         return False
-    return str(getattr(value, "unit_of_measurement", None) or "").strip() == ""
+    return balancer_units.no_unit(getattr(value, "unit_of_measurement", None))
 
 
 def _shown(value):

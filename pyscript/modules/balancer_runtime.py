@@ -7,6 +7,8 @@ holds, and before there is one the safe fallback (the billed minimum peak, the l
 
 import math
 
+import balancer_units
+
 # The levels of the (level, text) lines the modules hand the glue to log.
 WARNING = "warning"
 INFO = "info"
@@ -61,15 +63,8 @@ def entity_range(min_a, max_a, entity_min, entity_max):
 
 def _finite_or(value, default):
     """value as a finite float, else default (None, a word, NaN, infinite)."""
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return default
-    if math.isnan(number) or math.isinf(number):
-        return default
-    return number
+    number = balancer_units.finite_number(value)
+    return default if number is None else number
 
 
 class Notice:

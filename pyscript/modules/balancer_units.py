@@ -33,7 +33,7 @@ def power_w(state_value, unit):
 
 def unit_scale(unit):
     """Watts per unit for W/kW/MW (any case), 1.0 when no unit is given, None otherwise."""
-    if unit is None or str(unit).strip() == "":
+    if no_unit(unit):
         return 1.0
     return UNIT_SCALE.get(str(unit).strip().lower())
 
@@ -54,11 +54,17 @@ def is_finite_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf")
 
 
+def no_unit(unit):
+    """Whether a unit_of_measurement is missing or blank."""
+    return unit is None or str(unit).strip() == ""
+
+
 def finite_number(text):
-    """The number a state string holds, None when it is not one (or NaN, or infinite)."""
+    """The number a state string (or a saved figure) holds, None when it is not one (or NaN, or
+    infinite)."""
     try:
         value = float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
     if math.isnan(value) or math.isinf(value):
         return None
