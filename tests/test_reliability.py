@@ -278,6 +278,31 @@ def test_restart_after_a_long_outage_does_not_restore_an_old_quarter(frozen):
     assert not any("restored this quarter's" in m for _, _, m in home.env.logs)
 
 
+def test_a_charging_car_writes_the_session_at_most_every_30_s_and_a_new_state_at_once(frozen):
+    """Every state write is also a recorder write: the session's delivered energy grows at every
+    5 s step while the car charges (720 writes an hour, up to 8 kB each with a plan's windows)."""
+    session = "pyscript.wallbox_balancer_session"
+    home = Home(frozen, config=config_for("wallbox", departure="07:00", energy_needed=40), house_w=800)
+    changes = []
+    set_state = home.env._async_set
+
+    def counting(entity_id, value, attributes):
+        old = home.env._get(entity_id)
+        if entity_id == session and (old is None or (old.state, old.attributes) != (value, attributes)):
+            changes.append((home.env.now(), value))
+        set_state(entity_id, value, attributes)
+
+    home.env._async_set = counting
+    home.run(3600)
+    assert home.state(session) == "short"  # 40 kWh by 07:00: charging all the time
+    assert 100 <= len(changes) <= 3600 / 30 + 2, len(changes)
+    home.env.set_state(SWITCH, "unavailable")  # the Wallbox's poll: the car is gone
+    gone_at = home.env.now()
+    home.run(10)
+    assert changes[-1][1] == "no_car" and (changes[-1][0] - gone_at).total_seconds() <= 6, changes[-3:]
+
+
+
 def test_any_number_of_reloads_leaves_one_controller(frozen):
     home = Home(frozen, house_w=1000, amps=16)
     home.run(30)

@@ -25,6 +25,9 @@ ENTITY_RECHECK_S = 60.0
 # The running quarter is published (and so saved for a restart) at most this often: every state
 # write is also a recorder write in Home Assistant.
 QUARTER_PUBLISH_S = 30
+# The session (its delivered energy grows at every step while the car charges) likewise, except
+# that a new state (charging, full, no car...) is written at once.
+SESSION_PUBLISH_S = 30
 PROFILE_PUBLISH_S = 3600  # the learnt profile (about 4-6 kB) is saved at most hourly
 
 # A reload kills a step of the previous context still waiting on a charger command.
@@ -63,6 +66,7 @@ RUNTIME = {
     "last_result": None,
     "published": {},  # state variable -> (value, attributes) last written
     "quarter_published_at": None,
+    "session_published_at": None,
     "profile_published_at": None,
     "mode": balancer_controller.MODE_AUTO,  # set from the persisted mode at load and by set_mode
 }
@@ -170,10 +174,12 @@ def set_current(amps):
 
 
 def set_if_changed(name, value_and_attributes):
-    """Every state write is also a recorder write: only on change."""
-    if RUNTIME["published"].get(name) != value_and_attributes:
-        RUNTIME["published"][name] = value_and_attributes
-        state.set(name, value_and_attributes[0], new_attributes=value_and_attributes[1])
+    """Every state write is also a recorder write: only on change. True when written."""
+    if RUNTIME["published"].get(name) == value_and_attributes:
+        return False
+    RUNTIME["published"][name] = value_and_attributes
+    state.set(name, value_and_attributes[0], new_attributes=value_and_attributes[1])
+    return True
 
 
 def publish(d, reading, now):
@@ -187,10 +193,20 @@ def publish(d, reading, now):
         RUNTIME["quarter_published_at"] = now
         set_if_changed(pub.QUARTER_VAR, pub.quarter(d, CONTROLLER.meter.snapshot(now)))
     publish_setpoint(d, d.reason)
-    set_if_changed(pub.SESSION_VAR, pub.session(d, CONTROLLER.session_snapshot()))
+    publish_session(d, now)
     last = RUNTIME["profile_published_at"]
     if d.profile_learnt and (last is None or not 0 <= (now - last).total_seconds() < PROFILE_PUBLISH_S):
         publish_profile(now)
+
+
+def publish_session(d, now):
+    session = pub.session(d, CONTROLLER.session_snapshot())
+    shown = RUNTIME["published"].get(pub.SESSION_VAR)
+    last = RUNTIME["session_published_at"]
+    if shown is not None and shown[0] == session[0] and last is not None and 0 <= (now - last).total_seconds() < SESSION_PUBLISH_S:
+        return
+    if set_if_changed(pub.SESSION_VAR, session):
+        RUNTIME["session_published_at"] = now
 
 
 def publish_profile(now):
