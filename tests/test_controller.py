@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import balancer_drift
+import balancer_history
 from balancer_charger import ChargerObservation
 from balancer_commands import CURRENT, PAUSE, RESUME
 from balancer_config import validate
@@ -295,6 +296,75 @@ def test_the_session_and_the_profile_survive_a_restart():
     again = planned()
     again.restore_session(saved_session, saved_profile)
     assert again.session.plugged_at == at(0) and again.profile.as_dict() == saved_profile
+
+
+def test_a_session_whose_departure_passed_while_the_app_was_down_is_a_new_one():
+    """Home Assistant down from Wednesday 20:00 to Thursday 18:00: the car may have left at 07:30
+    and come back unseen. Yesterday's 7 kWh and a departure already passed would leave it short."""
+    ctrl = planned()
+    for s in range(0, 2 * 3600, 5):  # 18:00-20:00 local at 16 A, no session counter: the estimate
+        ctrl.step(at(s), plan_reading(s, grid_w=4680.0, amps=16, power_w=3680.0))
+    saved = ctrl.session_snapshot()
+    assert saved["delivered_estimate_kwh"] > 7
+    for down_s, kept in ((300, True), (22 * 3600, False), (13 * 3600, False)):
+        again = planned()
+        again.restore_session(saved, ctrl.profile.as_dict(), at(2 * 3600 + down_s), at(2 * 3600))
+        t = 2 * 3600 + down_s
+        d = again.step(at(t), plan_reading(t, grid_w=800.0, amps=6))
+        assert (d.session_attributes["delivered_kwh"] > 7) is kept, (down_s, d.session_attributes)
+        if not kept:
+            assert again.session.plugged_at == at(t) and "passed" not in d.session_attributes["reason"]
+    later = controller(charger_status="sensor.wb_status")  # no departure to tell
+    later.restore_session(saved, ctrl.profile.as_dict(), at(2 * 3600 + 13 * 3600), at(2 * 3600))
+    assert later.session is None  # saved 13 h before: not taken back
+    later.restore_session(saved, ctrl.profile.as_dict(), at(2 * 3600 + 300), at(2 * 3600))
+    assert later.session.plugged_at == at(0)
+
+
+def test_a_restart_takes_the_recorders_peak_only_for_quarters_the_app_did_not_watch():
+    """The recorder's 5-minute means hold each state until the next: a 30 s meter's kettle counts
+    in full there, where the app's own peak counts what is sure. After a restart its own figure
+    stands for the quarters it watched; the recorder's for those before and since."""
+    ctrl = controller()
+    reports = {t: (4800.0 if 60 <= t <= 300 else 800.0) for t in range(0, 1830, 30)}  # a kettle, 60-300 s
+    for s in range(0, 1805, 5):
+        last = s - s % 30
+        ctrl.step(at(s), reading(s, grid_w=reports[last], amps=6, switch="off", reported=last))
+    sure_w = ctrl.peak.peak_w
+
+    def rows(first_s, means):
+        return [{"start": at(first_s + 300 * k).isoformat(), "mean": w} for k, w in enumerate(means)]
+
+    held = rows(0, [sum(reports[t - t % 30] for t in range(a, a + 300)) / 300.0 for a in range(0, 1800, 300)])
+    for before, since, expected_w in (([], [], sure_w), ([5000.0] * 3, [], 5000.0), ([], [6000.0] * 3, 6000.0)):
+        now = at(1805 + 900 * len(since))
+        again = controller()
+        assert again.peak.restore_snapshot(ctrl.peak.snapshot(), None, now)
+        again.restore_session({}, {}, now, at(1800))  # the app's last save
+        history = balancer_history.read(now, rows(-900, before) + held + rows(1800, since), [])
+        assert history.peak_w > sure_w + 50  # what the recorder says of the kettle's quarter
+        again.seed_history(now, history, True)
+        assert again.peak.peak_w == pytest.approx(expected_w, abs=1), (before, since)  # the saved peak is whole W
+
+
+def test_a_restart_during_a_pause_keeps_the_resume_wait():
+    """The house drops to leave 1.45 kW beside a 1.38 kW minimum (less than RESUME_MARGIN_W above
+    it): without a restart the car stays paused; a restart must not resume it at once."""
+    resumed = []
+    for restart in (False, True):
+        ctrl, car = controller(), Car(amps=6, paused=False)
+        for s in range(0, 900, 5):
+            if restart and s == 300:
+                last_write_at, quarter = ctrl.gate.last_write_at, ctrl.meter.snapshot(at(s))
+                ctrl = controller()  # what the glue's restore takes back
+                ctrl.restore_command(last_write_at)
+                assert ctrl.meter.restore_snapshot(quarter, at(s))
+            house_w = 3500.0 if s < 300 else 2400.0
+            car.step(ctrl, s, reading(s, grid_w=house_w + car.draw_w(), amps=car.amps, switch=car.switch(), polled=s))
+        assert car.writes[0][1] == (PAUSE, None)
+        resumed.append([s for s, write in car.writes if write[0] == RESUME])
+    assert len(resumed[1]) == 1 and resumed[1][0] >= 300 + 120, resumed  # resume_after from the restart at least
+    assert abs(resumed[1][0] - resumed[0][0]) <= 30, resumed
 
 
 def test_without_departure_and_need_the_car_charges_as_the_budget_allows():

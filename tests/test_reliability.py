@@ -265,17 +265,33 @@ def test_restart_mid_quarter_keeps_the_quarters_energy(frozen):
     assert any("restored this quarter's" in m for _, _, m in home.env.logs)
 
 
+def restart_after(frozen, home, down, amps, switch):
+    """Home Assistant down for `down` (nothing runs), then started with the charger showing these."""
+    frozen.tick(down)
+    home.env.restart(start=False)
+    home.env.set_state(NUMBER, "%.1f" % amps, min=6, max=32, step=1)
+    home.env.set_state(SWITCH, switch)
+    home.publish_grid()
+    home.env.start()
+
+
 def test_restart_after_a_long_outage_does_not_restore_an_old_quarter(frozen):
     home = Home(frozen, house_w=3000, switch="unavailable")
     home.run(420)
-    frozen.tick(timedelta(minutes=20))  # Home Assistant was down; nothing ran meanwhile
-    home.env.restart(start=False)
-    home.env.set_state(NUMBER, "6.0", min=6, max=32, step=1)
-    home.env.set_state(SWITCH, "unavailable")
-    home.publish_grid()
-    home.env.start()
+    restart_after(frozen, home, timedelta(minutes=20), 6, "unavailable")
     home.run(5)
     assert not any("restored this quarter's" in m for _, _, m in home.env.logs)
+
+
+@pytest.mark.parametrize("down_min, kept", [(5, True), (14 * 60, False)])
+def test_a_restart_keeps_the_session_unless_its_departure_passed_while_home_assistant_was_down(frozen, down_min, kept):
+    session = "pyscript.wallbox_balancer_session"
+    home = Home(frozen, config=config_for("wallbox", departure="07:00", energy_needed=40), house_w=800)
+    home.run(3600)
+    plugged_at = home.attrs(session)["plugged_at"]
+    restart_after(frozen, home, timedelta(minutes=down_min), 16, "on")  # from 19:00 local: 07:00 passes in the long one
+    home.run(60)
+    assert (home.attrs(session)["plugged_at"] == plugged_at) is kept, home.attrs(session)
 
 
 def test_a_charging_car_writes_the_session_at_most_every_30_s_and_a_new_state_at_once(frozen):
@@ -300,7 +316,6 @@ def test_a_charging_car_writes_the_session_at_most_every_30_s_and_a_new_state_at
     gone_at = home.env.now()
     home.run(10)
     assert changes[-1][1] == "no_car" and (changes[-1][0] - gone_at).total_seconds() <= 6, changes[-3:]
-
 
 
 def test_any_number_of_reloads_leaves_one_controller(frozen):

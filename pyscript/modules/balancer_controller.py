@@ -51,6 +51,10 @@ BLIND_MAX_S = 60.0
 METER_PERIOD_DECAY = 0.99  # per report: a slower period shows at once, a faster one in minutes
 # The car's energy is counted between two steps at most this far apart (a longer gap: unknown).
 CAR_COUNT_MAX_S = 60.0
+# A session saved longer ago than this is not taken back at a restart: the car may have left and
+# come back while the app was down (a new session counts from 0: at worst the car gets its need
+# again, never less than it).
+SESSION_RESTORE_MAX_S = 12 * 3600
 # Room for the usual jump (issue 15): the car stays out of a quarter where the budget leaves it
 # less than its minimum plus this many of the house's usual upward jumps in that quarter (learnt,
 # balancer_profile.usual_jump_w). Such a quarter gives the car little, and a usual jump of the
@@ -165,6 +169,8 @@ class Controller:
         # the session planner (issue 10)
         self.profile = balancer_profile.LoadProfile()  # the house's usual quarters, learnt
         self.session = None  # balancer_planner.Session while a car is plugged in
+        self.saved_at = None  # when the app last saved its state before this start (UTC; None: unknown)
+        self.session_saved_at = None  # a restored session: when the app last saved it (UTC)
         self.session_plan = None  # the last balancer_planner.SessionPlan
         self.planned_for = None  # (quarter_start, need_kwh, departure_utc, price tables) of that plan
         self.last_step_at = None
@@ -182,7 +188,8 @@ class Controller:
         """One control step: a Reading in, a Decision out."""
         s = self.settings
         d = Decision()
-        if self.started_at is None:
+        first_step = self.started_at is None
+        if first_step:
             self.started_at = now
         charger = self.charger
         charger.observe(now, reading.charger)
@@ -199,6 +206,10 @@ class Controller:
 
         charger_a = self._held_a(reading)
         shown_paused = charger.paused() if s.has_pause_switch else None
+        if shown_paused is True and first_step and not self.plan.paused:
+            # the first step after a (re)start finds the car paused: resuming waits as after a
+            # pause of this run (resume_after), not at the first allowance above the minimum
+            self.plan.force_pause()
         paused_now = shown_paused is True or self.plan.paused
         grid_w = self.meter.last_power_w or 0.0
         ev_w = balancer_budget.ev_power_estimate_w(
@@ -441,6 +452,8 @@ class Controller:
             return None
         if self.session is None and charger.car is True:
             self.session = balancer_planner.Session(now)
+        if self.session_saved_at is not None and self.session is not None and reading.departure is not None:
+            self._drop_a_session_that_left(now, reading.departure)
         counted = None  # what session_energy counted this session (kWh), None without it
         if self.session is not None and s.session_energy and charger.session_kwh is not None:
             counted = self.session.counted_kwh(charger.session_kwh)
@@ -674,22 +687,45 @@ class Controller:
         return {"plugged_at": saved["plugged_at"], "delivered_estimate_kwh": saved["delivered_kwh"],
                 "session_energy_base_kwh": saved["counter_base_kwh"]}
 
-    def restore_session(self, saved, profile_saved):
-        """After a restart: the session under way (if any) and the learnt load profile."""
+    def restore_session(self, saved, profile_saved, now=None, saved_at=None):
+        """After a restart: the session under way (if any) and the learnt load profile. saved_at:
+        when the app last saved its state (None: unknown; seed_history uses it too). A session saved more than
+        SESSION_RESTORE_MAX_S before now is not taken back, and one whose departure passed while the
+        app was down is dropped at the first step that reads the departure: the car may have left
+        and come back unseen, and the old session's energy and passed departure would then leave it
+        short the next morning."""
         self.profile = balancer_profile.from_dict(profile_saved)
-        self.session = balancer_planner.session_from_dict(
+        self.saved_at = saved_at
+        session = balancer_planner.session_from_dict(
             {"plugged_at": saved.get("plugged_at"), "delivered_kwh": saved.get("delivered_estimate_kwh"),
              "counter_base_kwh": saved.get("session_energy_base_kwh")})
+        if session is not None and now is not None and saved_at is not None and not 0 <= (now - saved_at).total_seconds() <= SESSION_RESTORE_MAX_S:
+            session = None
+        self.session = session
+        self.session_saved_at = saved_at if session is not None else None
+
+    def _drop_a_session_that_left(self, now, departure):
+        """The first step after a restart that reads the departure: a restored session whose
+        departure passed while the app was down becomes a new session from now."""
+        saved_at, self.session_saved_at = self.session_saved_at, None
+        passed = balancer_planner.departure_utc(now, departure, self.session.plugged_at)
+        if passed is not None and saved_at < passed <= now:
+            self.session = balancer_planner.Session(now)
 
     def seed_history(self, now, history, take_peak):
         """At a start: the recorder's past (a balancer_history.History) into the load profile
         and, when take_peak (no monthly_peak_meter), into this month's peak, which it can only
-        raise (its figures are exact quarters or lower bounds). Returns (quarters the profile
-        took, whether the peak was raised)."""
+        raise (its figures are exact quarters or lower bounds), from the quarters the app did not
+        watch itself: before it first watched this month, and since it last saved (saved_at of
+        restore_session); its own sure figures stand for the rest.
+        Returns (quarters the profile took, whether the peak was raised)."""
         learnt = self.profile.seed(history.quarters, history.net_w)
         raised = False
-        if take_peak and history.peak_start is not None:
+        if take_peak:
             self.peak.roll_to(now)
+            if self.peak.watched_since is not None:
+                history.keep_peak_unwatched(self.peak.watched_since, self.saved_at)
+        if take_peak and history.peak_start is not None:
             raised = self.peak.observe(history.peak_start, history.peak_w)
         return learnt, raised
 

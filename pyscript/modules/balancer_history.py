@@ -57,7 +57,8 @@ class History:
     peak_w / peak_start: the month's highest grid quarter average found (0 / None: none), and the
     quarter it is (peak_exact) or the hour it lies in (a lower bound from an hourly mean);
     grid_rows: rows of the grid sensor (0: it has no statistics); car_rows: rows of the charger's
-    power sensor (0: its draw could not be taken off).
+    power sensor (0: its draw could not be taken off); candidates: every (start, end, W, exact) of
+    this month the peak was chosen from (keep_peak_unwatched chooses again among some of them).
     """
 
     def __init__(self):
@@ -69,6 +70,19 @@ class History:
         self.peak_exact = False
         self.grid_rows = 0
         self.car_rows = 0
+        self.candidates = []
+
+    def keep_peak_unwatched(self, watched_from, watched_until):
+        """The peak among the quarters (and hours) the app did not watch itself: those that start
+        before watched_from or end after watched_until (either None: it watched none). Its own figures for the
+        quarters it watched are surer than the recorder's, whose 5-minute means hold each state
+        until the next (a 30 s meter's kettle counts in full), where the app counts only what is
+        sure (balancer_metering)."""
+        self.peak_w, self.peak_start, self.peak_exact = 0.0, None, False
+        for start, end, peak_w, exact in self.candidates:
+            watched = watched_from is not None and watched_until is not None and watched_from <= start and end <= watched_until
+            if not watched and peak_w > self.peak_w:
+                self.peak_w, self.peak_start, self.peak_exact = peak_w, start, exact
 
     def days(self):
         """Days of house load the profile gets (quarters / 96)."""
@@ -131,10 +145,11 @@ def _means(rows, period_s):
 
 @pyscript_compile
 def _quarters(now, month_start, month_end, grid_five, grid_hourly, car_five, car_hourly):
-    """(quarters, their net W, exact quarters, (peak W, its start, exact)) from the rows' means;
+    """(quarters, their net W, exact quarters, this month's peak candidates [(start, end, W,
+    exact)]) from the rows' means;
     see read()."""
     five_minute, quarter, hour = timedelta(seconds=FIVE_MINUTE_S), timedelta(seconds=QUARTER_S), timedelta(seconds=HOUR_S)
-    peak = (0.0, None, False)
+    candidates = []
     sums = {}  # quarter start -> [grid W-sum, house W-sum, rows, house net W-sum]
     for start in grid_five:
         if start + five_minute > now:
@@ -153,8 +168,8 @@ def _quarters(now, month_start, month_end, grid_five, grid_hourly, car_five, car
         if rows > ROWS_PER_QUARTER:
             continue
         # Missing rows drew at least nothing: the average of what is there is a lower bound.
-        if month_start <= q < month_end and grid_sum / ROWS_PER_QUARTER > peak[0]:
-            peak = (grid_sum / ROWS_PER_QUARTER, q, rows == ROWS_PER_QUARTER)
+        if month_start <= q < month_end:
+            candidates.append((q, q + quarter, grid_sum / ROWS_PER_QUARTER, rows == ROWS_PER_QUARTER))
         if rows == ROWS_PER_QUARTER:
             exact.add(q)
             quarters.append((q, house_sum / ROWS_PER_QUARTER, net_sum / ROWS_PER_QUARTER))
@@ -162,15 +177,15 @@ def _quarters(now, month_start, month_end, grid_five, grid_hourly, car_five, car
         if start + hour > now:
             continue
         mean = max(0.0, grid_hourly[start])
-        if month_start <= start < month_end and mean > peak[0]:
-            peak = (mean, start, False)
+        if month_start <= start < month_end:
+            candidates.append((start, start + hour, mean, False))
         net_w = grid_hourly[start] - car_hourly.get(start, 0.0)
         house_w = max(0.0, net_w)
         for k in range(QUARTERS_PER_HOUR):
             if start + quarter * k not in exact:
                 quarters.append((start + quarter * k, house_w, net_w))
     quarters.sort()
-    return [(item[0], item[1]) for item in quarters], [item[2] for item in quarters], len(exact), peak
+    return [(item[0], item[1]) for item in quarters], [item[2] for item in quarters], len(exact), candidates
 
 
 def read(now, grid_5min, grid_hour, car_5min=None, car_hour=None):
@@ -184,9 +199,9 @@ def read(now, grid_5min, grid_hour, car_5min=None, car_hour=None):
     car_five, car_hourly = _means(car_5min, FIVE_MINUTE_S), _means(car_hour, HOUR_S)
     history.grid_rows = len(grid_five) + len(grid_hourly)
     history.car_rows = len(car_five) + len(car_hourly)
-    history.quarters, history.net_w, history.exact_quarters, peak = _quarters(
+    history.quarters, history.net_w, history.exact_quarters, history.candidates = _quarters(
         now, month_start, month_end, grid_five, grid_hourly, car_five, car_hourly)
-    history.peak_w, history.peak_start, history.peak_exact = peak
+    history.keep_peak_unwatched(None, None)
     return history
 
 

@@ -303,6 +303,9 @@ class MonthlyPeak:
         self.bounds = None  # (start, end) in UTC of self.month: a step checks these, not the calendar
         self.rejected = None  # why a saved peak of this month was not restored (for the log)
         self.before = (0.0, None)  # (peak_w, peak_quarter) before the last raise: what revise() goes back to
+        # From when the app has watched this month's quarters itself (UTC; None: not known): its
+        # own figures for them beat the recorder's (balancer_history.History.keep_peak_before).
+        self.watched_since = None
 
     def snapshot(self):
         """The persisted form (attributes of the monthly peak variable)."""
@@ -310,6 +313,7 @@ class MonthlyPeak:
             "month": self.month,
             "quarter_start": balancer_time.iso_local(self.peak_quarter) if self.peak_quarter else None,
             "own_peak": round(self.peak_w),
+            "watched_since": balancer_time.iso_local(self.watched_since) if self.watched_since else None,
         }
 
     def restore_snapshot(self, saved, state_value, now):
@@ -323,7 +327,11 @@ class MonthlyPeak:
         if peak_w is None:
             self.rejected = "%s W is not a figure from 0 to %.0f W" % (value, SAVED_PEAK_MAX_W)
             return False
-        return self.restore(saved.get("month"), peak_w, balancer_time.parse_iso(saved.get("quarter_start")), now)
+        kept = self.restore(saved.get("month"), peak_w, balancer_time.parse_iso(saved.get("quarter_start")), now)
+        watched_since = balancer_time.parse_iso(saved.get("watched_since"))
+        if kept and watched_since is not None and self.bounds[0] <= watched_since <= now:
+            self.watched_since = watched_since
+        return kept
 
     def restore(self, month, peak_w, peak_quarter, now):
         """Take a persisted peak back only if it belongs to the current month. Returns True if kept."""
@@ -347,6 +355,7 @@ class MonthlyPeak:
         self.peak_w = 0.0
         self.peak_quarter = None
         self.before = (0.0, None)
+        self.watched_since = balancer_time.quarter_start(now)
         return True
 
     def observe(self, quarter_start, average_w):

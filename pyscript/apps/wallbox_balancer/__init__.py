@@ -232,7 +232,8 @@ def restore(now):
     state.persist(pub.MODE_VAR, default_value=balancer_controller.MODE_AUTO)
     state.persist(pub.SESSION_VAR, default_value="no_car", default_attributes={})
     state.persist(pub.PROFILE_VAR, default_value=0, default_attributes={})
-    CONTROLLER.restore_session(state.getattr(pub.SESSION_VAR) or {}, state.getattr(pub.PROFILE_VAR) or {})
+    saved_at = balancer_time.parse_iso((state.getattr(pub.QUARTER_VAR) or {}).get("updated"))  # the app's last save
+    CONTROLLER.restore_session(state.getattr(pub.SESSION_VAR) or {}, state.getattr(pub.PROFILE_VAR) or {}, now, saved_at)
     mode = str(state.get(pub.MODE_VAR))
     if mode not in balancer_controller.MODES:
         log.warning("%s: the saved mode %s is no mode (%s): auto", APP, mode, ", ".join(balancer_controller.MODES))
