@@ -84,8 +84,12 @@ class Session:
     """The each= callback: the house's load, the plug-in, the charger's session counter
     (added_energy, from the plant's true car energy) and the app's session state over time."""
 
-    def __init__(self, ri, plug_at: datetime, house_w):
+    def __init__(self, ri, plug_at: datetime, house_w, stale_kwh=None, stale_s=0):
         self.ri, self.plug_at, self.house_w = ri, plug_at, house_w
+        # stale_kwh: the counter shows the last session's figure for the first stale_s of this one
+        # (the reset point of a real Wallbox's added_energy is not documented: plug-in or first draw)
+        self.stale_kwh, self.stale_until = stale_kwh, plug_at + timedelta(seconds=stale_s)
+        self.stale_seen = False  # Home Assistant showed the stale figure with the car plugged in
         self.plugged = False
         self.car_j = 0.0  # true car energy since plug-in
         self.states: list[tuple[datetime, str, dict]] = []  # (t, state, attributes) on change
@@ -101,6 +105,10 @@ class Session:
         if self.plugged:
             self.car_j += ri.plant.car_w()  # the power that holds for the coming second
             ri.cloud.added_energy_kwh = round(self.car_j / 3.6e6, 3)
+            if self.stale_kwh is not None and now < self.stale_until:
+                ri.cloud.added_energy_kwh = self.stale_kwh
+                shown = ri.ps.state(f"sensor.{H.wallbox_slug(ri.cloud.name)}_added_energy")
+                self.stale_seen = self.stale_seen or shown == str(self.stale_kwh) or shown == "%.2f" % self.stale_kwh
         state = ri.ps.state(ri.app_var("session"))
         attrs = dict(ri.ps.attrs(ri.app_var("session")) or {})
         key = (state, attrs.get("reason"), attrs.get("next_window_start"), attrs.get("delivered_kwh"))
@@ -258,4 +266,40 @@ async def test_a_need_that_cannot_be_met_by_departure_is_short_and_charges_at_on
     assert len(rows) == 4, why
     assert all(r["over_limit_w"] == 0 and r["limit_w"] == LIMIT_W for r in rows), why
     assert all(r["car_avg_w"] >= 2500 for r in rows[1:]), why
+    assert ri.cloud.count_429 == 0, why
+
+
+@pytest.mark.plant(house_w=500, setpoint_a=10, car_connected=False)
+@pytest.mark.freeze_time("2025-01-15 20:55:00")  # 21:55 local
+async def test_a_counter_still_showing_the_last_session_at_plug_in_is_not_taken_for_a_full_car(realint):
+    """Plug-in at 22:00, need 3 kWh, departure 23:30, a quiet house (500 W); the Wallbox's
+    added_energy still shows the last session's 12.4 kWh for the first 5 minutes (the integration
+    polls it with the car already connected), then counts this session from 0.
+
+    Required: the session is never "full" before the car really has its 3 kWh (12.4 kWh of a 3 kWh
+    need is last session's energy, not this one's); the car gets them by departure; every full
+    quarter within the 4 kW limit; no 429. (Before bda70d4 the stale figure made the plan "full" and
+    the car was paused for good.)"""
+    ri = realint
+    app = H.fixed_app(ri, departure="23:30", energy_needed=3)
+    await R.prepare(ri, 1, app=app, restore=restore_profile())
+    plug_at, departure = local("22:00"), local("23:30")
+    sess = Session(ri, plug_at, lambda now: 500, stale_kwh=12.4, stale_s=300)
+    await ri.run_until(departure + timedelta(seconds=5), each=sess)
+
+    H.assert_app_runs(ri)
+    rows = full_quarters(ri, plug_at)
+    why = {"writes": brief_writes(H.writes(ri)), "quarters": table(rows), "sessions": sess.brief()}
+    ri.save_result("session_planner_stale_counter", {**why, "car_kwh": sess.car_kwh})
+
+    # the stale figure was seen (the test shows what it claims), and never taken for this session's
+    assert sess.stale_seen, why
+    taken = [a for _, _, a in sess.states if (a.get("delivered_kwh") or 0) >= 12]
+    assert not taken, why
+    full_at = next((t for t, s, _ in sess.states if s == "full"), None)
+    assert full_at is not None and full_at < departure, why
+    assert car_wh(ri, plug_at, full_at) >= 2900, (car_wh(ri, plug_at, full_at), why)
+    assert sess.car_kwh >= 3 - 0.1, (sess.car_kwh, why)
+
+    assert rows and all(r["over_limit_w"] == 0 and r["limit_w"] == LIMIT_W for r in rows), why
     assert ri.cloud.count_429 == 0, why
