@@ -34,20 +34,51 @@ For each fact the model keeps where it came from and how old the data behind it 
 Readings and now in; no Home Assistant here.
 """
 
-# Status strings of the core Wallbox integration (homeassistant/components/wallbox/const.py
-# ChargerStatus); the sensor shows them as they are.
-NO_CAR_STATUSES = ("Ready", "Disconnected", "Locked")
-CHARGING_STATUSES = ("Charging", "Discharging")
-PAUSED_STATUSES = ("Paused",)
+# Status words, compared in lower case with "_" as a space (status_key): a status sensor shows its
+# integration's raw enum or its English text. The core Wallbox integration's ChargerStatus
+# (homeassistant/components/wallbox/const.py) first, then the chargers Belgian users have: Easee
+# (nordicopen/easee_hass const.py), Zaptec (custom-components/zaptec sensor.py, charger_mode),
+# Peblar (core peblar const.py, cp_state), OCPP 1.6 connector status (lbbrhzn/ocpp), go-e
+# (marq24/ha-goecharger-api2, car state in English), Alfen (leeyuentuen/alfen_wallbox status codes).
+NO_CAR_STATUSES = (
+    "ready", "disconnected", "locked",  # Wallbox (Ready: the charger's word for no car), Easee, Zaptec
+    "no ev connected",  # Peblar
+    "available",  # OCPP, Alfen: the connector is free
+    "idle",  # go-e
+)
+CHARGING_STATUSES = ("charging", "discharging", "connected charging", "charging normal", "charging simplified")
+PAUSED_STATUSES = ("paused",)
 # Connected, but not drawing for the car's or the charger's own reason: a full car, the car's own
 # timer, the charger's schedule or queue. Writes change nothing until it asks again.
 NOT_ASKING_STATUSES = (
-    "Waiting for car demand", "Waiting", "Scheduled", "Locked, car connected",
-    "Waiting in queue by Power Sharing", "Waiting in queue by Power Boost",
-    "Waiting in queue by Eco-Smart", "Waiting MID failed", "Waiting MID safety margin exceeded",
+    "waiting for car demand", "waiting", "scheduled", "locked, car connected",
+    "waiting in queue by power sharing", "waiting in queue by power boost",
+    "waiting in queue by eco-smart", "waiting mid failed", "waiting mid safety margin exceeded",
+    "completed",  # Easee: the car is full
+    "connected finished",  # Zaptec
+    "suspendedev",  # OCPP: the car takes nothing
+    "complete", "wait for car",  # go-e
+    "finish wait disconnect", "finish wait for car disconnect",  # Alfen
+)
+# A car is connected, and nothing more is said (whether it is paused, asking or about to start
+# comes from the pause switch and the charger's power): a charger's own suspension (Peblar
+# suspended, OCPP SuspendedEVSE, both also after the app's own pause), a session being prepared.
+CONNECTED_STATUSES = (
+    "suspended",  # Peblar
+    "suspendedevse", "preparing", "finishing",  # OCPP
+    "awaiting start", "ready to charge",  # Easee
+    "connected requesting",  # Zaptec
+    "cable connected", "ev connected", "charge point ready, waiting for power",  # Alfen
 )
 # The charger's state is not known right now: keep what was believed.
-UNSURE_STATUSES = ("Error", "Updating", "Unknown", "unavailable", "unknown")
+UNSURE_STATUSES = ("error", "updating", "unknown", "unavailable", "unknown/error", "fault", "faulted", "invalid", "offline")
+
+
+def status_key(status):
+    """A status as compared: lower case, "_" as a space, single spaces ("No_EV_Connected",
+    "no ev connected" alike)."""
+    return " ".join(str(status).replace("_", " ").lower().split())
+
 
 # A charger entity written within this many seconds after an accepted current write is that
 # write's echo (the old data re-published), not a read of the charger.
@@ -140,6 +171,7 @@ class ChargerModel:
         self.cap_at = None  # when the cap was learned
         self.suspect_at = None  # when the meter last suggested the car stopped drawing
         self.unknown_status = None  # a status string this model does not know (to warn once)
+        self.status_tells_asking = True  # the last status says whether the car asks (not just "connected")
         self.session_kwh = None  # energy added this session, as the charger last showed it
 
     # ---- what the app did ----------------------------------------------------------------
@@ -178,14 +210,15 @@ class ChargerModel:
         if status is not None:
             # With a status sensor the switch adds nothing; an unavailable status (the cloud's poll
             # failed: every entity is unavailable then) says nothing about the car.
-            if status not in UNSURE_STATUSES:
+            if status_key(status) not in UNSURE_STATUSES:
                 sure = self._from_status(status, trusted)
-            if not sure and obs.switch in ("on", "off"):
+            if (not sure or not self.status_tells_asking) and obs.switch in ("on", "off"):
                 # A status that says nothing (Unknown: the Wallbox integration's word for a status
                 # id it does not know; Error; one never seen): a pause switch that shows on or off
                 # (unavailable without a car) says what it can, a car and whether it is paused.
                 # Kept at an older 'no car', a car plugged in then would draw the park current
-                # uncontrolled, and one held as it was could not be paused.
+                # uncontrolled, and one held as it was could not be paused. So does a status that
+                # says only "connected" (Peblar suspended: paused by its switch, or full).
                 self._from_switch(obs.switch, trusted)
                 sure = True
         elif obs.switch is not None and obs.switch != "unknown":
@@ -268,18 +301,22 @@ class ChargerModel:
 
     def _from_status(self, status, trusted):
         """Take a status sensor's state; True when it is one this model knows."""
-        if status in NO_CAR_STATUSES:
+        key = status_key(status)
+        self.status_tells_asking = key not in CONNECTED_STATUSES
+        if key in NO_CAR_STATUSES:
             self._set_car(False)
-        elif status in CHARGING_STATUSES:
+        elif key in CONNECTED_STATUSES:
+            self._set_car(True)
+        elif key in CHARGING_STATUSES:
             self._set_car(True)
             self.asking = True
             if trusted:
                 self.paused_shown = False
-        elif status in PAUSED_STATUSES:
+        elif key in PAUSED_STATUSES:
             self._set_car(True)
             if trusted:
                 self.paused_shown = True
-        elif status in NOT_ASKING_STATUSES:
+        elif key in NOT_ASKING_STATUSES:
             # Even a read taken before a pause/resume took effect says the car was not asking.
             self._set_car(True)
             self.asking = False
@@ -304,15 +341,17 @@ class ChargerModel:
         car is connected (sure False), a fresh draw says one is, against an older 'no car'."""
         if obs.power_w is None or not self.power_fresh():
             return
-        if self.car is False:
-            if sure or obs.power_w < DRAWING_MIN_W:
+        if self.car is not True:
+            # (not known at all, without a status or switch that says: a draw says a car is there,
+            # so a session, and its plan, can start)
+            if obs.power_w < DRAWING_MIN_W or (self.car is False and sure):
                 return
             self._set_car(True)
         if obs.power_w >= DRAWING_MIN_W:
             self.asking = True
             self.idle_reads = 0
             return
-        if obs.status is not None or self.paused() or obs.amps is None:
+        if (obs.status is not None and self.status_tells_asking) or self.paused() or obs.amps is None:
             return
         if self._read_at() != self.idle_at:
             self.idle_reads += 1

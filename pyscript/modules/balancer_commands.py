@@ -60,8 +60,10 @@ class CommandGate:
         if want_paused:
             if charger_paused is False:
                 return PAUSE, None
-            # Paused (or no car): hold a low current so a car plugged in again starts low.
-            if current_differs:
+            # Paused (or no car): hold a low current so a car plugged in again starts low; never a
+            # raise, which restarts a charger whose pause is a current of 0 (Peblar: its switch
+            # off sets the limit to 0 A, and a write of 6 A charges again).
+            if current_differs and (charger_a is None or charger_a > want_a or charger_paused is not True):
                 return CURRENT, want_a
             return None
         if charger_paused is True:

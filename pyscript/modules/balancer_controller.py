@@ -623,6 +623,8 @@ class Controller:
             # steady rate, which the next quarter can carry on.
             steady_a = balancer_budget.amps_for_power(budget.steady_w(), s.voltage, s.phases)
             want_a = max(charger_a, min(want_a, steady_a + 1))
+            # (never outside the charger's range: a charger paused by a current of 0 reads 0 A)
+            want_a = min(max(want_a, reading.min_a), max_a)
         if not want_paused and charger_a is not None and want_a < charger_a <= max_a and shown_paused is not True and not self.write_failed:
             # (a decrease that was needed and failed is not put off: the next slot retries it)
             if grid_fresh and budget.decrease_can_wait(

@@ -11,6 +11,8 @@ import balancer_time
 from balancer_runtime import INFO, WARNING
 
 PREFIX = "pyscript." + balancer_config.APP + "_"
+# Unknown charger status strings are warned about once each; this many are remembered.
+STATUSES_TOLD_MAX = 20
 PEAK_VAR = PREFIX + "monthly_peak"
 LIMIT_VAR = PREFIX + "capacity_limit"
 QUARTER_VAR = PREFIX + "quarter_average"
@@ -110,7 +112,7 @@ class Messages:
     def __init__(self, settings):
         self.settings = settings
         self.grid = balancer_runtime.Notice()
-        self.status = balancer_runtime.Notice()
+        self.statuses_told = []  # unknown status strings already warned about (each once)
         self.short_quarter = None  # the quarter the short-of-minimum warning was given for
 
     def after_step(self, d, now, grid_problem, unknown_status, target_peak_w):
@@ -124,11 +126,10 @@ class Messages:
                 "grid power %s is %s for more than %d s: fail-safe (%s) until it reports again" % (
                     s.grid_power, grid_problem or "silent", s.stale_after, s.failsafe),
                 "grid power %s reports again: normal control resumes" % s.grid_power))
-        said.extend(self.status.lines(
-            unknown_status,
-            "charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)" % (
-                unknown_status, s.charger_status),
-            None))
+        if unknown_status is not None and unknown_status not in self.statuses_told:
+            self.statuses_told = self.statuses_told[-(STATUSES_TOLD_MAX - 1):] + [unknown_status]
+            said.append((WARNING, "charger status '%s' from %s is not one the balancer knows: it keeps its last belief about the car (a car connected unless shown otherwise)" % (
+                unknown_status, s.charger_status)))
         for start, average_w in d.incomplete_quarters:
             said.append((INFO, "the quarter from %s was not watched from its start (first start): its %.0f W measured so far does not count for the monthly peak" % (
                 balancer_time.iso_local(start), average_w)))
