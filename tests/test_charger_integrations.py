@@ -175,3 +175,48 @@ def test_a_car_drawing_power_starts_a_session_without_a_pause_switch(status):
         d = sim.step(s)
     assert d.car != "unknown" and sim.ctrl.session is not None, (d.car, d.session_attributes)
     assert d.session_attributes.get("energy_needed_kwh") == 10.0, d.session_attributes
+
+
+@pytest.mark.parametrize("charger", ["easee service", "ocpp number", "number with min 6"])
+def test_pause_at_zero_pauses_a_charger_without_a_pause_switch_by_0_a(charger):
+    """Easee (its dynamic limit), OCPP, Zaptec and Alfen stop at 0 A and have no pause switch the
+    app can use: without pause_at_zero a quarter without room for 6 A on 3 x 230 V (2.4 kW) held
+    the minimum and averaged 5.4 kW against a 4 kW limit. A number that takes no 0 A cannot."""
+    if charger == "easee service":
+        config = {"current_service": "easee.set_charger_dynamic_limit", "current_field": "current",
+                  "current_service_data": {"charger_id": "EH123456"}}
+    else:
+        config = {"current_number": "number.cp_maximum_current"}
+    config.update(pause_at_zero=True, supply="3x230", charger_power="sensor.cp_power")
+    car = {"a": 16}
+    sim = Sim(config, lambda sim, now, w: car.update(a=w[1]))
+    house_w, quarter = 1000.0, []
+    for s in range(0, 2700, 5):
+        house_w = 1000.0 if s < 900 else 3000.0 if s < 1800 else 1000.0  # the house alone stays under 4 kW
+        car_w = 398.4 * car["a"] if car["a"] >= 6 else 0.0
+        sim.set("number.cp_maximum_current", car["a"], at(s), min=0 if charger != "number with min 6" else 6, max=32, step=1, unit_of_measurement="A")
+        sim.set("sensor.cp_power", round(car_w), at(s), unit_of_measurement="W")
+        sim.set(GRID, house_w + car_w, at(s), unit_of_measurement="W")
+        sim.step(s)
+        if 900 <= s < 1800:
+            quarter.append(house_w + car_w)
+    average_w = sum(quarter) / len(quarter)
+    writes = [w for _, w in sim.writes]
+    assert all(kind == CURRENT for kind, _ in writes), writes  # a pause and a resume are current writes
+    if charger == "number with min 6":
+        assert (CURRENT, 0) not in writes and average_w > 4000, (writes, average_w)  # as without a pause
+        said = [text for _, text in sim.warnings if "pause_at_zero" in text]
+        assert len(said) == 1 and "takes 6 A at the least, not 0 A" in said[0], sim.warnings
+        return
+    assert (CURRENT, 0) in writes and average_w <= 4000, (writes, average_w)
+    resumed = writes[writes.index((CURRENT, 0)) + 1:]
+    assert resumed and 6 <= resumed[0][1], writes  # resumed when the house is back at 1 kW
+
+
+def test_pause_at_zero_is_a_boolean_for_a_charger_without_a_pause_switch():
+    base = {"grid_power": GRID, "current_number": "number.cp_maximum_current"}
+    assert validate(dict(base, pause_at_zero=True))[0].failsafe == "pause"
+    for bad, said in (({"pause_at_zero": "yes"}, "must be true or false"),
+                      ({"pause_at_zero": True, "pause_switch": "switch.cp_charge_control"}, "without a 'pause_switch'")):
+        errors = validate(dict(base, **bad))[1]
+        assert len(errors) == 1 and said in errors[0], errors

@@ -47,7 +47,7 @@ ENTITIES = {
 }
 KNOWN_KEYS = tuple(NUMBERS) + tuple(ENTITIES) + (
     "current_service", "current_field", "current_service_data", "increase_interval", "failsafe", "on_stop",
-    "notify", "departure", "energy_needed", "supply", "charger_reports",
+    "notify", "departure", "energy_needed", "supply", "charger_reports", "pause_at_zero",
     "price", "day_price", "night_price", "night_hours", "export_price",
 )
 # supply: (voltage per phase as the charger sees it, phases). Power per amp = voltage x phases.
@@ -89,6 +89,10 @@ class Settings:
         self.current_service_data = values["current_service_data"]
         self.pause_switch = values["pause_switch"]
         self.has_pause_switch = values["pause_switch"] is not None
+        # a charger without a pause switch that stops at 0 A (Easee's dynamic limit, OCPP, Zaptec,
+        # Alfen): a pause is a current write of 0 A, a resume one of the minimum
+        self.pause_at_zero = values["pause_at_zero"]
+        self.can_pause = values["can_pause"]  # a pause_switch, or pause_at_zero
         self.average_demand = values["average_demand"]
         self.monthly_peak_meter = values["monthly_peak_meter"]
         # the limit (W) and the charger (V, phases, A)
@@ -400,13 +404,22 @@ def _relations(raw, settings, errors):
         interval = settings["min_command_interval"]
     settings["increase_interval"] = float(interval)
     settings["has_pause_switch"] = settings["pause_switch"] is not None
-    default_failsafe = "pause" if settings["has_pause_switch"] else "min_current"
+    pause_at_zero = raw.get("pause_at_zero", False)
+    if not isinstance(pause_at_zero, bool):
+        errors.append("%s: 'pause_at_zero' must be true or false, got %s" % (APP, _show(pause_at_zero)))
+        pause_at_zero = False
+    elif pause_at_zero and settings["has_pause_switch"]:
+        errors.append("%s: 'pause_at_zero' is for a charger without a 'pause_switch': set one of them" % APP)
+        pause_at_zero = False
+    settings["pause_at_zero"] = pause_at_zero
+    settings["can_pause"] = settings["has_pause_switch"] or pause_at_zero
+    default_failsafe = "pause" if settings["can_pause"] else "min_current"
     failsafe = raw.get("failsafe", default_failsafe)
     if failsafe not in FAILSAFE_MODES:
         errors.append("%s: 'failsafe' must be 'pause' or 'min_current', got %s" % (APP, _show(failsafe)))
         failsafe = default_failsafe
-    elif failsafe == "pause" and not settings["has_pause_switch"]:
-        errors.append("%s: 'failsafe: pause' needs a 'pause_switch'; set one or use 'failsafe: min_current'" % APP)
+    elif failsafe == "pause" and not settings["can_pause"]:
+        errors.append("%s: 'failsafe: pause' needs a 'pause_switch' (or 'pause_at_zero'); set one or use 'failsafe: min_current'" % APP)
     settings["failsafe"] = failsafe
     settings["on_stop"] = _on_stop(raw, settings, errors)
     if "park_current" not in raw:

@@ -14,7 +14,7 @@ import balancer_profile
 import balancer_registers
 import balancer_solar
 import balancer_time
-from balancer_commands import RESUME, CommandGate
+from balancer_commands import CURRENT, PAUSE, RESUME, CommandGate
 
 FAILSAFE_PAUSE = "pause"
 MODE_AUTO = "auto"
@@ -88,7 +88,8 @@ class Reading:
 
     def __init__(self, grid_w, grid_at, charger, target_peak_w, min_a, max_a, mode=MODE_AUTO,
                  meter_average_w=None, meter_average_at=None, meter_peak_w=None, meter_peak_changed_at=None,
-                 departure=None, energy_needed_kwh=None, prices=None, export_prices=None, pv_forecast=None, current_fits=True):
+                 departure=None, energy_needed_kwh=None, prices=None, export_prices=None, pv_forecast=None, current_fits=True,
+                 zero_fits=True):
         self.grid_w = grid_w
         self.grid_at = grid_at
         self.charger = charger
@@ -106,6 +107,7 @@ class Reading:
         self.export_prices = export_prices  # export PriceTable; None: an exported kWh earns nothing
         self.pv_forecast = pv_forecast  # {quarter start: W} of a solar forecast; None: none
         self.current_fits = current_fits  # False: max_a is below the charger's lowest current (min_a = max_a = that)
+        self.zero_fits = zero_fits  # False: pause_at_zero, but the number entity takes no 0 A (its min is above)
 
 
 class Decision:
@@ -206,6 +208,8 @@ class Controller:
 
         charger_a = self._held_a(reading)
         shown_paused = charger.paused() if s.has_pause_switch else None
+        if s.pause_at_zero and charger_a is not None:
+            shown_paused = charger_a == 0  # (paused by a current of 0 A)
         if shown_paused is True and first_step and not self.plan.paused:
             # the first step after a (re)start finds the car paused: resuming waits as after a
             # pause of this run (resume_after), not at the first allowance above the minimum
@@ -232,7 +236,8 @@ class Controller:
         self.max_a = max_a
         plan = self._plan_session(now, reading, limit_w, max_a, d)
         budget = self._room_for_the_usual_jump(budget, reading.min_a)
-        can_pause = s.has_pause_switch  # no pause is sent while the switch is unavailable (no car)
+        # no pause is sent while the switch is unavailable (no car), nor as 0 A to a number that takes no 0 A
+        can_pause = s.can_pause and reading.zero_fits
         mode = reading.mode
         if grid_fresh:
             # The surplus: the car's draw (its setpoint's power, unclamped: with panels the car can
@@ -316,6 +321,8 @@ class Controller:
             d.write = self.gate.next_write(now, want_paused, want_a, charger_a, shown_paused)
             if d.write is not None and d.write[0] == RESUME and not charger.read_since_change():
                 d.write = None  # a resume waits for a read of the charger after the pause, like an increase
+            if d.write is not None and s.pause_at_zero and d.write[0] != CURRENT:
+                d.write = (CURRENT, 0 if d.write[0] == PAUSE else want_a)
         d.want_paused, d.want_a, d.short_of_minimum, d.reason = want_paused, want_a, short, reason
         changed_at = charger.changed_at
         if short and (changed_at is None or (now - changed_at).total_seconds() >= s.charger_response):
@@ -486,7 +493,7 @@ class Controller:
                 self._amps_w(max_a),
                 self._amps_w(reading.min_a), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
-                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.has_pause_switch,
+                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.can_pause and reading.zero_fits,
                 drift_w=self.profile.drift.drift_w(plan_at))
         plan = self.session_plan
         d.session_state = plan.state
@@ -613,7 +620,7 @@ class Controller:
             # quarter's end instead. (A plan keeps the hold: it chose the quarter.)
             affordable = False
         want_paused, want_a, short = self.plan.decide(
-            now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.has_pause_switch, affordable,
+            now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.can_pause and reading.zero_fits, affordable,
             self.plan.paused and self._pulsing(now, budget, min_w),  # (it only decides a resume)
         )
         want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)

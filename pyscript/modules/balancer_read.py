@@ -38,6 +38,7 @@ class Reader:
         self.departure_notice = balancer_runtime.Notice()
         self.unitless_notice = balancer_runtime.Notice()
         self.range_notice = balancer_runtime.Notice()
+        self.zero_notice = balancer_runtime.Notice()  # pause_at_zero with a number that takes no 0 A
         self.unitless_energy_notice = balancer_runtime.Notice()
         self.needed_notice = balancer_runtime.Notice()
         # prices (issue 16): None when not configured
@@ -84,6 +85,11 @@ class Reader:
             said.extend(self.range_notice.lines(
                 not fits, "%s takes %s A at the least, above max_current: no allowed current can be written, the car is paused (held at %d A without a pause_switch)" % (
                     s.current_number, entity_min, min_a), "%s: max_current fits the charger again" % s.current_number))
+        zero_fits = not s.pause_at_zero or balancer_runtime.takes_zero(entity_min)
+        if not zero_fits or self.zero_notice.problem:
+            said.extend(self.zero_notice.lines(
+                not zero_fits, "pause_at_zero: %s takes %s A at the least, not 0 A: the car cannot be paused, it is held at %d A at the least" % (
+                    s.current_number, entity_min, min_a), "pause_at_zero: %s takes 0 A again" % s.current_number))
         average = values.get(s.average_demand)
         peak = values.get(s.monthly_peak_meter)
         departure, needed = self._session_inputs(values, now, said)
@@ -94,6 +100,7 @@ class Reader:
             meter_peak_w=self.power(peak, s.monthly_peak_meter)[0] if s.monthly_peak_meter else None,
             meter_peak_changed_at=peak.last_changed if peak is not None else None,
             departure=departure, energy_needed_kwh=needed, current_fits=fits,
+            zero_fits=zero_fits,
             pv_forecast=self._forecast(values, said))
         if self.unitless or self.unitless_notice.problem:
             said.extend(self._unitless())

@@ -61,6 +61,12 @@ def entity_range(min_a, max_a, entity_min, entity_max):
     return min_a, max_a, True
 
 
+def takes_zero(entity_min):
+    """Whether a number entity with this min takes 0 A (no min, or one that is no finite number:
+    nothing says it does not)."""
+    return _finite_or(entity_min, 0.0) <= 0
+
+
 def _finite_or(value, default):
     """value as a finite float, else default (None, a word, NaN, infinite)."""
     number = balancer_units.finite_number(value)
