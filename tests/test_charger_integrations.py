@@ -220,3 +220,17 @@ def test_pause_at_zero_is_a_boolean_for_a_charger_without_a_pause_switch():
                       ({"pause_at_zero": True, "pause_switch": "switch.cp_charge_control"}, "without a 'pause_switch'")):
         errors = validate(dict(base, **bad))[1]
         assert len(errors) == 1 and said in errors[0], errors
+
+
+def test_an_ocpp_charger_without_a_status_sensor_is_not_remote_started_every_minute():
+    """Without charger_status its switch, available and off with no car, looks like a paused car:
+    each resume is a RemoteStartTransaction that does not take. After two, one every 15 min."""
+    NUM, SW = "number.cp_maximum_current", "switch.cp_charge_control"
+    sim = Sim({"current_number": NUM, "pause_switch": SW}, lambda *a: None)
+    for s in range(0, 3600, 5):
+        sim.set(NUM, "32.0", at(s), min=0, max=32, step=1, unit_of_measurement="A")
+        sim.set(SW, "off", at(s))
+        sim.set(GRID, 800, at(s), unit_of_measurement="W")
+        sim.step(s)
+    resumes = [s for s, w in sim.writes if w == (RESUME, None)]
+    assert 2 <= len(resumes) <= 2 + 4, resumes

@@ -100,6 +100,11 @@ PERIOD_DECAY = 0.99
 # period counts for no more than PERIOD_MAX_S (an entity written again once in hours is no poll).
 PERIODS_WAITED = 2
 PERIOD_MAX_S = 300.0
+# Resumes that a read after them shows did not take (the switch still off: an OCPP charger without
+# a car is "Available" with its switch available and off, and each resume is a remote start): after
+# this many in a row the next waits RESUME_RETRY_S, until the switch shows on or the car draws.
+RESUMES_REFUSED_MAX = 2
+RESUME_RETRY_S = 900.0
 
 
 class ChargerObservation:
@@ -160,6 +165,8 @@ class ChargerModel:
         self.current_before_a = None  # ... and when the last current write was accepted
         self.switch_sent_at = None  # last accepted pause/resume
         self.switch_sent_paused = None
+        self.resume_checked = True  # a read after the last accepted resume was looked at
+        self.resumes_refused = 0  # resumes in a row that a read after them showed still paused
         self.changed_at = None  # last accepted write of any kind: the car's draw changes after it
         self.car = None  # True connected, False none, None unknown
         self.asking = True  # False: connected but not asking for energy (full, own timer)
@@ -188,6 +195,7 @@ class ChargerModel:
         else:
             self.switch_sent_at = now
             self.switch_sent_paused = kind == "pause"
+            self.resume_checked = kind == "pause"
 
     def restore(self, changed_at):
         """After a restart: a command was sent at changed_at, so older charger data is not trusted."""
@@ -334,6 +342,11 @@ class ChargerModel:
         self._set_car(True)
         if trusted and switch in ("on", "off"):
             self.paused_shown = switch == "off"
+            if switch == "on":
+                self.resumes_refused = 0
+            elif not self.resume_checked:
+                self.resumes_refused += 1
+            self.resume_checked = True
 
     def _from_power(self, obs, sure):
         """Without a status sensor, a connected car that a fresh read shows drawing nothing twice
@@ -350,6 +363,7 @@ class ChargerModel:
         if obs.power_w >= DRAWING_MIN_W:
             self.asking = True
             self.idle_reads = 0
+            self.resumes_refused = 0
             return
         if (obs.status is not None and self.status_tells_asking) or self.paused() or obs.amps is None:
             return
@@ -368,6 +382,7 @@ class ChargerModel:
                 self.paused_shown = None
                 self.switch_sent_at = None
                 self.switch_sent_paused = None
+                self.resumes_refused = 0
         self.car = connected
 
     # ---- beliefs -----------------------------------------------------------------------
@@ -396,6 +411,12 @@ class ChargerModel:
 
     def car_absent(self):
         return self.car is False
+
+    def resume_waits(self, now):
+        """Whether a resume should wait: the last RESUMES_REFUSED_MAX did not take, and the last
+        was sent less than RESUME_RETRY_S ago."""
+        return (self.resumes_refused >= RESUMES_REFUSED_MAX and self.switch_sent_at is not None
+                and (now - self.switch_sent_at).total_seconds() < RESUME_RETRY_S)
 
     def not_asking(self):
         return self.car is True and not self.asking

@@ -319,8 +319,10 @@ class Controller:
             reason = "off: the balancer leaves the charger alone (mode off)"
         elif not hold:
             d.write = self.gate.next_write(now, want_paused, want_a, charger_a, shown_paused)
-            if d.write is not None and d.write[0] == RESUME and not charger.read_since_change():
-                d.write = None  # a resume waits for a read of the charger after the pause, like an increase
+            if d.write is not None and d.write[0] == RESUME and (not charger.read_since_change() or charger.resume_waits(now)):
+                # a resume waits for a read of the charger after the pause, like an increase; and
+                # after resumes that did not take, a while (no remote start every minute)
+                d.write = None
             if d.write is not None and s.pause_at_zero and d.write[0] != CURRENT:
                 d.write = (CURRENT, 0 if d.write[0] == PAUSE else want_a)
         d.want_paused, d.want_a, d.short_of_minimum, d.reason = want_paused, want_a, short, reason
