@@ -318,6 +318,17 @@ def test_a_charging_car_writes_the_session_at_most_every_30_s_and_a_new_state_at
     assert changes[-1][1] == "no_car" and (changes[-1][0] - gone_at).total_seconds() <= 6, changes[-3:]
 
 
+def test_the_session_is_written_at_once_when_its_state_or_plan_changes_not_when_only_its_figures_move():
+    import balancer_publish as pub
+    window = {"start": "2025-01-16T02:00:00+01:00", "end": "2025-01-16T05:00:00+01:00", "price_eur_per_kwh": 0.1}
+    old = ("waiting", {"delivered_estimate_kwh": 1.0, "reason": "1.0 kWh", "windows": [window]})
+    assert not pub.session_news(old, ("waiting", {"delivered_estimate_kwh": 1.1, "reason": "1.1 kWh", "windows": [window]}))
+    assert pub.session_news(old, ("charging", old[1]))
+    assert pub.session_news(old, ("waiting", dict(old[1], windows=[dict(window, price_eur_per_kwh=0.2)])))
+    assert pub.session_news(old, ("waiting", dict(old[1], next_window_start="2025-01-16T02:00:00+01:00")))
+    assert pub.session_news(None, old)
+
+
 def test_any_number_of_reloads_leaves_one_controller(frozen):
     home = Home(frozen, house_w=1000, amps=16)
     home.run(30)

@@ -86,6 +86,23 @@ def session(decision, session_snapshot):
     return decision.session_state, attributes
 
 
+# The session's figures that move as the car charges (its energy, what is left, the costs, the
+# reason that counts them): a change of these alone is written at most every 30 s by the glue.
+SESSION_COUNTING = ("delivered_kwh", "delivered_estimate_kwh", "cost_now_eur", "saving_eur", "planned_cost_eur",
+                    "planned_finish", "short_kwh", "reason")
+
+
+def session_news(old, new):
+    """Whether the session (state, attributes) new says more than old beyond SESSION_COUNTING:
+    a new state, plan, window, departure or need is written at once."""
+    if old is None or old[0] != new[0]:
+        return True
+    for key in list(old[1]) + list(new[1]):
+        if key not in SESSION_COUNTING and old[1].get(key) != new[1].get(key):
+            return True
+    return False
+
+
 def profile(profile_snapshot, learnt_days, history_days):
     """(state, attributes) of the learnt load profile: the fewest days learnt for any quarter;
     history_days: how many days of house load came from the recorder's statistics."""

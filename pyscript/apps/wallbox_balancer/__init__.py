@@ -26,7 +26,7 @@ ENTITY_RECHECK_S = 60.0
 # write is also a recorder write in Home Assistant.
 QUARTER_PUBLISH_S = 30
 # The session (its delivered energy grows at every step while the car charges) likewise, except
-# that a new state (charging, full, no car...) is written at once.
+# that a new state, plan or window (balancer_publish.session_news) is written at once.
 SESSION_PUBLISH_S = 30
 PROFILE_PUBLISH_S = 3600  # the learnt profile (about 4-6 kB) is saved at most hourly
 
@@ -203,7 +203,7 @@ def publish_session(d, now):
     session = pub.session(d, CONTROLLER.session_snapshot())
     shown = RUNTIME["published"].get(pub.SESSION_VAR)
     last = RUNTIME["session_published_at"]
-    if shown is not None and shown[0] == session[0] and last is not None and 0 <= (now - last).total_seconds() < SESSION_PUBLISH_S:
+    if not pub.session_news(shown, session) and last is not None and 0 <= (now - last).total_seconds() < SESSION_PUBLISH_S:
         return
     if set_if_changed(pub.SESSION_VAR, session):
         RUNTIME["session_published_at"] = now
