@@ -119,6 +119,18 @@ def test_the_bounds_input_from_a_replay():
     assert solve(data).short_kwh == pytest.approx(0.0)
 
 
+def test_the_bounds_cap_is_the_months_peak_or_the_limit_in_force():
+    # target 1 kW; the house 1 kW, then 3 kW in the third quarter: the month's peak is 3 kW from the
+    # first quarter on ("month"), the limit in force only from the fourth ("running", as the oracle)
+    params = PlantParams(max_current=16, target_peak=1000.0, sessions=((T0, T0 + 3600, 2.0),))
+    trace = Trace("h", [T0, T0 + 1800, T0 + 2700], [1000.0, 3000.0, 1000.0], T0 + 3600)
+    run = Plant(trace, params, T0, T0 + 3600).run(Uncontrolled())
+    month, _ = bound_input(run, Prices([0.3] * 4))
+    running, _ = bound_input(run, Prices([0.3] * 4), "running")
+    assert month.cap_kwh == pytest.approx([0.75] * 4)
+    assert running.cap_kwh == pytest.approx([0.25, 0.25, 0.25, 0.75])
+
+
 def mixed_quarter_run():
     """q0: the house exports 3 kW for 7 minutes, then imports 4 kW for 8; q1: 1 kW. The car (6 A,
     1380 W, uncontrolled) plugged in all along, the target 1.5 kW."""

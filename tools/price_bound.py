@@ -11,8 +11,9 @@ SHORT_EUR_PER_KWH so the program delivers all it can).
                                             house's export power, at most the charger's maximum,
                                             over the plugged part of the quarter
                g[s,q] + u[s,q] <= max power x plugged seconds      the charger
-               sum_s g[s,q] <= cap[month] x 900 s - offtake[q]   never raising the peak:
-                                            cap = max(target, the house-alone peak of the month),
+               sum_s g[s,q] <= cap[q] x 900 s - offtake[q]   never raising the peak:
+                                            cap = max(target, the house-alone peak of the month)
+                                            (or, --bound-cap running, of its quarters before q),
                                             offtake[q] = the house alone's import in q
                                             (`tools.metrics.split_energy`)
                sum_q g[s,q] + u[s,q] + x[s] = need[s]              each need by its departure
@@ -41,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 
 from tools.energy_cost import J_PER_KWH, cost_end
-from tools.metrics import _monthly_max, energy_within, plugged_seconds, quarters_of, surplus_power_w
+from tools.metrics import _monthly_max, energy_within, plugged_seconds, quarters_of, running_limits, surplus_power_w
 from tools.plant import QUARTER, RunResult, session_list
 
 SHORT_EUR_PER_KWH = 100.0     # far above any price: the program short-delivers only what cannot fit
@@ -188,10 +189,18 @@ def bound_sessions(run: RunResult) -> list[tuple[float, float, float]]:
     return out
 
 
-def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
+BOUND_CAPS = ("month", "running")
+
+
+def bound_input(run: RunResult, prices, cap: str = "month") -> tuple[BoundInput, int]:
     """The program's input for a sessions-mode replay (`run.params.sessions`), over the cost span
-    (`tools.energy_cost.cost_end`); the months' caps from the house-alone quarters, history's
-    included (`tools.metrics.quarters_of`). Returns it with its first quarter index."""
+    (`tools.energy_cost.cost_end`); the caps from the house-alone quarters, history's included
+    (`tools.metrics.quarters_of`): cap "month", max(target, the month's house-alone peak) in every
+    quarter of it, known from its first day (a bound over any controller that keeps the billed
+    peak); "running", the capacity limit in force, max(target, the house-alone peak of the month's
+    quarters before), as the issue-15 oracle (`tools.metrics.running_limits`; a bound over the
+    controllers that keep each quarter under the limit they can know). Returns it with its first
+    quarter index."""
     p = run.params
     end = cost_end(run)
     q = quarters_of(run)
@@ -200,7 +209,11 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     q0 = int(run.start // QUARTER)
     nq = int(end // QUARTER) - q0
     months = q.months[first:first + nq]
-    caps = [max(p.target_peak, peaks[m]) * QUARTER / J_PER_KWH for m in months]
+    if cap == "running":
+        limits = running_limits(q.house_w, q.months, p.target_peak)[first:first + nq]
+        caps = [w * QUARTER / J_PER_KWH for w in limits]
+    else:
+        caps = [max(p.target_peak, peaks[m]) * QUARTER / J_PER_KWH for m in months]
     offtake = [e / J_PER_KWH for e in q.house_offtake_j[first:first + nq]]
     imp, exp = prices.window(q0, nq)
     max_ev_w = p.max_ev_w
@@ -223,8 +236,8 @@ def bound_input(run: RunResult, prices) -> tuple[BoundInput, int]:
     return BoundInput(offtake, caps, imp, exp, needs, max_kwh, surplus, followed, scant, ratio), q0
 
 
-def price_bound(run: RunResult, prices) -> BoundResult:
+def price_bound(run: RunResult, prices, cap: str = "month") -> BoundResult:
     """The bound of one sessions-mode replay (any controller's run: only its trace, plant and span
-    are used)."""
-    data, _ = bound_input(run, prices)
+    are used); cap as bound_input's."""
+    data, _ = bound_input(run, prices, cap)
     return solve(data)

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
             print(report.format_sessions(runs, rows, trace_params, failed))
             print()
         if prices is not None:
-            costs, bound = replay_run.replay_costs(runs, rows, prices, price)
+            costs, bound = replay_run.replay_costs(runs, rows, prices, price, args.bound_cap)
             series_text = prices.over(runs[0].start, runs[0].end).describe()
             print(report.format_costs(costs, bound, series_text, failed))
             print()

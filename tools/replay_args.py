@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--export-price", metavar="EUR|'factor=F,fee=X'",
                    help="what an exported kWh earns: a flat EUR/kWh, or spot/1000 x F - X (default "
                    "factor=1,fee=0.015)")
+    e.add_argument("--bound-cap", choices=("month", "running"), default="month",
+                   help="the prescient bound's cap in each quarter: month (default: max(target, the "
+                   "house alone's peak of the whole month), known from its first day) or running (the "
+                   "capacity limit in force: max(target, the house alone's peak of the month so far), "
+                   "as the energy oracle's)")
     e.add_argument("--pv", metavar="FILE", help="rooftop production, a CSV timestamp,pv_w of "
                    "15-minute rows (as in ../shared/pv), subtracted from the house (the grid reads "
                    "negative when it exports), laid onto the trace's days as the prices")

@@ -83,7 +83,7 @@ def replay_trace(trace: Trace, params: PlantParams, controllers=ALL_CONTROLLERS,
 
 
 def replay_costs(runs: list[RunResult], rows: list[Metrics], prices: PriceSpec,
-                 price_per_kw: float = DEFAULT_PRICE_EUR_PER_KW_YEAR
+                 price_per_kw: float = DEFAULT_PRICE_EUR_PER_KW_YEAR, bound_cap: str = "month"
                  ) -> tuple[list[CarCost], BoundResult | None]:
     """The car's costs of each controller's run (tools/energy_cost.py) and, in sessions mode, the
     prescient lower bound (tools/price_bound.py) as a last row named 'bound' (no capacity EUR: it
@@ -95,7 +95,7 @@ def replay_costs(runs: list[RunResult], rows: list[Metrics], prices: PriceSpec,
     costs = [car_cost(run, series, increase[run.controller], price_per_kw) for run in runs]
     if not runs[0].params.sessions:
         return costs, None
-    bound = price_bound(runs[0], series)
+    bound = price_bound(runs[0], series, bound_cap)
     costs.append(CarCost("bound", bound.energy_eur, 0.0, sum(bound.car_kwh), 0.0))
     return costs, bound
 
