@@ -172,7 +172,7 @@ class Controller:
         self.profile = balancer_profile.LoadProfile()  # the house's usual quarters, learnt
         self.session = None  # balancer_planner.Session while a car is plugged in
         self.saved_at = None  # when the app last saved its state before this start (UTC; None: unknown)
-        self.session_saved_at = None  # a restored session: when the app last saved it (UTC)
+        self.session_restored = False  # a restored session not yet checked against its departure
         self.session_plan = None  # the last balancer_planner.SessionPlan
         self.planned_for = None  # (quarter_start, need_kwh, departure_utc, price tables) of that plan
         self.last_step_at = None
@@ -237,7 +237,7 @@ class Controller:
         plan = self._plan_session(now, reading, limit_w, max_a, d)
         budget = self._room_for_the_usual_jump(budget, reading.min_a)
         # no pause is sent while the switch is unavailable (no car), nor as 0 A to a number that takes no 0 A
-        can_pause = s.can_pause and reading.zero_fits
+        can_pause = self._can_pause(reading)
         mode = reading.mode
         if grid_fresh:
             # The surplus: the car's draw (its setpoint's power, unclamped: with panels the car can
@@ -461,7 +461,7 @@ class Controller:
             return None
         if self.session is None and charger.car is True:
             self.session = balancer_planner.Session(now)
-        if self.session_saved_at is not None and self.session is not None and reading.departure is not None:
+        if self.session_restored and self.session is not None and reading.departure is not None:
             self._drop_a_session_that_left(now, reading.departure)
         counted = None  # what session_energy counted this session (kWh), None without it
         if self.session is not None and s.session_energy and charger.session_kwh is not None:
@@ -495,7 +495,7 @@ class Controller:
                 self._amps_w(max_a),
                 self._amps_w(reading.min_a), self.profile,
                 prices=reading.prices, export=reading.export_prices, running=self._running(),
-                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=s.can_pause and reading.zero_fits,
+                pv_forecast=reading.pv_forecast, surplus_now_w=self.solar.surplus_w, can_pause=self._can_pause(reading),
                 drift_w=self.profile.drift.drift_w(plan_at))
         plan = self.session_plan
         d.session_state = plan.state
@@ -594,6 +594,10 @@ class Controller:
             d.grid = GRID_WAITING if grid_waiting else GRID_FAILSAFE
         return grid_ok, grid_waiting
 
+    def _can_pause(self, reading):
+        """A pause can be written: a pause_switch, or pause_at_zero with a number that takes 0 A."""
+        return self.settings.can_pause and reading.zero_fits
+
     def _held_a(self, reading):
         """The current the charger holds: the number entity read back, or with the service form,
         the last current the service accepted."""
@@ -622,7 +626,7 @@ class Controller:
             # quarter's end instead. (A plan keeps the hold: it chose the quarter.)
             affordable = False
         want_paused, want_a, short = self.plan.decide(
-            now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, s.can_pause and reading.zero_fits, affordable,
+            now, allowance_w, s.voltage, s.phases, reading.min_a, max_a, self._can_pause(reading), affordable,
             self.plan.paused and self._pulsing(now, budget, min_w),  # (it only decides a resume)
         )
         want_a = self._damp_increase(want_a, want_paused, allowance_w, charger_a)
@@ -713,14 +717,14 @@ class Controller:
         if session is not None and now is not None and saved_at is not None and not 0 <= (now - saved_at).total_seconds() <= SESSION_RESTORE_MAX_S:
             session = None
         self.session = session
-        self.session_saved_at = saved_at if session is not None else None
+        self.session_restored = session is not None and saved_at is not None
 
     def _drop_a_session_that_left(self, now, departure):
         """The first step after a restart that reads the departure: a restored session whose
         departure passed while the app was down becomes a new session from now."""
-        saved_at, self.session_saved_at = self.session_saved_at, None
+        self.session_restored = False
         passed = balancer_planner.departure_utc(now, departure, self.session.plugged_at)
-        if passed is not None and saved_at < passed <= now:
+        if passed is not None and self.saved_at < passed <= now:
             self.session = balancer_planner.Session(now)
 
     def seed_history(self, now, history, take_peak):
@@ -734,10 +738,9 @@ class Controller:
         raised = False
         if take_peak:
             self.peak.roll_to(now)
-            if self.peak.watched_since is not None:
-                history.keep_peak_unwatched(self.peak.watched_since, self.saved_at)
-        if take_peak and history.peak_start is not None:
-            raised = self.peak.observe(history.peak_start, history.peak_w)
+            history.keep_peak_unwatched(self.peak.watched_since, self.saved_at)
+            if history.peak_start is not None:
+                raised = self.peak.observe(history.peak_start, history.peak_w)
         return learnt, raised
 
     def stop_current_a(self):

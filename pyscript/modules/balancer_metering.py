@@ -304,7 +304,7 @@ class MonthlyPeak:
         self.rejected = None  # why a saved peak of this month was not restored (for the log)
         self.before = (0.0, None)  # (peak_w, peak_quarter) before the last raise: what revise() goes back to
         # From when the app has watched this month's quarters itself (UTC; None: not known): its
-        # own figures for them beat the recorder's (balancer_history.History.keep_peak_before).
+        # own figures for them beat the recorder's (balancer_history.History.keep_peak_unwatched).
         self.watched_since = None
 
     def snapshot(self):
