@@ -205,15 +205,14 @@ def bound_input(run: RunResult, prices, cap: str = "month") -> tuple[BoundInput,
     end = cost_end(run)
     q = quarters_of(run)
     first = int(run.start // QUARTER) - q.q0      # history quarters come first
-    peaks = _monthly_max(q.house_w, q.months)          # the billed (offtake) averages
     q0 = int(run.start // QUARTER)
     nq = int(end // QUARTER) - q0
-    months = q.months[first:first + nq]
     if cap == "running":
         limits = running_limits(q.house_w, q.months, p.target_peak)[first:first + nq]
-        caps = [w * QUARTER / J_PER_KWH for w in limits]
     else:
-        caps = [max(p.target_peak, peaks[m]) * QUARTER / J_PER_KWH for m in months]
+        peaks = _monthly_max(q.house_w, q.months)          # the billed (offtake) averages
+        limits = [max(p.target_peak, peaks[m]) for m in q.months[first:first + nq]]
+    caps = [w * QUARTER / J_PER_KWH for w in limits]
     offtake = [e / J_PER_KWH for e in q.house_offtake_j[first:first + nq]]
     imp, exp = prices.window(q0, nq)
     max_ev_w = p.max_ev_w

@@ -42,6 +42,7 @@ from tools.controllers import ALL_CONTROLLERS, PRICE_CONTROLLERS, SESSION_CONTRO
 from tools.history import MAX_HISTORY_DAYS
 from tools.money import DEFAULT_PRICE_EUR_PER_KW_YEAR
 from tools.plant import CHARGER_REPORTS, PlantParams
+from tools.price_bound import BOUND_CAPS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GENERATED = "generated"
@@ -154,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--export-price", metavar="EUR|'factor=F,fee=X'",
                    help="what an exported kWh earns: a flat EUR/kWh, or spot/1000 x F - X (default "
                    "factor=1,fee=0.015)")
-    e.add_argument("--bound-cap", choices=("month", "running"), default="month",
+    e.add_argument("--bound-cap", choices=BOUND_CAPS, default=BOUND_CAPS[0],
                    help="the prescient bound's cap in each quarter: month (default: max(target, the "
                    "house alone's peak of the whole month), known from its first day) or running (the "
                    "capacity limit in force: max(target, the house alone's peak of the month so far), "
